@@ -1,0 +1,304 @@
+"""The Lambda REST API (rest-json, ``2015-03-31`` and friends), as botocore's model expects it.
+
+Each endpoint parses and validates the wire format (``lambda_wire``), calls the platform, and
+renders Lambda's response shape. Errors are ``SquallError``s rendered in Lambda's error shape.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, Router
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from squall import config as limits
+from squall.api import lambda_wire as wire
+from squall.api.errors import render_error
+from squall.errors import InvalidParameterValue, ResourceNotFound, SquallError, ValidationError
+from squall.models import LATEST, FunctionConfig
+from squall.platform import Platform
+from squall.platform_api import FunctionChanges
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+CODE_URL_TTL_S = 600
+LIST_PAGE_MAX = 50
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(body).encode(), status, headers=headers, media_type="application/json")
+
+
+def _body(request: Request) -> bytes:
+    body = request.scope.get("squall.body")
+    return body if isinstance(body, bytes) else b""
+
+
+def _request_id(request: Request) -> str:
+    rid = request.scope.get("squall.request_id")
+    return rid if isinstance(rid, str) else ""
+
+
+class LambdaApi:
+    """The Lambda service's ASGI app over a ``Platform``."""
+
+    def __init__(self, platform: Platform, code_url_base: str, signing_key: bytes) -> None:
+        self.platform = platform
+        self.code_url_base = code_url_base
+        self.signing_key = signing_key
+        routes = [
+            Route("/2015-03-31/functions", self._guard(self.create_function), methods=["POST"]),
+            Route("/2015-03-31/functions/", self._guard(self.list_functions), methods=["GET"]),
+            Route("/2015-03-31/functions", self._guard(self.list_functions), methods=["GET"]),
+            Route("/2015-03-31/functions/{name}", self._guard(self.get_function), methods=["GET"]),
+            Route("/2015-03-31/functions/{name}", self._guard(self.delete_function), methods=["DELETE"]),
+            Route(
+                "/2015-03-31/functions/{name}/configuration",
+                self._guard(self.get_configuration),
+                methods=["GET"],
+            ),
+            Route(
+                "/2015-03-31/functions/{name}/configuration",
+                self._guard(self.update_configuration),
+                methods=["PUT"],
+            ),
+            Route("/2015-03-31/functions/{name}/code", self._guard(self.update_code), methods=["PUT"]),
+            Route("/2015-03-31/functions/{name}/invocations", self._guard(self.invoke), methods=["POST"]),
+            Route(
+                "/2014-11-13/functions/{name}/invoke-async/", self._guard(self.invoke_async), methods=["POST"]
+            ),
+            Route(
+                "/2014-11-13/functions/{name}/invoke-async", self._guard(self.invoke_async), methods=["POST"]
+            ),
+            Route("/2016-08-19/account-settings/", self._guard(self.account_settings), methods=["GET"]),
+            Route("/2016-08-19/account-settings", self._guard(self.account_settings), methods=["GET"]),
+        ]
+        self.router = Router(routes=routes, default=self._unknown)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.router(scope, receive, send)
+
+    @staticmethod
+    def _guard(endpoint: Endpoint) -> Endpoint:
+        async def guarded(request: Request) -> Response:
+            try:
+                return await endpoint(request)
+            except SquallError as exc:
+                status, headers, body = render_error(exc, _request_id(request))
+                return Response(body, status, headers=dict(headers))
+
+        return guarded
+
+    async def _unknown(self, scope: Scope, receive: Receive, send: Send) -> None:
+        exc = ResourceNotFound(f"Unknown operation: {scope.get('method')} {scope.get('path')}")
+        exc.code = "UnknownOperationException"
+        status, headers, body = render_error(exc, str(scope.get("squall.request_id", "")))
+        response: ASGIApp = Response(body, status, headers=dict(headers))
+        await response(scope, receive, send)
+
+    # --- functions -------------------------------------------------------------------------------
+    def _render(self, config: FunctionConfig) -> dict[str, Any]:
+        return wire.function_configuration(
+            config, wire.qualified_arn(self.platform.function_arn(config.name), config)
+        )
+
+    async def create_function(self, request: Request) -> Response:
+        data = wire.parse_body(_body(request))
+        v = wire.Violations()
+        name = data.get("FunctionName")
+        if name is None:
+            v.add(None, "functionName", "Member must not be null")
+        if data.get("Role") is None:
+            v.add(None, "role", "Member must not be null")
+        if data.get("Code") is None:
+            v.add(None, "code", "Member must not be null")
+        wire.validate_settings(data, v)
+        v.raise_if_any()
+        fn_name, qualifier = wire.split_function_name(str(name), member="functionName", max_len=140)
+        if qualifier:
+            raise InvalidParameterValue(
+                "Unsupported qualifier in function name: a function is created without a version or alias."
+            )
+        package_type = data.get("PackageType", "Zip")
+        if package_type != "Zip":
+            raise InvalidParameterValue("Squall runs Zip packages; container images are not supported yet.")
+        if not data.get("Runtime") or not data.get("Handler"):
+            raise InvalidParameterValue(
+                "Runtime and Handler are mandatory parameters for functions created with deployment packages."
+            )
+        wire.check_runtime_supported(data.get("Runtime"))
+        code = data["Code"]
+        if not isinstance(code, dict) or "ZipFile" not in code:
+            raise InvalidParameterValue(
+                "Please provide a source for function code: Code.ZipFile (S3 sources "
+                "come with Squall's buckets)."
+            )
+        zip_bytes = wire.decode_zip(code["ZipFile"], "Code.ZipFile")
+        architectures = data.get("Architectures") or ["x86_64"]
+        if architectures not in (["x86_64"], ["arm64"]):
+            v.enum(architectures[0] if architectures else None, "architectures", ["x86_64", "arm64"])
+            v.raise_if_any()
+            raise InvalidParameterValue("Only one architecture may be specified.")
+        config = FunctionConfig(
+            name=fn_name,
+            runtime=data["Runtime"],
+            role=data["Role"],
+            handler=data["Handler"],
+            code_sha256="",
+            code_size=0,
+            architectures=list(architectures),
+            tags={str(k): str(val) for k, val in (data.get("Tags") or {}).items()},
+            **wire.settings_from(data),
+        )
+        created = await self.platform.create_function(config, zip_bytes, bool(data.get("Publish")))
+        return _json(self._render(created), 201)
+
+    async def list_functions(self, request: Request) -> Response:
+        query = request.query_params
+        max_items = _int_param(query.get("MaxItems"), "maxItems", 1, 10000) or LIST_PAGE_MAX
+        functions, next_marker = await self.platform.list_functions(
+            query.get("Marker") or None, min(max_items, LIST_PAGE_MAX)
+        )
+        body: dict[str, Any] = {"Functions": [self._render(f) for f in functions]}
+        if next_marker:
+            body["NextMarker"] = next_marker
+        return _json(body)
+
+    async def _lookup(self, request: Request) -> FunctionConfig:
+        name, qualifier = wire.split_function_name(
+            request.path_params["name"], request.query_params.get("Qualifier")
+        )
+        return await self.platform.get_function(name, qualifier)
+
+    async def get_function(self, request: Request) -> Response:
+        config = await self._lookup(request)
+        body: dict[str, Any] = {
+            "Configuration": self._render(config),
+            "Code": {"RepositoryType": "S3", "Location": self._code_url(config.code_hex)},
+        }
+        if config.tags:
+            body["Tags"] = config.tags
+        return _json(body)
+
+    async def get_configuration(self, request: Request) -> Response:
+        return _json(self._render(await self._lookup(request)))
+
+    async def delete_function(self, request: Request) -> Response:
+        name, qualifier = wire.split_function_name(
+            request.path_params["name"], request.query_params.get("Qualifier")
+        )
+        await self.platform.delete_function(name, qualifier)
+        return Response(status_code=204)
+
+    async def update_code(self, request: Request) -> Response:
+        name, _ = wire.split_function_name(request.path_params["name"])
+        data = wire.parse_body(_body(request))
+        if "ZipFile" not in data:
+            raise InvalidParameterValue(
+                "Please provide a source for function code: ZipFile (S3 sources come with Squall's buckets)."
+            )
+        zip_bytes = wire.decode_zip(data["ZipFile"])
+        updated = await self.platform.update_function_code(
+            name,
+            zip_bytes,
+            publish=bool(data.get("Publish")),
+            revision_id=data.get("RevisionId"),
+            dry_run=bool(data.get("DryRun")),
+        )
+        return _json(self._render(updated))
+
+    async def update_configuration(self, request: Request) -> Response:
+        name, _ = wire.split_function_name(request.path_params["name"])
+        data = wire.parse_body(_body(request))
+        v = wire.Violations()
+        wire.validate_settings(data, v)
+        v.raise_if_any()
+        wire.check_runtime_supported(data.get("Runtime"))
+        changes = FunctionChanges(**wire.settings_from(data))
+        updated = await self.platform.update_function_configuration(name, changes, data.get("RevisionId"))
+        return _json(self._render(updated))
+
+    # --- invocation ------------------------------------------------------------------------------
+    async def invoke(self, request: Request) -> Response:
+        name, qualifier = wire.split_function_name(
+            request.path_params["name"], request.query_params.get("Qualifier")
+        )
+        headers = request.headers
+        invocation_type = headers.get("x-amz-invocation-type", "RequestResponse")
+        log_type = headers.get("x-amz-log-type", "None")
+        v = wire.Violations()
+        v.enum(invocation_type, "invocationType", ["Event", "RequestResponse", "DryRun"])
+        v.enum(log_type, "logType", ["None", "Tail"])
+        v.raise_if_any()
+        outcome = await self.platform.invoke(
+            name, qualifier, _body(request), invocation_type, log_type, headers.get("x-amz-client-context")
+        )
+        out_headers = {"x-amzn-RequestId": outcome.request_id}
+        if outcome.executed_version:
+            out_headers["X-Amz-Executed-Version"] = outcome.executed_version
+        if outcome.function_error:
+            out_headers["X-Amz-Function-Error"] = outcome.function_error
+        if outcome.log_result is not None:
+            out_headers["X-Amz-Log-Result"] = outcome.log_result
+        return Response(
+            outcome.payload,
+            outcome.status_code,
+            headers=out_headers,
+            media_type="application/json" if outcome.status_code == 200 else None,
+        )
+
+    async def invoke_async(self, request: Request) -> Response:
+        name, qualifier = wire.split_function_name(request.path_params["name"])
+        outcome = await self.platform.invoke(name, qualifier, _body(request), "Event")
+        return _json({"Status": 202}, 202, headers={"x-amzn-RequestId": outcome.request_id})
+
+    async def account_settings(self, request: Request) -> Response:
+        usage = await self.platform.account_usage()
+        limit = self.platform.settings.concurrency_limit
+        return _json(
+            {
+                "AccountLimit": {
+                    "TotalCodeSize": limits.TOTAL_CODE_SIZE,
+                    "CodeSizeUnzipped": limits.CODE_SIZE_UNZIPPED,
+                    "CodeSizeZipped": limits.CODE_SIZE_ZIPPED,
+                    "ConcurrentExecutions": limit,
+                    "UnreservedConcurrentExecutions": limit,
+                },
+                "AccountUsage": usage,
+            }
+        )
+
+    # --- code download ---------------------------------------------------------------------------
+    def _code_url(self, code_hex: str) -> str:
+        expires = int(time.time()) + CODE_URL_TTL_S
+        signature = self.sign(code_hex, expires)
+        return f"{self.code_url_base}/_squall/code/{code_hex}?Expires={expires}&Signature={signature}"
+
+    def sign(self, code_hex: str, expires: int) -> str:
+        return hmac.new(self.signing_key, f"{code_hex}:{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+def _int_param(raw: str | None, member: str, low: int, high: int) -> int | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError(
+            f"1 validation error detected: Value '{raw}' at '{member}' failed to satisfy "
+            "constraint: Member must be a number"
+        ) from None
+    v = wire.Violations()
+    v.at_least(value, member, low)
+    v.at_most(value, member, high)
+    v.raise_if_any()
+    return value
+
+
+__all__ = ["LATEST", "LambdaApi"]

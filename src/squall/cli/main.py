@@ -1,0 +1,136 @@
+"""The ``squall`` command line: one command per job, each with its own ``--help``."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+
+from squall.config import Settings
+
+DATA_DIR_HELP = "Squall's data directory [env SQUALL_DATA_DIR; default .squall]"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="squall")
+def main() -> None:
+    """Squall: run AWS Lambda functions on your own machine, with Lambda's API and semantics."""
+
+
+@main.command()
+@click.option("--host", help="Address to listen on [env SQUALL_HOST; default 127.0.0.1]")
+@click.option("--port", type=int, help="Port of the AWS APIs [env SQUALL_PORT; default 8990]")
+@click.option(
+    "--gateway-port", type=int, help="Port of the HTTP gateway [env SQUALL_GATEWAY_PORT; default 8991]"
+)
+@click.option("--data-dir", type=click.Path(path_type=Path), help=DATA_DIR_HELP)
+@click.option("--account-id", help="Account id in ARNs [env SQUALL_ACCOUNT_ID; default 000000000000]")
+@click.option("--region", help="Region in ARNs [env SQUALL_REGION; default us-east-1]")
+@click.option(
+    "--concurrency-limit",
+    type=int,
+    help="Account concurrency: invocations running at once [env SQUALL_CONCURRENCY_LIMIT; default 1000]",
+)
+@click.option(
+    "--keep-alive",
+    "keep_alive_s",
+    type=float,
+    help="Seconds an idle sandbox stays warm [env SQUALL_KEEP_ALIVE_S; default 600]",
+)
+@click.option(
+    "--shutdown-grace",
+    "shutdown_grace_s",
+    type=float,
+    help="Seconds in-flight invocations get on shutdown [env SQUALL_SHUTDOWN_GRACE_S; default 10]",
+)
+@click.option(
+    "--no-auth",
+    is_flag=True,
+    default=None,
+    help="Accept unsigned requests (throwaway local use only) [env SQUALL_NO_AUTH]",
+)
+@click.option(
+    "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="Server log level"
+)
+def server(**options: object) -> None:
+    """Start Squall: the AWS APIs (Lambda...) and the HTTP gateway, on this machine.
+
+    On first start it writes an access key to <data-dir>/credentials (profile "squall") and
+    prints how to point boto3 and the AWS CLI at it. SIGTERM or Ctrl-C stop it gracefully.
+    """
+    from squall.server import run
+
+    run(Settings.load(**options))
+
+
+@main.command()
+@click.argument("function_name")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines as they arrive")
+@click.option("--since", type=float, default=0.0, help="Only lines from the last N minutes (0: all)")
+@click.option("--data-dir", type=click.Path(path_type=Path), help=DATA_DIR_HELP)
+def logs(function_name: str, follow: bool, since: float, data_dir: Path | None) -> None:
+    """Print a function's log group /aws/lambda/FUNCTION_NAME (START/END/REPORT and its output)."""
+    from squall.logs.format import log_group_name
+
+    store = _open_store(data_dir)
+    group = log_group_name(function_name)
+    cursor = 0
+    cutoff = (time.time() - since * 60) * 1000 if since else 0
+    try:
+        while True:
+            events = store.log_events(group, after_id=cursor, limit=1000)
+            for event_id, _stream, event in events:
+                cursor = event_id
+                if event.timestamp >= cutoff:
+                    click.echo(event.message)
+            if not follow:
+                if not events and cursor == 0:
+                    click.echo(f"No log lines yet for {function_name} (group {group}).", err=True)
+                if len(events) < 1000:
+                    return
+                continue
+            if not events:
+                time.sleep(0.5)
+    except KeyboardInterrupt:
+        return
+    finally:
+        store.close()
+
+
+@main.command()
+@click.option("--function", "function_name", help="Only this function")
+@click.option("--since", type=float, default=0.0, help="Only the last N hours (0: everything recorded)")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON")
+@click.option("--no-free-tier", is_flag=True, help="Do not subtract Lambda's monthly free tier")
+@click.option("--data-dir", type=click.Path(path_type=Path), help=DATA_DIR_HELP)
+def cost(
+    function_name: str | None, since: float, as_json: bool, no_free_tier: bool, data_dir: Path | None
+) -> None:
+    """What the recorded invocations would cost on AWS Lambda (requests, GB-seconds, x86 and arm)."""
+    from squall.metering.report import build_report, render_json, render_text
+
+    store = _open_store(data_dir)
+    try:
+        start = time.time() - since * 3600 if since else 0.0
+        records = store.usage(since=start, function_name=function_name)
+    finally:
+        store.close()
+    report = build_report(records, free_tier=not no_free_tier)
+    if as_json:
+        click.echo(json.dumps(render_json(report), indent=2))
+    else:
+        click.echo(render_text(report))
+
+
+def _open_store(data_dir: Path | None):  # type: ignore[no-untyped-def]
+    from squall.stores.sqlite import SqliteMetadataStore
+
+    settings = Settings.load(data_dir=data_dir)
+    path = settings.data_dir / "squall.db"
+    if not path.exists():
+        raise click.ClickException(
+            f"No Squall data in {settings.data_dir}: start `squall server` first, or pass --data-dir."
+        )
+    return SqliteMetadataStore(path)

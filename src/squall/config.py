@@ -1,0 +1,95 @@
+"""Settings, limits and defaults in one place.
+
+Values come from, in order of precedence: the command line, ``SQUALL_*`` environment variables,
+then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+# Lambda's limits (spec section 6.1).
+TIMEOUT_MIN_S = 1
+TIMEOUT_MAX_S = 900
+TIMEOUT_DEFAULT_S = 3
+MEMORY_MIN_MB = 128
+MEMORY_MAX_MB = 10_240
+MEMORY_DEFAULT_MB = 128
+EPHEMERAL_MIN_MB = 512
+EPHEMERAL_MAX_MB = 10_240
+SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
+ASYNC_PAYLOAD_LIMIT = 1024 * 1024
+RESPONSE_PAYLOAD_LIMIT = 6 * 1024 * 1024 + 100
+ENV_VARS_LIMIT = 4 * 1024
+INIT_TIMEOUT_S = 10.0
+CODE_SIZE_ZIPPED = 52_428_800
+CODE_SIZE_UNZIPPED = 262_144_000
+TOTAL_CODE_SIZE = 80_530_636_800
+CLIENT_CONTEXT_LIMIT = 3583
+SANDBOX_MAX_FILES = 1024
+SANDBOX_MAX_PROCS = 1024
+LOG_TAIL_BYTES = 4096
+MIN_UNRESERVED_CONCURRENCY = 100
+
+PYTHON_RUNTIMES = ("python3.11", "python3.12", "python3.13")
+
+
+def _env_name(name: str) -> str:
+    return "SQUALL_" + name.upper()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server needs to know to start."""
+
+    host: str = "127.0.0.1"
+    port: int = 8990
+    gateway_port: int = 8991
+    data_dir: Path = Path(".squall")
+    account_id: str = "000000000000"
+    region: str = "us-east-1"
+    no_auth: bool = False
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    concurrency_limit: int = 1000
+    keep_alive_s: float = 600.0
+    shutdown_grace_s: float = 10.0
+    #: Run sandboxes as unprivileged users in their own namespaces when Squall runs as root.
+    isolation: bool = True
+    #: How the server forwards log lines: "info" prints a line per request too.
+    log_level: str = "info"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Defaults, then ``SQUALL_*`` variables, then explicit (command-line) overrides."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = os.environ.get(_env_name(f.name))
+            if raw is not None:
+                values[f.name] = _coerce(f.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "data_dir" in values:
+            values["data_dir"] = Path(values["data_dir"])
+        return cls(**values)
+
+    @property
+    def endpoint_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+
+def _coerce(kind: Any, raw: str) -> Any:
+    text = str(kind)
+    if "bool" in text:
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if "int" in text and "str" not in text:
+        return int(raw)
+    if "float" in text:
+        return float(raw)
+    return raw

@@ -1,0 +1,50 @@
+"""The executor seam: where an invocation turns into a running handler.
+
+``LocalExecutor`` forks sandboxes from warm zygotes on this machine; a Ray executor runs the
+same sandboxes on cluster nodes. Nothing above this seam may assume a sandbox is a local process:
+code is addressed by its SHA-256 and every result carries its own logs and usage.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from squall.models import InvokeRequest, InvokeResult, SandboxSpec
+
+
+class Executor(ABC):
+    """Runs invocations in sandboxes, one invocation per sandbox at a time."""
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Get ready to serve (start zygotes, connect to a cluster...)."""
+
+    @abstractmethod
+    async def invoke(self, spec: SandboxSpec, request: InvokeRequest) -> InvokeResult:
+        """Run one invocation to completion, cold-starting a sandbox when no warm one is free.
+
+        Function failures (errors, timeouts, crashes, out of memory) are results, not
+        exceptions; an exception means the platform itself could not run the invocation.
+        """
+
+    @abstractmethod
+    async def retire(self, function_name: str) -> None:
+        """Stop the idle sandboxes of a function; busy ones stop when their invocation ends."""
+
+    @abstractmethod
+    async def reap_idle(self, keep_alive_s: float) -> int:
+        """Stop sandboxes idle for longer than ``keep_alive_s``; return how many stopped."""
+
+    @abstractmethod
+    async def shutdown(self, grace_s: float) -> None:
+        """Let in-flight invocations finish for up to ``grace_s``, then kill every sandbox."""
+
+    @property
+    @abstractmethod
+    def busy(self) -> int:
+        """How many sandboxes are running an invocation right now."""
+
+    @property
+    @abstractmethod
+    def warm(self) -> int:
+        """How many sandboxes are alive (busy or idle)."""

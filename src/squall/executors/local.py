@@ -1,0 +1,316 @@
+"""``LocalExecutor``: sandboxes forked from warm zygotes on this machine, pooled per version."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from squall import config
+from squall.executors.base import Executor
+from squall.logs import format as logfmt
+from squall.metering.pricing import billed_ms
+from squall.models import InvokeRequest, InvokeResult, SandboxSpec, Usage
+from squall.runtime.cgroups import CgroupManager
+from squall.runtime.interpreters import find_interpreter
+from squall.runtime.sandbox import Outcome, Sandbox
+from squall.runtime.zygote import Zygote
+from squall.stores.code import CodeStore
+
+log = logging.getLogger(__name__)
+
+UID_BASE = 200_000
+UID_COUNT = 60_000
+WATCHDOG_INTERVAL_S = 0.05
+
+
+class LocalExecutor(Executor):
+    """Runs sandboxes as confined local processes. ``api_env`` reaches every function (endpoint, keys)."""
+
+    def __init__(
+        self,
+        code_store: CodeStore,
+        work_dir: Path,
+        region: str,
+        api_env: dict[str, str],
+        isolation: bool = True,
+        preload_runtimes: tuple[str, ...] = ("python3.11",),
+    ) -> None:
+        self.code_store = code_store
+        self.work_dir = work_dir
+        self.region = region
+        self.api_env = api_env
+        self.isolation = isolation and os.geteuid() == 0
+        self.preload_runtimes = preload_runtimes
+        self.cgroups: CgroupManager | None = None
+        self._zygotes: dict[str, Zygote] = {}
+        self._zygote_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._idle: defaultdict[str, list[Sandbox]] = defaultdict(list)
+        self._busy: set[Sandbox] = set()
+        self._free_uids = list(range(UID_BASE + UID_COUNT, UID_BASE, -1))
+        self._cleanups: set[asyncio.Task[None]] = set()
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.work_dir, 0o700)
+        if self.isolation:
+            self.cgroups = CgroupManager.detect(f"squall-{os.getpid()}")
+        else:
+            log.warning(
+                "sandbox isolation is off (Squall is not running as root): functions run as "
+                "this user, without their own namespaces or memory cgroup"
+            )
+        if self.cgroups is None:
+            log.warning("no writable memory cgroup: memory limits fall back to an RSS watchdog")
+        for runtime in self.preload_runtimes:
+            with contextlib.suppress(Exception):
+                await self._zygote(runtime)
+
+    async def shutdown(self, grace_s: float) -> None:
+        deadline = time.monotonic() + grace_s
+        while self._busy and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        everyone = [*self._busy, *(sb for pool in self._idle.values() for sb in pool)]
+        self._idle.clear()
+        await asyncio.gather(*(sb.cleanup() for sb in everyone), return_exceptions=True)
+        await asyncio.gather(*self._cleanups, return_exceptions=True)
+        for zygote in self._zygotes.values():
+            await zygote.stop()
+        self._zygotes.clear()
+        if self.cgroups is not None:
+            await asyncio.to_thread(self.cgroups.close)
+
+    @property
+    def busy(self) -> int:
+        return len(self._busy)
+
+    @property
+    def warm(self) -> int:
+        return len(self._busy) + sum(len(pool) for pool in self._idle.values())
+
+    async def retire(self, function_name: str) -> None:
+        for key in [k for k in self._idle if k.split(":", 1)[0] == function_name]:
+            for sandbox in self._idle.pop(key):
+                self._cleanup_later(sandbox)
+
+    async def reap_idle(self, keep_alive_s: float) -> int:
+        now = time.monotonic()
+        reaped = 0
+        for key, pool in list(self._idle.items()):
+            stale = [sb for sb in pool if now - sb.last_used > keep_alive_s]
+            for sandbox in stale:
+                pool.remove(sandbox)
+                self._cleanup_later(sandbox)
+                reaped += 1
+            if not pool:
+                self._idle.pop(key, None)
+        return reaped
+
+    # --- the hot path ------------------------------------------------------------------------------
+    async def invoke(self, spec: SandboxSpec, request: InvokeRequest) -> InvokeResult:
+        pool = self._idle.get(spec.pool_key)
+        sandbox = pool.pop() if pool else None
+        cold = sandbox is None
+        init_log = b""
+        start_wall = time.time()
+        if sandbox is None:
+            sandbox, failure = await self._cold_start(spec, request.initialization_type)
+            init_log = sandbox.read_log()
+            if failure is not None:
+                return self._finish(sandbox, spec, request, failure, init_log, b"", 0.0, start_wall, cold)
+        self._busy.add(sandbox)
+        header = {
+            "id": request.request_id,
+            "arn": request.invoked_arn,
+            "trace": request.trace_id,
+            "deadline_ms": int((time.time() + spec.timeout_s) * 1000),
+            "cc": request.client_context,
+            "ci": request.cognito_identity,
+        }
+        started = time.monotonic()
+        try:
+            if sandbox.cgroup is None:
+                outcome = await self._invoke_watched(sandbox, header, request.payload, spec)
+            else:
+                outcome = await sandbox.invoke(header, request.payload, spec.timeout_s)
+        finally:
+            self._busy.discard(sandbox)
+        duration_ms = (time.monotonic() - started) * 1000
+        return self._finish(
+            sandbox, spec, request, outcome, init_log, sandbox.read_log(), duration_ms, start_wall, cold
+        )
+
+    async def _invoke_watched(
+        self, sandbox: Sandbox, header: dict[str, Any], payload: bytes, spec: SandboxSpec
+    ) -> Outcome:
+        """Invoke while polling the sandbox's RSS: the memory limit without a cgroup."""
+        call = asyncio.ensure_future(sandbox.invoke(header, payload, spec.timeout_s))
+        while not call.done():
+            await asyncio.wait([call], timeout=WATCHDOG_INTERVAL_S)
+            rss = sandbox.rss_mb()
+            if not call.done() and rss is not None and rss > spec.memory_mb:
+                sandbox.oom_detected = True
+                await sandbox.kill()
+        return call.result()
+
+    def _finish(
+        self,
+        sandbox: Sandbox,
+        spec: SandboxSpec,
+        request: InvokeRequest,
+        outcome: Outcome,
+        init_log: bytes,
+        fn_log: bytes,
+        duration_ms: float,
+        start_wall: float,
+        cold: bool,
+    ) -> InvokeResult:
+        init_ms = sandbox.init_ms if cold else None
+        billed = billed_ms(duration_ms, init_ms)
+        max_memory = min(outcome.max_memory_mb or spec.memory_mb, spec.memory_mb)
+        rid = request.request_id
+        lines = [init_log, logfmt.start_line(rid, spec.version).encode() + b"\n", fn_log]
+        if outcome.status == "timeout":
+            lines.append(logfmt.timeout_line(rid, duration_ms / 1000 or spec.timeout_s).encode() + b"\n")
+        lines.append(logfmt.end_line(rid).encode() + b"\n")
+        report = logfmt.report_line(
+            rid,
+            duration_ms,
+            billed,
+            spec.memory_mb,
+            max_memory,
+            init_ms,
+            status=outcome.status,
+            error_type=outcome.error_type if outcome.status else None,
+        )
+        lines.append(report.encode() + b"\n")
+        if outcome.alive and not sandbox.dead:
+            sandbox.last_used = time.monotonic()
+            self._idle[spec.pool_key].append(sandbox)
+        else:
+            self._cleanup_later(sandbox)
+        return InvokeResult(
+            request_id=rid,
+            payload=outcome.payload,
+            function_error="Unhandled" if outcome.error_type else None,
+            error_type=outcome.error_type,
+            log=b"".join(lines),
+            log_stream=sandbox.log_stream,
+            usage=Usage(
+                start=start_wall,
+                duration_ms=duration_ms,
+                billed_ms=billed,
+                memory_mb=spec.memory_mb,
+                max_memory_mb=max_memory,
+                cold=cold,
+                init_ms=init_ms,
+            ),
+        )
+
+    # --- cold starts -------------------------------------------------------------------------------
+    async def _zygote(self, runtime: str) -> Zygote:
+        zygote = self._zygotes.get(runtime)
+        if zygote is not None and zygote.alive:
+            return zygote
+        async with self._zygote_locks[runtime]:
+            zygote = self._zygotes.get(runtime)
+            if zygote is None or not zygote.alive:
+                zygote = Zygote(await asyncio.to_thread(find_interpreter, runtime))
+                await zygote.start()
+                self._zygotes[runtime] = zygote
+        return zygote
+
+    async def _cold_start(self, spec: SandboxSpec, init_type: str) -> tuple[Sandbox, Outcome | None]:
+        zygote = await self._zygote(spec.runtime)
+        task_dir = await asyncio.to_thread(self.code_store.unpacked, spec.code_hex)
+        uid = self._free_uids.pop() if self.isolation else None
+        sandbox = Sandbox(spec, zygote, Path(), None, uid)
+        sandbox.directory = self.work_dir / sandbox.id
+        sandbox.log_path = sandbox.directory / "log"
+        tmp_dir = sandbox.directory / "tmp"
+        await asyncio.to_thread(self._prepare_dirs, sandbox.directory, tmp_dir, uid)
+        if self.cgroups is not None:
+            sandbox.cgroup = await asyncio.to_thread(self.cgroups.create, sandbox.id, spec.memory_mb)
+        sandbox.log_stream = logfmt.log_stream_name(spec.version, sandbox.id, datetime.now(UTC).date())
+        confine = {
+            "isolate": self.isolation,
+            "uid": uid,
+            "gid": uid,
+            "root_dir": str(sandbox.directory / "root"),
+            "task_dir": str(task_dir),
+            "tmp_dir": str(tmp_dir),
+            "max_files": config.SANDBOX_MAX_FILES,
+            "max_procs": config.SANDBOX_MAX_PROCS,
+            "max_file_bytes": spec.ephemeral_mb * 1024 * 1024,
+        }
+        task_root = "/var/task" if self.isolation else str(task_dir)
+        env = self._environment(
+            spec, sandbox.log_stream, task_root, init_type, "/tmp" if self.isolation else str(tmp_dir)
+        )
+        failure = await sandbox.start(confine, env)
+        return sandbox, failure
+
+    @staticmethod
+    def _prepare_dirs(directory: Path, tmp_dir: Path, uid: int | None) -> None:
+        directory.mkdir(mode=0o700)
+        (directory / "root").mkdir(mode=0o700)
+        tmp_dir.mkdir(mode=0o700)
+        if uid is not None:
+            os.chown(tmp_dir, uid, uid)
+
+    def _environment(
+        self, spec: SandboxSpec, log_stream: str, task_root: str, init_type: str, tmp_dir: str
+    ) -> dict[str, str]:
+        """The function's variables, then Lambda's reserved ones, which win (spec section 2.3)."""
+        env = {
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            "PATH": "/usr/local/bin:/usr/bin/:/bin:/opt/bin",
+            "LD_LIBRARY_PATH": (
+                f"/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:{task_root}:{task_root}/lib:/opt/lib"
+            ),
+            "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+            "TMPDIR": tmp_dir,
+        }
+        env.update(spec.environment)
+        env.update(self.api_env)
+        env.update(
+            {
+                "_HANDLER": spec.handler,
+                "AWS_REGION": self.region,
+                "AWS_DEFAULT_REGION": self.region,
+                "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
+                "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+                "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
+                "AWS_LAMBDA_INITIALIZATION_TYPE": init_type,
+                "AWS_LAMBDA_LOG_GROUP_NAME": logfmt.log_group_name(spec.function_name),
+                "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
+                "LAMBDA_TASK_ROOT": task_root,
+                "LAMBDA_RUNTIME_DIR": "/var/runtime",
+            }
+        )
+        if spec.log_format == "JSON":
+            env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
+        if spec.log_level:
+            env["AWS_LAMBDA_LOG_LEVEL"] = spec.log_level
+        return env
+
+    def _cleanup_later(self, sandbox: Sandbox) -> None:
+        task = asyncio.ensure_future(self._cleanup(sandbox))
+        self._cleanups.add(task)
+        task.add_done_callback(self._cleanups.discard)
+
+    async def _cleanup(self, sandbox: Sandbox) -> None:
+        try:
+            await sandbox.cleanup()
+        finally:
+            if sandbox.uid is not None:
+                self._free_uids.append(sandbox.uid)

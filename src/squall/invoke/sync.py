@@ -1,0 +1,102 @@
+"""The invoke path: resolve the version, take a concurrency slot, run it, then the hooks.
+
+Cross-cutting work (metering, log capture, later metrics and destinations) hangs off
+``after_invoke`` hooks instead of being woven into this path.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from squall.errors import ResourceConflict, TooManyRequests
+from squall.executors.base import Executor
+from squall.invoke.concurrency import ConcurrencyLimiter
+from squall.models import FunctionConfig, InvokeRequest, InvokeResult, SandboxSpec
+from squall.registry import FunctionRegistry
+
+AfterInvoke = Callable[[FunctionConfig, InvokeRequest, InvokeResult], None]
+
+
+def sandbox_spec(config: FunctionConfig) -> SandboxSpec:
+    """What the executor needs of a function version."""
+    return SandboxSpec(
+        function_name=config.name,
+        version=config.version,
+        revision_id=config.revision_id,
+        runtime=config.runtime,
+        handler=config.handler,
+        code_hex=config.code_hex,
+        memory_mb=config.memory_size,
+        timeout_s=config.timeout,
+        ephemeral_mb=config.ephemeral_storage,
+        environment=config.environment,
+        architecture=config.architectures[0] if config.architectures else "x86_64",
+        log_format=config.logging_config.get("LogFormat", "Text"),
+        log_level=config.logging_config.get("ApplicationLogLevel"),
+    )
+
+
+class Invoker:
+    """Runs invocations for every front end (API, async dispatcher, pollers, gateway)."""
+
+    def __init__(
+        self,
+        registry: FunctionRegistry,
+        executor: Executor,
+        limiter: ConcurrencyLimiter,
+        hooks: list[AfterInvoke],
+    ) -> None:
+        self.registry = registry
+        self.executor = executor
+        self.limiter = limiter
+        self.hooks = hooks
+
+    async def resolve(self, name: str, qualifier: str | None) -> FunctionConfig:
+        """The version an invocation will run; it must be invocable."""
+        config = await self.registry.get_active(name, qualifier)
+        if config.state != "Active":
+            raise ResourceConflict(
+                "The operation cannot be performed at this time. The function is "
+                f"currently in the following state: {config.state}"
+            )
+        return config
+
+    async def invoke(
+        self,
+        config: FunctionConfig,
+        payload: bytes,
+        *,
+        qualifier: str | None = None,
+        client_context: str | None = None,
+        trigger: str = "api",
+        wait: bool = False,
+        request_id: str | None = None,
+    ) -> tuple[InvokeRequest, InvokeResult]:
+        """Run one invocation. Over the concurrency limit: throttle, or wait when ``wait``."""
+        if wait:
+            await self.limiter.acquire()
+        elif not self.limiter.try_acquire():
+            raise TooManyRequests("ConcurrentInvocationLimitExceeded")
+        request = InvokeRequest(
+            request_id=request_id or str(uuid.uuid4()),
+            payload=payload,
+            invoked_arn=self.registry.arn(config.name, qualifier),
+            client_context=client_context,
+            trace_id=_trace_id(),
+            trigger=trigger,
+        )
+        try:
+            result = await self.executor.invoke(sandbox_spec(config), request)
+        finally:
+            self.limiter.release()
+        for hook in self.hooks:
+            hook(config, request, result)
+        return request, result
+
+
+def _trace_id() -> str:
+    import os
+    import time
+
+    return f"Root=1-{int(time.time()):08x}-{os.urandom(12).hex()};Parent={os.urandom(8).hex()};Sampled=0"

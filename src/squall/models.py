@@ -1,0 +1,166 @@
+"""The records Squall passes between its parts.
+
+They are plain ``msgspec`` structs: cheap to build, to copy and to serialise, so they can cross a
+process boundary (a sandbox pipe, a Ray task) unchanged.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+LATEST = "$LATEST"
+
+
+class FunctionConfig(msgspec.Struct, kw_only=True):
+    """One function version's configuration, as stored. ``version`` is ``$LATEST`` or a number."""
+
+    name: str
+    runtime: str
+    role: str
+    handler: str
+    code_sha256: str  # base64 of the SHA-256 of the zip, as Lambda reports it
+    code_size: int
+    version: str = LATEST
+    description: str = ""
+    timeout: int = 3
+    memory_size: int = 128
+    environment: dict[str, str] = msgspec.field(default_factory=dict)
+    architectures: list[str] = msgspec.field(default_factory=lambda: ["x86_64"])
+    ephemeral_storage: int = 512
+    package_type: str = "Zip"
+    tracing_mode: str = "PassThrough"
+    dead_letter_target: str | None = None
+    kms_key_arn: str | None = None
+    layers: list[str] = msgspec.field(default_factory=list)
+    logging_config: dict[str, str] = msgspec.field(default_factory=dict)
+    last_modified: str = ""
+    revision_id: str = ""
+    state: str = "Pending"
+    state_reason: str | None = None
+    state_reason_code: str | None = None
+    last_update_status: str = "Successful"
+    last_update_status_reason: str | None = None
+    last_update_status_reason_code: str | None = None
+    tags: dict[str, str] = msgspec.field(default_factory=dict)
+
+    @property
+    def code_hex(self) -> str:
+        """The code's SHA-256 as hex: its address in the code store."""
+        import base64
+
+        return base64.b64decode(self.code_sha256).hex()
+
+
+class SandboxSpec(msgspec.Struct, kw_only=True, frozen=True):
+    """What an executor needs to run one function version: code by address, plus settings."""
+
+    function_name: str
+    version: str
+    revision_id: str
+    runtime: str
+    handler: str
+    code_hex: str
+    memory_mb: int
+    timeout_s: int
+    ephemeral_mb: int
+    environment: dict[str, str]
+    architecture: str = "x86_64"
+    log_format: str = "Text"
+    log_level: str | None = None
+
+    @property
+    def pool_key(self) -> str:
+        """Warm sandboxes are shared only between invocations of the same version and revision."""
+        return f"{self.function_name}:{self.version}:{self.revision_id}"
+
+
+class InvokeRequest(msgspec.Struct, kw_only=True):
+    """One invocation handed to an executor."""
+
+    request_id: str
+    payload: bytes
+    invoked_arn: str
+    client_context: str | None = None  # decoded JSON text
+    cognito_identity: str | None = None  # JSON text
+    trace_id: str = ""
+    trigger: str = "api"
+    initialization_type: str = "on-demand"
+
+
+class Usage(msgspec.Struct, kw_only=True):
+    """What one invocation consumed, as Lambda bills it."""
+
+    start: float  # epoch seconds
+    duration_ms: float
+    billed_ms: int
+    memory_mb: int
+    max_memory_mb: int
+    cold: bool
+    init_ms: float | None = None
+
+    @property
+    def gb_seconds(self) -> float:
+        return self.memory_mb / 1024 * self.billed_ms / 1000
+
+
+class InvokeResult(msgspec.Struct, kw_only=True):
+    """The outcome of one invocation, with the logs it wrote and the usage it consumed.
+
+    ``function_error`` is ``Unhandled`` when the payload is an error object; ``error_type``
+    names that error (``Sandbox.Timedout``, ``Runtime.ExitError``...) for metering and logs.
+    """
+
+    request_id: str
+    payload: bytes
+    function_error: str | None
+    error_type: str | None
+    log: bytes
+    log_stream: str
+    usage: Usage
+
+    @property
+    def outcome(self) -> str:
+        if self.function_error is None:
+            return "success"
+        if self.error_type == "Sandbox.Timedout":
+            return "timeout"
+        return "error"
+
+
+class UsageRecord(msgspec.Struct, kw_only=True):
+    """The durable metering record of one invocation."""
+
+    function_name: str
+    version: str
+    request_id: str
+    start: float
+    duration_ms: float
+    billed_ms: int
+    memory_mb: int
+    gb_seconds: float
+    max_memory_mb: int
+    cold: bool
+    init_ms: float | None
+    outcome: str
+    trigger: str
+    architecture: str = "x86_64"
+
+
+class LogEvent(msgspec.Struct, kw_only=True):
+    """One line of a log stream."""
+
+    timestamp: int  # epoch milliseconds
+    message: str
+
+
+class AsyncEvent(msgspec.Struct, kw_only=True):
+    """An event accepted with InvocationType=Event, waiting in the durable queue."""
+
+    id: int
+    request_id: str
+    function_name: str
+    qualifier: str
+    payload: bytes
+    enqueued_at: float
+    attempts: int = 0
+    not_before: float = 0.0

@@ -1,0 +1,222 @@
+"""The composition root: builds stores, executor and services from settings, and is the one
+place that picks a tier. It is also the facade the front ends (Lambda API, CLI) call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import os
+import uuid
+from typing import Any
+
+from squall import config as limits
+from squall.config import Settings
+from squall.errors import InvalidRequestContent, RequestTooLarge
+from squall.executors.base import Executor
+from squall.executors.local import LocalExecutor
+from squall.invoke.async_queue import AsyncDispatcher
+from squall.invoke.concurrency import ConcurrencyLimiter
+from squall.invoke.sync import Invoker
+from squall.logs import format as logfmt
+from squall.metering.usage import UsageRecorder
+from squall.models import LATEST, FunctionConfig
+from squall.platform_api import FunctionChanges, InvokeOutcome
+from squall.registry import FunctionRegistry
+from squall.stores.base import MetadataStore
+from squall.stores.code import CodeStore
+from squall.stores.sqlite import SqliteMetadataStore
+
+log = logging.getLogger(__name__)
+
+REAP_INTERVAL_S = 5.0
+
+
+class Platform:
+    """Everything behind the APIs: functions, invocation, async queue, concurrency, metering."""
+
+    def __init__(self, settings: Settings, store: MetadataStore, code: CodeStore, executor: Executor) -> None:
+        self.settings = settings
+        self.store = store
+        self.code = code
+        self.executor = executor
+        self.registry = FunctionRegistry(store, code, settings.account_id, settings.region, executor.retire)
+        self.limiter = ConcurrencyLimiter(settings.concurrency_limit)
+        self.recorder = UsageRecorder(store)
+        self.invoker = Invoker(self.registry, executor, self.limiter, [self.recorder])
+        self.dispatcher = AsyncDispatcher(store, self.invoker)
+        self.ready = False
+        self.draining = False
+        self._background: list[asyncio.Task[None]] = []
+
+    @classmethod
+    def build(cls, settings: Settings, access_key_id: str, secret_access_key: str) -> Platform:
+        """The embedded tier: SQLite metadata, files for code, sandboxes on this machine."""
+        data = settings.data_dir.resolve()
+        data.mkdir(parents=True, exist_ok=True)
+        # Traversable but not listable, so sandboxes can reach nothing in it by name.
+        os.chmod(data, 0o711)
+        store = SqliteMetadataStore(data / "squall.db")
+        code = CodeStore(data / "code")
+        api_env = {
+            "AWS_ENDPOINT_URL": settings.endpoint_url,
+            "AWS_ACCESS_KEY_ID": access_key_id,
+            "AWS_ACCESS_KEY": access_key_id,
+            "AWS_SECRET_ACCESS_KEY": secret_access_key,
+        }
+        executor = LocalExecutor(
+            code, data / "sandboxes", settings.region, api_env, isolation=settings.isolation
+        )
+        return cls(settings, store, code, executor)
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.executor.start()
+        self._background = [
+            asyncio.ensure_future(self.dispatcher.run()),
+            asyncio.ensure_future(self._reap_loop()),
+        ]
+        self.ready = True
+
+    async def stop(self) -> None:
+        """Graceful: stop taking work, let in-flight invocations finish, then kill sandboxes."""
+        self.ready = False
+        self.draining = True
+        grace = self.settings.shutdown_grace_s
+        await self.dispatcher.stop(grace)
+        await self.executor.shutdown(grace)
+        for task in self._background:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.recorder.close()
+        self.store.close()
+
+    async def _reap_loop(self) -> None:
+        while True:
+            await asyncio.sleep(REAP_INTERVAL_S)
+            with contextlib.suppress(Exception):
+                await self.executor.reap_idle(self.settings.keep_alive_s)
+
+    # --- functions -------------------------------------------------------------------------------
+    def function_arn(self, name: str, qualifier: str | None = None) -> str:
+        return self.registry.arn(name, qualifier)
+
+    async def create_function(
+        self, config: FunctionConfig, zip_bytes: bytes, publish: bool
+    ) -> FunctionConfig:
+        return await self.registry.create(config, zip_bytes, publish)
+
+    async def get_function(self, name: str, qualifier: str | None = None) -> FunctionConfig:
+        return await self.registry.get(name, qualifier)
+
+    async def list_functions(
+        self, marker: str | None, max_items: int
+    ) -> tuple[list[FunctionConfig], str | None]:
+        return await self.registry.list(marker, max_items)
+
+    async def update_function_code(
+        self,
+        name: str,
+        zip_bytes: bytes,
+        publish: bool = False,
+        revision_id: str | None = None,
+        dry_run: bool = False,
+    ) -> FunctionConfig:
+        return await self.registry.update_code(name, zip_bytes, publish, revision_id, dry_run)
+
+    async def update_function_configuration(
+        self, name: str, changes: FunctionChanges, revision_id: str | None = None
+    ) -> FunctionConfig:
+        return await self.registry.update_configuration(name, changes, revision_id)
+
+    async def delete_function(self, name: str, qualifier: str | None = None) -> None:
+        await self.registry.delete(name, qualifier)
+
+    # --- invocation ------------------------------------------------------------------------------
+    async def invoke(
+        self,
+        name: str,
+        qualifier: str | None,
+        payload: bytes,
+        invocation_type: str = "RequestResponse",
+        log_type: str = "None",
+        client_context: str | None = None,
+        trigger: str = "api",
+    ) -> InvokeOutcome:
+        """Lambda's Invoke: RequestResponse (200), Event (202) or DryRun (204)."""
+        limit = limits.ASYNC_PAYLOAD_LIMIT if invocation_type == "Event" else limits.SYNC_PAYLOAD_LIMIT
+        if len(payload) > limit:
+            if invocation_type == "Event":
+                raise RequestTooLarge(
+                    f"{len(payload)} byte payload is too large for the Event invocation "
+                    f"type (limit {limit} bytes)"
+                )
+            raise RequestTooLarge(
+                f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
+            )
+        payload = payload or b"{}"
+        _check_json(payload)
+        context_json = (
+            _decode_client_context(client_context) if invocation_type == "RequestResponse" else None
+        )
+        config = await self.invoker.resolve(name, qualifier)
+        request_id = str(uuid.uuid4())
+        if invocation_type == "DryRun":
+            return InvokeOutcome(status_code=204, payload=b"", request_id=request_id)
+        if invocation_type == "Event":
+            await self.dispatcher.enqueue(name, qualifier or LATEST, payload, request_id)
+            return InvokeOutcome(status_code=202, payload=b"", request_id=request_id)
+        request, result = await self.invoker.invoke(
+            config,
+            payload,
+            qualifier=qualifier,
+            client_context=context_json,
+            trigger=trigger,
+            request_id=request_id,
+        )
+        return InvokeOutcome(
+            status_code=200,
+            payload=result.payload,
+            request_id=request.request_id,
+            executed_version=config.version,
+            function_error=result.function_error,
+            log_result=logfmt.tail_base64(result.log) if log_type == "Tail" else None,
+        )
+
+    async def account_usage(self) -> dict[str, Any]:
+        """AccountUsage of GetAccountSettings: stored code and function count."""
+        count = await asyncio.to_thread(self.store.function_count)
+        total = await asyncio.to_thread(self.code.total_size)
+        return {"TotalCodeSize": total, "FunctionCount": count}
+
+
+def _check_json(payload: bytes) -> None:
+    import json
+
+    try:
+        json.loads(payload)
+    except ValueError as exc:
+        raise InvalidRequestContent(
+            f"Could not parse request body into json: Could not parse payload into json: {exc}"
+        ) from None
+
+
+def _decode_client_context(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    import json
+
+    if len(raw) > limits.CLIENT_CONTEXT_LIMIT:
+        raise InvalidRequestContent(
+            f"Client context must be smaller than {limits.CLIENT_CONTEXT_LIMIT} bytes."
+        )
+    try:
+        text = base64.b64decode(raw, validate=True).decode()
+        if not isinstance(json.loads(text), dict):
+            raise ValueError("not an object")
+    except ValueError:
+        raise InvalidRequestContent("Client context must be a valid Base64-encoded JSON object.") from None
+    return text

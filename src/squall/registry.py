@@ -1,0 +1,213 @@
+"""The function registry: create, read, update and delete functions with Lambda's semantics.
+
+It owns function state (Pending -> Active, LastUpdateStatus), revision ids and timestamps, and
+keeps a cache of configurations so the invoke path never reads the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import msgspec
+
+from squall.errors import PreconditionFailed, ResourceConflict, ResourceNotFound
+from squall.models import LATEST, FunctionConfig
+from squall.platform_api import FunctionChanges
+from squall.stores.base import MetadataStore
+from squall.stores.code import CodeStore
+
+log = logging.getLogger(__name__)
+
+
+def now_timestamp() -> str:
+    """Lambda's LastModified format: ``2020-04-10T19:06:32.563+0000``."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}+0000"
+
+
+class FunctionRegistry:
+    """Functions and their versions. ``on_change`` is told when a function's sandboxes go stale."""
+
+    def __init__(
+        self,
+        store: MetadataStore,
+        code: CodeStore,
+        account_id: str,
+        region: str,
+        on_change: Callable[[str], Awaitable[None]],
+    ) -> None:
+        self.store = store
+        self.code = code
+        self.account_id = account_id
+        self.region = region
+        self.on_change = on_change
+        self._cache: dict[tuple[str, str], FunctionConfig] = {}
+        self._settling: dict[str, asyncio.Task[None]] = {}
+
+    def arn(self, name: str, qualifier: str | None = None) -> str:
+        base = f"arn:aws:lambda:{self.region}:{self.account_id}:function:{name}"
+        return f"{base}:{qualifier}" if qualifier else base
+
+    # --- reads -----------------------------------------------------------------------------------
+    async def get(self, name: str, qualifier: str | None = None) -> FunctionConfig:
+        """One version (``$LATEST`` by default); ResourceNotFound with Lambda's message."""
+        version = qualifier or LATEST
+        config = self._cache.get((name, version))
+        if config is None:
+            config = await asyncio.to_thread(self.store.get_function, name, version)
+            if config is None:
+                raise ResourceNotFound(f"Function not found: {self.arn(name, qualifier)}")
+            self._cache[(name, version)] = config
+        return config
+
+    async def get_active(self, name: str, qualifier: str | None = None) -> FunctionConfig:
+        """Like ``get``, but waits for a function that is still settling (Pending/InProgress)."""
+        config = await self.get(name, qualifier)
+        task = self._settling.get(name)
+        if task is not None and (config.state == "Pending" or config.last_update_status == "InProgress"):
+            with contextlib.suppress(Exception):
+                await asyncio.shield(task)
+            config = await self.get(name, qualifier)
+        return config
+
+    async def list(self, marker: str | None, limit: int) -> tuple[list[FunctionConfig], str | None]:
+        return await asyncio.to_thread(self.store.list_functions, marker, limit)
+
+    # --- writes ----------------------------------------------------------------------------------
+    async def create(self, config: FunctionConfig, zip_bytes: bytes, publish: bool) -> FunctionConfig:
+        ref = await asyncio.to_thread(self.code.put, zip_bytes)
+        config = msgspec.structs.replace(
+            config,
+            code_sha256=ref.sha256_b64,
+            code_size=ref.size,
+            version=LATEST,
+            last_modified=now_timestamp(),
+            revision_id=str(uuid.uuid4()),
+            state="Pending",
+            state_reason="The function is being created.",
+            state_reason_code="Creating",
+            last_update_status="Successful",
+        )
+        await asyncio.to_thread(self.store.create_function, config)
+        self._cache[(config.name, LATEST)] = config
+        self._settle(config.name, ref.hex, creating=True)
+        if publish:
+            await self.publish(config.name)
+        return config
+
+    async def update_code(
+        self, name: str, zip_bytes: bytes, publish: bool, revision_id: str | None, dry_run: bool = False
+    ) -> FunctionConfig:
+        current = await self._updatable(name, revision_id)
+        ref = await asyncio.to_thread(self.code.put, zip_bytes, operation="UpdateFunctionCode")
+        updated = msgspec.structs.replace(current, code_sha256=ref.sha256_b64, code_size=ref.size)
+        if dry_run:
+            return updated
+        updated = await self._save_update(updated)
+        self._settle(name, ref.hex, creating=False)
+        if publish:
+            await self.publish(name)
+        return updated
+
+    async def update_configuration(
+        self, name: str, changes: FunctionChanges, revision_id: str | None
+    ) -> FunctionConfig:
+        current = await self._updatable(name, revision_id)
+        updated = msgspec.structs.replace(current, **changes.as_dict())
+        updated = await self._save_update(updated)
+        self._settle(name, updated.code_hex, creating=False)
+        return updated
+
+    async def publish(self, name: str) -> FunctionConfig:
+        """Publish ``$LATEST`` as the next numbered version (full version support: later issue)."""
+        latest = await self.get_active(name)
+        number = 1
+        while await asyncio.to_thread(self.store.get_function, name, str(number)) is not None:
+            number += 1
+        version = msgspec.structs.replace(
+            latest, version=str(number), last_modified=now_timestamp(), revision_id=str(uuid.uuid4())
+        )
+        await asyncio.to_thread(self.store.put_function, version)
+        self._cache[(name, version.version)] = version
+        return version
+
+    async def delete(self, name: str, qualifier: str | None) -> None:
+        if qualifier == LATEST:
+            raise ResourceConflict(
+                f"$LATEST version cannot be deleted without deleting the function. ({self.arn(name)})"
+            )
+        await self.get(name, qualifier)
+        await asyncio.to_thread(self.store.delete_function, name, qualifier)
+        for key in [k for k in self._cache if k[0] == name and (qualifier is None or k[1] == qualifier)]:
+            del self._cache[key]
+        await self.on_change(name)
+
+    # --- helpers ---------------------------------------------------------------------------------
+    async def _updatable(self, name: str, revision_id: str | None) -> FunctionConfig:
+        current = await self.get(name)
+        if current.state == "Pending":
+            raise ResourceConflict(
+                "The operation cannot be performed at this time. The function is "
+                "currently in the following state: Pending"
+            )
+        if current.last_update_status == "InProgress":
+            raise ResourceConflict(
+                "The operation cannot be performed at this time. An update is in "
+                f"progress for resource: {self.arn(name)}"
+            )
+        if revision_id is not None and revision_id != current.revision_id:
+            raise PreconditionFailed(
+                "The Revision Id provided does not match the latest Revision Id. "
+                "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
+            )
+        return current
+
+    async def _save_update(self, updated: FunctionConfig) -> FunctionConfig:
+        updated = msgspec.structs.replace(
+            updated,
+            last_modified=now_timestamp(),
+            revision_id=str(uuid.uuid4()),
+            last_update_status="InProgress",
+            last_update_status_reason="The function is being created.",
+            last_update_status_reason_code="Creating",
+        )
+        await asyncio.to_thread(self.store.put_function, updated)
+        self._cache[(updated.name, LATEST)] = updated
+        return updated
+
+    def _settle(self, name: str, code_hex: str, creating: bool) -> None:
+        """Finish a create or update in the background: unpack the code, then go Active."""
+        self._settling[name] = asyncio.ensure_future(self._finish(name, code_hex, creating))
+
+    async def _finish(self, name: str, code_hex: str, creating: bool) -> None:
+        try:
+            await asyncio.to_thread(self.code.unpacked, code_hex)
+            failure: str | None = None
+        except Exception as exc:
+            log.exception("preparing code of %s failed", name)
+            failure = str(exc)
+        current = await asyncio.to_thread(self.store.get_function, name, LATEST)
+        if current is None:
+            return
+        if creating:
+            settled = msgspec.structs.replace(
+                current,
+                state="Failed" if failure else "Active",
+                state_reason=failure,
+                state_reason_code="InternalError" if failure else None,
+            )
+        else:
+            settled = msgspec.structs.replace(
+                current,
+                last_update_status="Failed" if failure else "Successful",
+                last_update_status_reason=failure,
+                last_update_status_reason_code="InternalError" if failure else None,
+            )
+        await asyncio.to_thread(self.store.put_function, settled)
+        self._cache[(name, LATEST)] = settled
+        await self.on_change(name)

@@ -1,0 +1,144 @@
+"""Confinement of a freshly forked sandbox, applied by the sandbox to itself before user code runs.
+
+With root privileges a sandbox gets: its own mount and IPC namespaces, a new root filesystem that
+holds only the system directories (read-only), the interpreter, its function's code at
+``/var/task`` (read-only) and its own ``/tmp``; resource limits; a memory cgroup; and finally an
+unprivileged uid of its own. This is what bubblewrap does, done in-process after ``fork()`` so the
+zygote's pre-imported modules survive (exec'ing bwrap would throw them away). Without root
+privileges only the resource limits apply. Standard library only.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import resource
+import signal
+from typing import Any
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+MNT_DETACH = 2
+PR_SET_PDEATHSIG = 1
+PR_SET_NO_NEW_PRIVS = 38
+SYS_PIVOT_ROOT = 155  # x86_64
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/sys")
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    _check(
+        _libc.mount(_b(source), _b(target), _b(fstype), ctypes.c_ulong(flags), _b(data)),
+        f"mount {source} on {target}",
+    )
+
+
+def _b(text: str | None) -> bytes | None:
+    return None if text is None else text.encode()
+
+
+def _bind(source: str, target: str, readonly: bool) -> None:
+    if os.path.isdir(source):
+        os.makedirs(target, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        open(target, "a").close()
+    _mount(source, target, None, MS_BIND | MS_REC)
+    if readonly:
+        _mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_REC)
+
+
+def set_parent_death_signal() -> None:
+    """Die with SIGKILL when the parent (the zygote) dies, so no sandbox is ever orphaned."""
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def join_cgroup(procs_file: str | None) -> None:
+    """Move this process into its memory cgroup (its children follow it)."""
+    if procs_file:
+        with open(procs_file, "w") as fh:
+            fh.write(str(os.getpid()))
+
+
+def build_root(new_root: str, task_dir: str, tmp_dir: str, expose: list[str]) -> None:
+    """Make ``new_root`` this process's ``/``: system dirs, interpreter, code and its own /tmp."""
+    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    _mount("tmpfs", new_root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=4m")
+    for path in SYSTEM_DIRS:
+        if os.path.islink(path):
+            os.symlink(os.readlink(path), new_root + path)
+        elif os.path.isdir(path):
+            _bind(path, new_root + path, readonly=True)
+    for path in expose:
+        if os.path.exists(path) and not os.path.exists(new_root + path):
+            _bind(path, new_root + path, readonly=True)
+    _bind("/proc", new_root + "/proc", readonly=False)
+    os.makedirs(new_root + "/dev", exist_ok=True)
+    for dev in DEVICES:
+        if os.path.exists("/dev/" + dev):
+            _bind("/dev/" + dev, new_root + "/dev/" + dev, readonly=False)
+    os.makedirs(new_root + "/dev/shm")
+    _mount("tmpfs", new_root + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m")
+    for name, target in (
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ):
+        os.symlink(target, f"{new_root}/dev/{name}")
+    _bind(task_dir, new_root + "/var/task", readonly=True)
+    _bind(tmp_dir, new_root + "/tmp", readonly=False)
+    os.makedirs(new_root + "/opt", exist_ok=True)
+    old = new_root + "/.old-root"
+    os.makedirs(old)
+    _check(_libc.syscall(SYS_PIVOT_ROOT, _b(new_root), _b(old)), "pivot_root")
+    os.chdir("/")
+    _check(_libc.umount2(b"/.old-root", MNT_DETACH), "umount old root")
+    os.rmdir("/.old-root")
+    _mount(None, "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID)
+
+
+def set_limits(max_files: int, max_procs: int, max_file_bytes: int) -> None:
+    """File size, open files, processes (per uid: each sandbox has its own uid) and no core dumps."""
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max_files, max_files))
+    resource.setrlimit(resource.RLIMIT_NPROC, (max_procs, max_procs))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def drop_privileges(uid: int, gid: int) -> None:
+    """Become an unprivileged user for good; nothing can regain root after this."""
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+
+
+def confine(spec: dict[str, Any]) -> None:
+    """Apply everything ``spec`` asks for, in the only order that works (uid last)."""
+    join_cgroup(spec.get("cgroup_procs"))
+    if spec.get("isolate"):
+        build_root(spec["root_dir"], spec["task_dir"], spec["tmp_dir"], spec["expose"])
+    set_limits(spec["max_files"], spec["max_procs"], spec["max_file_bytes"])
+    if spec.get("isolate"):
+        drop_privileges(spec["uid"], spec["gid"])
+    # Credentials changes clear the parent-death signal, so it is set last.
+    set_parent_death_signal()

@@ -1,0 +1,162 @@
+"""The zygote: a warm interpreter that forks one sandbox per execution environment.
+
+It pre-imports the runtime shim and heavy common modules (boto3 when installed), freezes the
+heap so that children share it copy-on-write, then waits for spawn requests from Squall on a
+SEQPACKET socket. Each request carries a sandbox spec and, as SCM_RIGHTS, the sandbox's end of
+its channel. The zygote reports every child's pid and, later, its exit status. When Squall goes
+away, the zygote and (through the parent-death signal) every sandbox go with it.
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from typing import Any
+
+from squall.runtime.bootstrap import isolate, shim
+
+PRELOAD = ("boto3", "botocore.session", "json", "decimal", "urllib.request", "logging", "uuid", "datetime")
+
+
+def _preload() -> list[str]:
+    loaded = []
+    for name in PRELOAD:
+        try:
+            __import__(name)
+            loaded.append(name)
+        except Exception:
+            continue
+    if "boto3" in loaded:
+        import boto3
+
+        # Build the data loaders and the endpoint resolver now, once, for every sandbox.
+        boto3.session.Session()._session.get_component("endpoint_resolver")
+    return loaded
+
+
+def _expose_paths(own_path: str) -> list[str]:
+    """Directories the interpreter needs to keep working inside a confined sandbox."""
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}
+    paths.update(p for p in sys.path if p and os.path.isdir(p) and p != own_path)
+    return sorted(paths)
+
+
+def _run_child(spec: dict[str, Any], channel_fd: int) -> None:
+    """Become the sandbox described by ``spec`` (never returns)."""
+    code = 1
+    try:
+        os.setsid()
+        log_fd = os.open(spec["log_file"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        null_fd = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null_fd, 0)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        os.close(log_fd)
+        os.close(null_fd)
+        isolate.confine(spec)
+        os.environ.clear()
+        os.environ.update(spec["env"])
+        task_root = spec["env"]["LAMBDA_TASK_ROOT"]
+        os.chdir(task_root)
+        sys.path.insert(0, task_root)
+        sys.stdout = open(1, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
+        sys.stderr = open(2, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
+        channel = socket.socket(fileno=channel_fd)
+        reader = channel.makefile("rb")
+        writer = channel.makefile("wb")
+        shim.serve(reader, writer, spec["handler"])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.write(2, f"squall sandbox setup failed: {exc!r}\n".encode())
+    finally:
+        os._exit(code)
+
+
+def main() -> None:
+    """Serve spawn requests on the inherited control socket (fd given as argv[1])."""
+    control_fd = int(sys.argv[1])
+    own_path = sys.argv[2]
+    extra_site = sys.argv[3:]
+    sys.path[:] = [p for p in sys.path if p != own_path] + extra_site
+    os.setpgid(0, 0)
+    isolate.set_parent_death_signal()
+    loaded = _preload()
+    expose = _expose_paths(own_path)
+    control = socket.socket(fileno=control_fd)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    gc.collect()
+    gc.freeze()
+    hello = {
+        "t": "hello",
+        "pid": os.getpid(),
+        "python": sys.version.split()[0],
+        "preloaded": loaded,
+        "expose": expose,
+    }
+    control.send(json.dumps(hello).encode())
+    import select
+
+    while True:
+        readable, _, _ = select.select([control.fileno(), wake_r], [], [])
+        if wake_r in readable:
+            os.read(wake_r, 4096)
+            _report_exits(control)
+        if control.fileno() in readable:
+            msg, fds, _flags, _addr = socket.recv_fds(control, 65536, 1)
+            if not msg:
+                return  # Squall has gone: exit, and the parent-death signal takes the sandboxes
+            request = json.loads(msg)
+            started = time.monotonic()
+            pid = os.fork()
+            if pid == 0:
+                control.close()
+                os.close(wake_r)
+                os.close(wake_w)
+                signal.set_wakeup_fd(-1)
+                for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
+                    signal.signal(sig, signal.SIG_DFL)
+                request["spec"]["expose"] = expose
+                _run_child(request["spec"], fds[0])
+            for fd in fds:
+                os.close(fd)
+            reply = {
+                "t": "spawned",
+                "token": request["token"],
+                "pid": pid,
+                "fork_ms": (time.monotonic() - started) * 1000,
+            }
+            control.send(json.dumps(reply).encode())
+
+
+def _report_exits(control: socket.socket) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        if os.WIFSIGNALED(status):
+            exit_info = {"signal": os.WTERMSIG(status)}
+        else:
+            exit_info = {"code": os.WEXITSTATUS(status)}
+        control.send(json.dumps({"t": "exit", "pid": pid, **exit_info}).encode())
+
+
+if __name__ == "__main__":
+    main()

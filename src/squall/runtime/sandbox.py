@@ -1,0 +1,237 @@
+"""One execution environment: a confined process that runs one function version's handler.
+
+Squall's side of it: start it through a zygote, hand it one invocation at a time over its
+channel, enforce the deadline, collect what it printed, and tell exactly how it died.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from squall.config import INIT_TIMEOUT_S, RESPONSE_PAYLOAD_LIMIT
+from squall.models import SandboxSpec
+from squall.runtime.bootstrap import frames
+from squall.runtime.cgroups import SandboxCgroup
+from squall.runtime.zygote import ExitStatus, Zygote
+
+
+class Outcome(msgspec.Struct, kw_only=True):
+    """What one round trip with the sandbox produced."""
+
+    payload: bytes
+    error_type: str | None
+    max_memory_mb: int | None
+    alive: bool  # False when the sandbox must not be reused
+    status: str | None = None  # "timeout" or "error" for the REPORT line
+
+
+class Sandbox:
+    """A sandbox process and its channel. Not safe for concurrent invokes: one at a time."""
+
+    def __init__(
+        self,
+        spec: SandboxSpec,
+        zygote: Zygote,
+        directory: Path,
+        cgroup: SandboxCgroup | None,
+        uid: int | None,
+    ) -> None:
+        self.id = uuid.uuid4().hex
+        self.spec = spec
+        self.zygote = zygote
+        self.directory = directory
+        self.cgroup = cgroup
+        self.uid = uid
+        self.pid = 0
+        self.log_path = directory / "log"
+        self.log_offset = 0
+        self.init_ms: float | None = None
+        self.invocations = 0
+        self.last_used = time.monotonic()
+        self.dead = False
+        self.oom_detected = False
+        self.log_stream = ""
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def start(self, confine: dict[str, Any], env: dict[str, str]) -> Outcome | None:
+        """Fork the sandbox and wait for its handler to load; an Outcome means init failed."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        spec = {
+            **confine,
+            "env": env,
+            "handler": self.spec.handler,
+            "log_file": str(self.log_path),
+            "cgroup_procs": self.cgroup.procs_file if self.cgroup else None,
+        }
+        try:
+            self.pid = await self.zygote.spawn(spec, theirs.fileno())
+        finally:
+            theirs.close()
+        self._reader, self._writer = await asyncio.open_unix_connection(sock=ours, limit=2**20)
+        try:
+            header, body = await asyncio.wait_for(self._read_frame(), INIT_TIMEOUT_S)
+        except TimeoutError:
+            await self.kill()
+            message = f"Init timed out after {INIT_TIMEOUT_S:.2f} seconds"
+            return Outcome(
+                payload=_error("Sandbox.Timedout", message),
+                error_type="Sandbox.Timedout",
+                max_memory_mb=None,
+                alive=False,
+                status="timeout",
+            )
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return await self._died("")
+        self.init_ms = float(header["init_ms"])
+        if header.get("error_type"):
+            await self.kill()
+            return Outcome(
+                payload=body, error_type=header["error_type"], max_memory_mb=None, alive=False, status="error"
+            )
+        return None
+
+    async def invoke(self, header: dict[str, Any], payload: bytes, timeout_s: float) -> Outcome:
+        """Run one invocation under its deadline."""
+        assert self._writer is not None
+        self.invocations += 1
+        started = time.monotonic()
+        try:
+            self._writer.write(frames.encode(header, payload))
+            await self._writer.drain()
+            reply, body = await asyncio.wait_for(self._read_frame(), timeout_s)
+        except TimeoutError:
+            await self.kill()
+            elapsed = time.monotonic() - started
+            message = (
+                f"RequestId: {header['id']} Error: Task timed out after {max(elapsed, timeout_s):.2f} seconds"
+            )
+            return Outcome(
+                payload=_error("Sandbox.Timedout", message),
+                error_type="Sandbox.Timedout",
+                max_memory_mb=self._peak(),
+                alive=False,
+                status="timeout",
+            )
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return await self._died(header["id"])
+        finally:
+            self.last_used = time.monotonic()
+        if len(body) > RESPONSE_PAYLOAD_LIMIT:
+            message = (
+                f"Response payload size ({len(body)} bytes) exceeded maximum allowed payload size "
+                f"({RESPONSE_PAYLOAD_LIMIT} bytes)."
+            )
+            return Outcome(
+                payload=_error("Function.ResponseSizeTooLarge", message),
+                error_type="Function.ResponseSizeTooLarge",
+                max_memory_mb=reply.get("max_rss_mb"),
+                alive=True,
+                status="error",
+            )
+        return Outcome(
+            payload=body,
+            error_type=reply.get("error_type"),
+            max_memory_mb=reply.get("max_rss_mb"),
+            alive=True,
+        )
+
+    async def _read_frame(self) -> tuple[dict[str, Any], bytes]:
+        assert self._reader is not None
+        head_len, body_len = frames.decode_prefix(await self._reader.readexactly(frames.PREFIX_SIZE))
+        header: dict[str, Any] = json.loads(await self._reader.readexactly(head_len))
+        body = await self._reader.readexactly(body_len) if body_len else b""
+        return header, body
+
+    async def _died(self, request_id: str) -> Outcome:
+        """The process went away mid-call: say why, as Lambda does."""
+        status = await self.zygote.exit_status(self.pid, timeout=2.0) or ExitStatus(signal=9)
+        await self.kill()
+        if self.oom_detected or (self.cgroup is not None and self.cgroup.oom_killed()):
+            error_type = "Runtime.OutOfMemory"
+        else:
+            error_type = "Runtime.ExitError"
+        message = f"RequestId: {request_id} Error: Runtime exited with error: {status.describe()}"
+        return Outcome(
+            payload=_error(error_type, message),
+            error_type=error_type,
+            max_memory_mb=self._peak(),
+            alive=False,
+            status="error",
+        )
+
+    def _peak(self) -> int | None:
+        return self.cgroup.peak_mb() if self.cgroup is not None else None
+
+    def read_log(self) -> bytes:
+        """What the sandbox printed since the last call (its stdout and stderr)."""
+        try:
+            with open(self.log_path, "rb") as fh:
+                fh.seek(self.log_offset)
+                data = fh.read()
+        except OSError:
+            return b""
+        self.log_offset += len(data)
+        if self.log_offset > 1 << 20:
+            with contextlib.suppress(OSError):
+                os.truncate(self.log_path, 0)
+            self.log_offset = 0
+        return data
+
+    def rss_mb(self) -> int | None:
+        """The process's resident memory, for the watchdog used when no cgroup is available."""
+        try:
+            with open(f"/proc/{self.pid}/statm") as fh:
+                return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // (1024 * 1024)
+        except (OSError, ValueError, IndexError):
+            return None
+
+    async def kill(self) -> None:
+        """Kill the sandbox and everything it started; idempotent."""
+        if self.dead:
+            return
+        self.dead = True
+        if self._writer is not None:
+            self._writer.close()
+        if self.pid:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(self.pid, signal.SIGKILL)
+        if self.cgroup is not None:
+            await asyncio.to_thread(self.cgroup.kill_all)
+
+    async def cleanup(self) -> None:
+        """Remove what the sandbox left on disk and its cgroup, once it is dead."""
+        await self.kill()
+        if self.pid:
+            await self.zygote.exit_status(self.pid, timeout=2.0)
+            self.zygote.forget(self.pid)
+        if self.cgroup is not None:
+            await asyncio.to_thread(self.cgroup.remove)
+        await asyncio.to_thread(_remove_tree, self.directory)
+
+
+def _remove_tree(path: Path) -> None:
+    # The sandbox's /tmp belongs to its uid and may hold read-only dirs: make them removable.
+    for root, dirs, _files in os.walk(path):
+        for name in dirs:
+            with contextlib.suppress(OSError):
+                os.chmod(os.path.join(root, name), 0o700)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _error(error_type: str, message: str) -> bytes:
+    return json.dumps({"errorType": error_type, "errorMessage": message}).encode()

@@ -1,0 +1,414 @@
+"""The embedded metadata store: one SQLite file in WAL mode.
+
+Every acknowledged write is committed with ``synchronous=FULL`` first, so it survives a crash or
+a power cut. One connection serves every thread; a lock serialises its use, which is also what
+SQLite would do with its single writer. Writes open ``BEGIN IMMEDIATE`` transactions so that a
+second process sharing the file (a CLI tool, a second server) waits on ``busy_timeout`` instead of
+failing half-way. ``sqlite3`` errors never leave this module: they become ``StoreUnavailable``.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from squall.errors import ResourceConflict, StoreUnavailable
+from squall.models import LATEST, AsyncEvent, FunctionConfig, LogEvent, UsageRecord
+from squall.stores.base import MetadataStore
+
+#: How long a statement waits for another process's write lock before giving up.
+BUSY_TIMEOUT_MS = 10_000
+
+#: The schema, one entry per version; entry ``i`` moves a database from version ``i`` to ``i + 1``.
+#: Never edit a released entry: append a new one. ``PRAGMA user_version`` records where a file is.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE functions (
+            name TEXT NOT NULL,
+            version TEXT NOT NULL,
+            config TEXT NOT NULL,
+            PRIMARY KEY (name, version)
+        ) WITHOUT ROWID""",
+        # visible_at = max(not_before, lease expiry): the one column that claim() scans.
+        """CREATE TABLE async_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            request_id TEXT NOT NULL,
+            function_name TEXT NOT NULL,
+            qualifier TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            enqueued_at REAL NOT NULL,
+            attempts INTEGER NOT NULL,
+            not_before REAL NOT NULL,
+            visible_at REAL NOT NULL
+        )""",
+        "CREATE INDEX async_events_due ON async_events (visible_at, id)",
+        """CREATE TABLE usage (
+            id INTEGER PRIMARY KEY,
+            function_name TEXT NOT NULL,
+            version TEXT NOT NULL,
+            request_id TEXT NOT NULL,
+            start REAL NOT NULL,
+            duration_ms REAL NOT NULL,
+            billed_ms INTEGER NOT NULL,
+            memory_mb INTEGER NOT NULL,
+            gb_seconds REAL NOT NULL,
+            max_memory_mb INTEGER NOT NULL,
+            cold INTEGER NOT NULL,
+            init_ms REAL,
+            outcome TEXT NOT NULL,
+            trigger TEXT NOT NULL,
+            architecture TEXT NOT NULL
+        )""",
+        "CREATE INDEX usage_start ON usage (start)",
+        "CREATE INDEX usage_function ON usage (function_name, start)",
+        # AUTOINCREMENT: ids are cursors for tailing, so they must never be reused.
+        """CREATE TABLE log_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            log_group TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            timestamp INTEGER NOT NULL,
+            message TEXT NOT NULL
+        )""",
+        "CREATE INDEX log_events_group ON log_events (log_group, id)",
+        "CREATE INDEX log_events_stream ON log_events (log_group, stream, id)",
+    ),
+)
+
+#: The schema version this code writes.
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_USAGE_COLUMNS = (
+    "function_name, version, request_id, start, duration_ms, billed_ms, memory_mb, gb_seconds,"
+    " max_memory_mb, cold, init_ms, outcome, trigger, architecture"
+)
+_EVENT_COLUMNS = "id, request_id, function_name, qualifier, payload, enqueued_at, attempts, not_before"
+
+_encode = msgspec.json.Encoder().encode
+_decode_config = msgspec.json.Decoder(FunctionConfig).decode
+
+
+class SqliteMetadataStore(MetadataStore):
+    """``MetadataStore`` on one SQLite file; safe to share between threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        try:
+            _create_private(self.path)
+            conn = sqlite3.connect(
+                self.path,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,  # we issue BEGIN/COMMIT ourselves
+                check_same_thread=False,
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreUnavailable(f"Cannot open metadata store {self.path}: {exc}") from exc
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreUnavailable(f"Metadata store {self.path} cannot use WAL (journal mode {mode})")
+            conn.execute("PRAGMA synchronous = FULL")
+            _migrate(conn, self.path)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StoreUnavailable(f"Cannot open metadata store {self.path}: {exc}") from exc
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    # --- plumbing --------------------------------------------------------------------------------
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """The connection, for statements that only read (each is its own consistent snapshot)."""
+        with self._lock:
+            conn = self._open_conn()
+            try:
+                yield conn
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(f"Metadata store read failed: {exc}") from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: committed on success, rolled back on any exception."""
+        with self._lock:
+            conn = self._open_conn()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(f"Metadata store write failed: {exc}") from exc
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    with suppress(sqlite3.Error):  # the original error is the one worth reporting
+                        conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreUnavailable(f"Metadata store write failed: {exc}") from exc
+                raise
+
+    def _open_conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreUnavailable(f"Metadata store {self.path} is closed")
+        return self._conn
+
+    # --- functions -------------------------------------------------------------------------------
+    def create_function(self, config: FunctionConfig) -> None:
+        with self._write() as conn:
+            taken = conn.execute("SELECT 1 FROM functions WHERE name = ? LIMIT 1", (config.name,))
+            if taken.fetchone() is not None:
+                raise ResourceConflict(f"Function already exist: {config.name}")
+            conn.execute(
+                "INSERT INTO functions (name, version, config) VALUES (?, ?, ?)",
+                (config.name, config.version, _encode(config).decode()),
+            )
+
+    def put_function(self, config: FunctionConfig) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO functions (name, version, config) VALUES (?, ?, ?)",
+                (config.name, config.version, _encode(config).decode()),
+            )
+
+    def get_function(self, name: str, version: str) -> FunctionConfig | None:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT config FROM functions WHERE name = ? AND version = ?", (name, version)
+            ).fetchone()
+        return None if row is None else _config(row[0])
+
+    def list_functions(self, marker: str | None, limit: int) -> tuple[list[FunctionConfig], str | None]:
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, not {limit}")
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT name, config FROM functions WHERE version = ? AND name >= ? ORDER BY name LIMIT ?",
+                (LATEST, marker or "", limit + 1),
+            ).fetchall()
+        # The marker is the name of the first function of the next page.
+        next_marker = rows[limit][0] if len(rows) > limit else None
+        return [_config(config) for _, config in rows[:limit]], next_marker
+
+    def delete_function(self, name: str, version: str | None = None) -> bool:
+        with self._write() as conn:
+            if version is None:
+                cur = conn.execute("DELETE FROM functions WHERE name = ?", (name,))
+            else:
+                cur = conn.execute("DELETE FROM functions WHERE name = ? AND version = ?", (name, version))
+            return cur.rowcount > 0
+
+    def function_count(self) -> int:
+        with self._read() as conn:
+            row = conn.execute("SELECT COUNT(*) FROM functions WHERE version = ?", (LATEST,)).fetchone()
+        return int(row[0])
+
+    # --- async invocation queue ------------------------------------------------------------------
+    def enqueue(self, event: AsyncEvent) -> int:
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO async_events (request_id, function_name, qualifier, payload, enqueued_at,"
+                " attempts, not_before, visible_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    event.request_id,
+                    event.function_name,
+                    event.qualifier,
+                    event.payload,
+                    event.enqueued_at,
+                    event.attempts,
+                    event.not_before,
+                    event.not_before,
+                ),
+            )
+            event_id = cur.lastrowid
+        if event_id is None:  # pragma: no cover - sqlite3 always sets it after an INSERT
+            raise StoreUnavailable("Metadata store did not return the new event's id")
+        return event_id
+
+    def claim(self, now: float, limit: int, lease_s: float) -> list[AsyncEvent]:
+        if limit < 1:
+            return []
+        with self._write() as conn:
+            rows = conn.execute(
+                f"SELECT {_EVENT_COLUMNS} FROM async_events WHERE visible_at <= ?"
+                " ORDER BY visible_at, id LIMIT ?",
+                (now, limit),
+            ).fetchall()
+            if rows:
+                conn.executemany(
+                    "UPDATE async_events SET visible_at = ? WHERE id = ?",
+                    [(now + lease_s, row[0]) for row in rows],
+                )
+        return [_event(row) for row in rows]
+
+    def complete(self, event_id: int) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM async_events WHERE id = ?", (event_id,))
+
+    def reschedule(self, event_id: int, not_before: float, attempts: int) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE async_events SET not_before = ?, visible_at = ?, attempts = ? WHERE id = ?",
+                (not_before, not_before, attempts, event_id),
+            )
+
+    def queued(self) -> int:
+        """Every event not yet completed, whether due, scheduled for later or leased right now."""
+        with self._read() as conn:
+            row = conn.execute("SELECT COUNT(*) FROM async_events").fetchone()
+        return int(row[0])
+
+    # --- metering --------------------------------------------------------------------------------
+    def add_usage(self, records: Sequence[UsageRecord]) -> None:
+        if not records:
+            return
+        rows = [
+            (
+                r.function_name,
+                r.version,
+                r.request_id,
+                r.start,
+                r.duration_ms,
+                r.billed_ms,
+                r.memory_mb,
+                r.gb_seconds,
+                r.max_memory_mb,
+                int(r.cold),
+                r.init_ms,
+                r.outcome,
+                r.trigger,
+                r.architecture,
+            )
+            for r in records
+        ]
+        with self._write() as conn:
+            conn.executemany(
+                f"INSERT INTO usage ({_USAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def usage(
+        self, since: float = 0.0, until: float | None = None, function_name: str | None = None
+    ) -> list[UsageRecord]:
+        """Records with ``since <= start < until`` (``until`` None: no upper bound), oldest first."""
+        sql = f"SELECT {_USAGE_COLUMNS} FROM usage WHERE start >= ?"
+        params: list[Any] = [since]
+        if until is not None:
+            sql += " AND start < ?"
+            params.append(until)
+        if function_name is not None:
+            sql += " AND function_name = ?"
+            params.append(function_name)
+        sql += " ORDER BY start, id"
+        with self._read() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return [_usage(row) for row in rows]
+
+    # --- logs ------------------------------------------------------------------------------------
+    def append_logs(self, group: str, stream: str, events: Sequence[LogEvent]) -> None:
+        if not events:
+            return
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO log_events (log_group, stream, timestamp, message) VALUES (?, ?, ?, ?)",
+                [(group, stream, e.timestamp, e.message) for e in events],
+            )
+
+    def log_events(
+        self, group: str, after_id: int = 0, limit: int = 1000, stream: str | None = None
+    ) -> list[tuple[int, str, LogEvent]]:
+        sql = "SELECT id, stream, timestamp, message FROM log_events WHERE log_group = ? AND id > ?"
+        params: list[Any] = [group, after_id]
+        if stream is not None:
+            sql += " AND stream = ?"
+            params.append(stream)
+        sql += " ORDER BY id LIMIT ?"
+        params.append(max(limit, 0))
+        with self._read() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return [(row[0], row[1], LogEvent(timestamp=row[2], message=row[3])) for row in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is None:
+                return
+            try:
+                conn.close()
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(f"Closing metadata store {self.path} failed: {exc}") from exc
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file readable by its owner only (SQLite gives its -wal/-shm the same mode)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    """Bring the schema to ``SCHEMA_VERSION`` in one transaction: a file is never half-migrated."""
+    conn.execute("BEGIN IMMEDIATE")  # also waits out another process migrating the same file
+    try:
+        current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if current > SCHEMA_VERSION:
+            raise StoreUnavailable(
+                f"Metadata store {path} has schema version {current}, newer than this Squall "
+                f"understands ({SCHEMA_VERSION}); upgrade Squall"
+            )
+        for version in range(current, SCHEMA_VERSION):
+            for statement in MIGRATIONS[version]:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _config(text: str) -> FunctionConfig:
+    try:
+        return _decode_config(text)
+    except msgspec.MsgspecError as exc:
+        raise StoreUnavailable(f"Metadata store holds an unreadable function configuration: {exc}") from exc
+
+
+def _event(row: tuple[Any, ...]) -> AsyncEvent:
+    return AsyncEvent(
+        id=row[0],
+        request_id=row[1],
+        function_name=row[2],
+        qualifier=row[3],
+        payload=bytes(row[4]),
+        enqueued_at=row[5],
+        attempts=row[6],
+        not_before=row[7],
+    )
+
+
+def _usage(row: tuple[Any, ...]) -> UsageRecord:
+    return UsageRecord(
+        function_name=row[0],
+        version=row[1],
+        request_id=row[2],
+        start=row[3],
+        duration_ms=row[4],
+        billed_ms=row[5],
+        memory_mb=row[6],
+        gb_seconds=row[7],
+        max_memory_mb=row[8],
+        cold=bool(row[9]),
+        init_ms=row[10],
+        outcome=row[11],
+        trigger=row[12],
+        architecture=row[13],
+    )

@@ -1,0 +1,122 @@
+"""A test function that does whatever its event asks, to probe Squall's runtime from inside."""
+
+import json
+import os
+import signal
+import sys
+import time
+
+LOADED_AT = time.time()
+print("probe module loaded")
+
+
+def handler(event, context):
+    action = event.get("action", "echo")
+    if action == "echo":
+        return {"event": event, "request_id": context.aws_request_id}
+    if action == "context":
+        cc = context.client_context
+        return {
+            "function_name": context.function_name,
+            "function_version": context.function_version,
+            "invoked_function_arn": context.invoked_function_arn,
+            "memory_limit_in_mb": context.memory_limit_in_mb,
+            "aws_request_id": context.aws_request_id,
+            "log_group_name": context.log_group_name,
+            "log_stream_name": context.log_stream_name,
+            "remaining_ms": context.get_remaining_time_in_millis(),
+            "identity": context.identity is not None,
+            "client_custom": cc.custom if cc else None,
+            "client_app_title": cc.client.app_title if cc and cc.client else None,
+        }
+    if action == "env":
+        return dict(os.environ)
+    if action == "print":
+        print(event["text"])
+        sys.stderr.write("to stderr\n")
+        import logging
+
+        logging.getLogger().warning("a warning")
+        return "printed"
+    if action == "sleep":
+        time.sleep(event["seconds"])
+        return "slept"
+    if action == "raise":
+        raise ValueError(event.get("message", "boom"))
+    if action == "exit":
+        os._exit(event.get("code", 1))
+    if action == "unserializable":
+        return {1, 2, 3}
+    if action == "size":
+        return "x" * event["bytes"]
+    if action == "memory":
+        hog = []
+        for _ in range(event["mb"]):
+            hog.append(bytearray(1024 * 1024))
+            hog[-1][::4096] = b"x" * len(hog[-1][::4096])
+        return "survived"
+    if action == "read":
+        try:
+            with open(event["path"], "rb") as fh:
+                return {"ok": True, "data": fh.read(200).decode("utf-8", "replace")}
+        except OSError as exc:
+            return {"ok": False, "error": type(exc).__name__}
+    if action == "listdir":
+        try:
+            return {"ok": True, "entries": sorted(os.listdir(event["path"]))}
+        except OSError as exc:
+            return {"ok": False, "error": type(exc).__name__}
+    if action == "write":
+        try:
+            with open(event["path"], "w") as fh:
+                fh.write("squall was here")
+            return {"ok": True}
+        except OSError as exc:
+            return {"ok": False, "error": type(exc).__name__}
+    if action == "environ_of":
+        try:
+            with open(f"/proc/{event['pid']}/environ", "rb") as fh:
+                return {"ok": True, "data": fh.read(200).decode("utf-8", "replace")}
+        except OSError as exc:
+            return {"ok": False, "error": type(exc).__name__}
+    if action == "pid":
+        return {"pid": os.getpid(), "uid": os.getuid()}
+    if action == "scan_environ":
+        # Look for a secret in any process's environment we can read.
+        found = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/environ", "rb") as fh:
+                        if event["needle"].encode() in fh.read():
+                            found.append(int(entry))
+                except OSError:
+                    pass
+        return {"found": [p for p in found if p != os.getpid()]}
+    if action == "fork_bomb":
+        children = 0
+        try:
+            for _ in range(5000):
+                if os.fork() == 0:
+                    time.sleep(30)
+                    os._exit(0)
+                children += 1
+        except OSError as exc:
+            return {"children": children, "error": type(exc).__name__}
+        return {"children": children, "error": None}
+    if action == "ignore_sigterm":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        time.sleep(event.get("seconds", 60))
+        return "still here"
+    if action == "busy":
+        while True:
+            pass
+    if action == "tmp":
+        path = "/tmp/squall-probe.txt"
+        previous = open(path).read() if os.path.exists(path) else None
+        with open(path, "w") as fh:
+            fh.write(event.get("value", "v"))
+        return {"previous": previous}
+    if action == "loaded_at":
+        return LOADED_AT
+    return json.dumps({"unknown": action})
