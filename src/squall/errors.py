@@ -121,6 +121,31 @@ class MissingAuthenticationToken(AccessDenied):
     message_key = "message"
 
 
+class IncompleteSignature(AccessDenied):
+    """A malformed ``Authorization`` header or presigned query (missing parts, bad date format)."""
+
+    code = "IncompleteSignatureException"
+    message_key = "message"
+
+
+class ContentSHA256Mismatch(SquallError, ValueError):
+    """The body does not hash to the ``x-amz-content-sha256`` value the client signed."""
+
+    code = "XAmzContentSHA256Mismatch"
+    status = 400
+    error_type = "User"
+    message_key = "message"
+
+
+class UnknownOperation(SquallError, LookupError):
+    """A request for a service or operation this server does not offer."""
+
+    code = "UnknownOperationException"
+    status = 400
+    error_type = "User"
+    message_key = "message"
+
+
 class ServiceUnavailable(SquallError):
     """Squall is draining or not ready yet (HTTP 503)."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -38,17 +39,30 @@ class SquallServer:
         self.extra_args = extra_args or []
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
+        self._clients: list[Any] = []
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        argv = [sys.executable, "-m", "squall", "server", "--port", str(self.port), "--gateway-port",
-                str(self.gateway_port), "--data-dir", str(self.data_dir), "--shutdown-grace", "3",
-                *self.extra_args]
-        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
-        self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        argv = [
+            sys.executable,
+            "-m",
+            "squall",
+            "server",
+            "--port",
+            str(self.port),
+            "--gateway-port",
+            str(self.gateway_port),
+            "--data-dir",
+            str(self.data_dir),
+            "--shutdown-grace",
+            "3",
+            *self.extra_args,
+        ]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -63,6 +77,9 @@ class SquallServer:
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         assert self.proc is not None
+        for client in self._clients:
+            client.close()
+        self._clients.clear()
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
@@ -78,16 +95,28 @@ class SquallServer:
 
     def client(self, service: str = "lambda", **config: Any) -> Any:
         key, secret = self.credentials()
-        return boto3.client(
-            service, endpoint_url=self.url, region_name="us-east-1", aws_access_key_id=key,
+        client = boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id=key,
             aws_secret_access_key=secret,
             config=Config(retries={"max_attempts": 0}, read_timeout=120, **config),
         )
+        self._clients.append(client)
+        return client
 
     def cli_env(self) -> dict[str, str]:
         env = dict(os.environ)
-        env.update({"AWS_SHARED_CREDENTIALS_FILE": str(self.data_dir / "credentials"), "AWS_PROFILE": "squall",
-                    "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull, "AWS_PAGER": ""})
+        env.update(
+            {
+                "AWS_SHARED_CREDENTIALS_FILE": str(self.data_dir / "credentials"),
+                "AWS_PROFILE": "squall",
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_CONFIG_FILE": os.devnull,
+                "AWS_PAGER": "",
+            }
+        )
         return env
 
 
@@ -110,17 +139,22 @@ def make_function(lam: Any, request: pytest.FixtureRequest) -> Any:
     created: list[str] = []
 
     def create(name: str, zip_bytes: bytes, handler: str = "app.handler", **kwargs: Any) -> dict[str, Any]:
-        params: dict[str, Any] = {"FunctionName": name, "Runtime": "python3.11", "Role": ROLE,
-                                  "Handler": handler, "Code": {"ZipFile": zip_bytes}}
+        params: dict[str, Any] = {
+            "FunctionName": name,
+            "Runtime": "python3.11",
+            "Role": ROLE,
+            "Handler": handler,
+            "Code": {"ZipFile": zip_bytes},
+        }
         params.update(kwargs)
         response: dict[str, Any] = lam.create_function(**params)
         created.append(name)
-        lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.05, "MaxAttempts": 200})
+        lam.get_waiter("function_active_v2").wait(
+            FunctionName=name, WaiterConfig={"Delay": 0.05, "MaxAttempts": 200}
+        )
         return response
 
     yield create
     for name in created:
-        try:
+        with contextlib.suppress(lam.exceptions.ResourceNotFoundException):
             lam.delete_function(FunctionName=name)
-        except lam.exceptions.ResourceNotFoundException:
-            pass

@@ -113,7 +113,10 @@ def handler(event, context):
             pass
     if action == "tmp":
         path = "/tmp/squall-probe.txt"
-        previous = open(path).read() if os.path.exists(path) else None
+        previous = None
+        if os.path.exists(path):
+            with open(path) as fh:
+                previous = fh.read()
         with open(path, "w") as fh:
             fh.write(event.get("value", "v"))
         return {"previous": previous}

@@ -40,6 +40,13 @@ def _body(request: Request) -> bytes:
     return body if isinstance(body, bytes) else b""
 
 
+def _error_response(exc: SquallError, request_id: str) -> Response:
+    status, headers, body = render_error(exc, request_id)
+    response = Response(body, status)
+    response.raw_headers = headers
+    return response
+
+
 def _request_id(request: Request) -> str:
     rid = request.scope.get("squall.request_id")
     return rid if isinstance(rid, str) else ""
@@ -90,16 +97,14 @@ class LambdaApi:
             try:
                 return await endpoint(request)
             except SquallError as exc:
-                status, headers, body = render_error(exc, _request_id(request))
-                return Response(body, status, headers=dict(headers))
+                return _error_response(exc, _request_id(request))
 
         return guarded
 
     async def _unknown(self, scope: Scope, receive: Receive, send: Send) -> None:
         exc = ResourceNotFound(f"Unknown operation: {scope.get('method')} {scope.get('path')}")
         exc.code = "UnknownOperationException"
-        status, headers, body = render_error(exc, str(scope.get("squall.request_id", "")))
-        response: ASGIApp = Response(body, status, headers=dict(headers))
+        response: ASGIApp = _error_response(exc, str(scope.get("squall.request_id", "")))
         await response(scope, receive, send)
 
     # --- functions -------------------------------------------------------------------------------
@@ -145,16 +150,17 @@ class LambdaApi:
             v.enum(architectures[0] if architectures else None, "architectures", ["x86_64", "arm64"])
             v.raise_if_any()
             raise InvalidParameterValue("Only one architecture may be specified.")
+        fields = wire.settings_from(data)
         config = FunctionConfig(
             name=fn_name,
-            runtime=data["Runtime"],
-            role=data["Role"],
-            handler=data["Handler"],
             code_sha256="",
             code_size=0,
             architectures=list(architectures),
             tags={str(k): str(val) for k, val in (data.get("Tags") or {}).items()},
-            **wire.settings_from(data),
+            runtime=fields.pop("runtime"),
+            role=fields.pop("role"),
+            handler=fields.pop("handler"),
+            **fields,
         )
         created = await self.platform.create_function(config, zip_bytes, bool(data.get("Publish")))
         return _json(self._render(created), 201)

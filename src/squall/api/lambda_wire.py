@@ -198,8 +198,12 @@ def validate_settings(data: dict[str, Any], v: Violations) -> None:
     if isinstance(tracing, dict):
         v.enum(tracing.get("Mode"), "tracingConfig.mode", ["Active", "PassThrough"])
     variables = (data.get("Environment") or {}).get("Variables") or {}
-    for key in variables:
-        v.pattern(key, "environment.variables", _ENV_NAME_RE, "[a-zA-Z]([a-zA-Z0-9_])+")
+    if any(not _ENV_NAME_RE.fullmatch(str(key)) for key in variables):
+        # AWS names no value for map-key violations.
+        v.items.append(
+            "Value at 'environment.variables' failed to satisfy constraint: Map keys must satisfy "
+            "constraint: [Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+]"
+        )
 
 
 def check_runtime_supported(runtime: str | None) -> None:

@@ -1,0 +1,1 @@
+"""Squall's benchmarks: ``make bench`` (``python -m benchmarks.run``). See ``benchmarks/README.md``."""

@@ -1,0 +1,187 @@
+"""The results table: one row per figure, with its goal, a verdict and a ratio against the floor."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from benchmarks.stats import fmt_ms, fmt_us
+
+#: Goals from the issue: platform overhead of a warm invoke over HTTP, and cold starts (p50).
+GOAL_WARM_OVERHEAD_MS = 1.0
+GOAL_COLD_PLAIN_MS = 10.0
+GOAL_COLD_BOTO3_MS = 15.0
+
+HEADERS = ("scenario", "p50", "p99 / spread", "goal", "verdict", "vs floor")
+
+
+@dataclass(frozen=True)
+class Row:
+    scenario: str
+    p50: str
+    spread: str
+    goal: str = ""
+    verdict: str = ""
+    floor: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+    def cells(self) -> tuple[str, ...]:
+        return (self.scenario, self.p50, self.spread, self.goal, self.verdict, self.floor)
+
+
+def _verdict(value: float, goal: float) -> str:
+    if math.isnan(value):
+        return "n/a"
+    return "PASS" if value <= goal else f"FAIL ({value / goal:.1f}x)"
+
+
+def _ratio(value: float, base: float | None, label: str) -> str:
+    if base is None or math.isnan(value) or not base:
+        return ""
+    ratio = value / base
+    text = f"{ratio:.2f}x" if ratio < 10 else f"{ratio:.0f}x"
+    return f"{text} {label}"
+
+
+def _p99(summary: dict[str, Any]) -> str:
+    return f"p99 {fmt_ms(summary['p99'])}"
+
+
+def _iqr(summary: dict[str, Any]) -> str:
+    return f"IQR {fmt_ms(summary['q1'])}..{fmt_ms(summary['q3'])}, max {fmt_ms(summary['max'])}"
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _latency_row(label: str, summary: dict[str, Any], spread: str = "p99", **extra: str) -> Row:
+    """A row for one latency series: p50, then its p99 or (for few samples) IQR and max."""
+    text = _p99(summary) if spread == "p99" else _iqr(summary)
+    return Row(label, fmt_ms(_nan(summary["p50"])), text, **extra)
+
+
+def _floor_rows(base: dict[str, Any]) -> list[Row]:
+    rows = []
+    for key, label, fmt in (
+        ("pipe_rtt_ms", "floor: pipe round trip, warm processes", fmt_us),
+        ("fork_waitpid_ms", "floor: fork + waitpid, small process", fmt_ms),
+        ("python_bare_ms", "floor: fresh `python -c pass`", fmt_ms),
+        ("python_import_boto3_ms", "floor: fresh `python -c 'import boto3'`", fmt_ms),
+    ):
+        s = base[key]
+        rows.append(Row(label, fmt(s["p50"]), f"p99 {fmt(s['p99'])}"))
+    return rows
+
+
+def _cold_rows(results: dict[str, Any], fork: float | None, fresh_boto3: float | None) -> list[Row]:
+    rows = []
+    for variant, label, goal, base, base_label in (
+        ("plain", "no imports", GOAL_COLD_PLAIN_MS, fork, "fork"),
+        ("boto3", "import boto3", GOAL_COLD_BOTO3_MS, fresh_boto3, "fresh py+boto3"),
+    ):
+        cold = results.get(f"cold_{variant}")
+        if not cold:
+            continue
+        p50 = _nan(cold["cold_ms"]["p50"])
+        rows.append(
+            _latency_row(
+                f"cold start, {label}: client latency",
+                cold["cold_ms"],
+                "iqr",
+                goal=f"<= {goal:g} ms",
+                verdict=_verdict(p50, goal),
+                floor=_ratio(p50, base, base_label),
+            )
+        )
+        rows.append(_latency_row("  Init Duration (REPORT)", cold["init_ms"], "iqr"))
+        rows.append(_latency_row("  cold minus warm", cold["penalty_ms"], "iqr"))
+        rows.append(_latency_row("  CreateFunction -> Active", cold["create_ms"], "iqr"))
+    return rows
+
+
+def _warm_rows(results: dict[str, Any], pipe: float | None) -> list[Row]:
+    rows = []
+    http = results.get("warm_http")
+    inproc = results.get("in_process")
+    if http:
+        lat = http["latency_ms"]
+        rows.append(
+            _latency_row("warm invoke over HTTP: latency", lat, floor=_ratio(_nan(lat["p50"]), pipe, "pipe"))
+        )
+        over = http["overhead_ms"]
+        rows.append(
+            _latency_row(
+                "  overhead: latency - REPORT Duration",
+                over,
+                goal=f"<= {GOAL_WARM_OVERHEAD_MS:g} ms",
+                verdict=_verdict(_nan(over["p50"]), GOAL_WARM_OVERHEAD_MS),
+            )
+        )
+        dur = http["report_duration_ms"]
+        rows.append(
+            _latency_row(
+                "  REPORT Duration (sandbox round trip)", dur, floor=_ratio(_nan(dur["p50"]), pipe, "pipe")
+            )
+        )
+    boto = results.get("warm_boto3")
+    if boto:
+        rows.append(_latency_row("warm invoke via boto3 (reference)", boto["latency_ms"]))
+    if inproc:
+        lat = inproc["latency_ms"]
+        rows.append(
+            _latency_row(
+                "warm invoke in-process (Platform.invoke)", lat, floor=_ratio(_nan(lat["p50"]), pipe, "pipe")
+            )
+        )
+        rows.append(_latency_row("  overhead: latency - REPORT Duration", inproc["overhead_ms"]))
+        if http:
+            layer = _nan(http["latency_ms"]["p50"]) - _nan(lat["p50"])
+            rows.append(Row("  HTTP API layer (HTTP p50 - in-process p50)", fmt_ms(layer), ""))
+    return rows
+
+
+def _throughput_rows(tput: dict[str, Any]) -> list[Row]:
+    rate = tput["invokes_per_s"]
+    lat = tput["latency_ms"]
+    spread = (
+        f"min {rate['min']:.0f}, max {rate['max']:.0f}/s; "
+        f"latency p50 {fmt_ms(lat['p50'])}, p99 {fmt_ms(lat['p99'])}"
+    )
+    if tput["errors"]:
+        spread += f"; {tput['errors']} errors"
+    return [Row(f"throughput, {tput['clients']} clients (invokes/s)", f"{rate['p50']:.0f}/s", spread)]
+
+
+def build_rows(results: dict[str, Any], errors: dict[str, str]) -> list[Row]:
+    """The table's rows for whatever ran, then one per failed step."""
+    rows: list[Row] = []
+    base = results.get("floor")
+    if base:
+        rows += _floor_rows(base)
+    rows += _cold_rows(
+        results,
+        base["fork_waitpid_ms"]["p50"] if base else None,
+        base["python_import_boto3_ms"]["p50"] if base else None,
+    )
+    rows += _warm_rows(results, base["pipe_rtt_ms"]["p50"] if base else None)
+    if results.get("throughput"):
+        rows += _throughput_rows(results["throughput"])
+    for key, message in errors.items():
+        first = message.strip().splitlines()[0] if message.strip() else "failed"
+        rows.append(Row(f"ERROR {key}", "", first[:100], "", "ERROR"))
+    return rows
+
+
+def render_table(rows: list[Row]) -> str:
+    widths = [max(len(cells[i]) for cells in [HEADERS, *(row.cells() for row in rows)]) for i in range(6)]
+    lines = ["  ".join(text.ljust(width) for text, width in zip(HEADERS, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * width for width in widths))
+    for row in rows:
+        lines.append(
+            "  ".join(text.ljust(width) for text, width in zip(row.cells(), widths, strict=True)).rstrip()
+        )
+    return "\n".join(lines)
