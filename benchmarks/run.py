@@ -9,6 +9,7 @@ NAME is one of: floor, cold, warm-http, in-process, throughput.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import os
@@ -64,8 +65,8 @@ class Plan:
     @classmethod
     def for_run(cls, quick: bool) -> Plan:
         if quick:
-            return cls(5, 1, 200, 20, 100, 10, 200, 20, 8, 2, 0.5, 10_000, 100, 5)
-        return cls(15, 2, 2000, 100, 500, 50, 2000, 100, 8, 5, 1.0, 10_000, 200, 10)
+            return cls(8, 2, 200, 20, 100, 10, 200, 20, 8, 2, 0.5, 10_000, 100, 5)
+        return cls(30, 3, 2000, 100, 500, 50, 2000, 100, 8, 5, 1.0, 10_000, 200, 10)
 
 
 class Runner:
@@ -91,7 +92,8 @@ class Runner:
             if server is not None and server.proc is not None and server.proc.poll() is not None:
                 self.progress(f"  the server exited; its log ends with:\n{server.log_tail()}")
             return None
-        self.results[key] = result
+        if result is not None:
+            self.results[key] = round(result, 3) if isinstance(result, float) else result
         return result
 
     def run(self) -> None:
@@ -216,6 +218,7 @@ def machine_info() -> dict[str, Any]:
         "python_executable": sys.executable,
         "platform": platform.platform(),
         "root": hasattr(os, "geteuid") and os.geteuid() == 0,
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -242,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = Plan.for_run(args.quick)
     runner = Runner(plan, selected)
     now = datetime.now(UTC).astimezone()
+    machine = machine_info()  # before the run: its load average says how busy the machine was
     runner.progress(f"squall benchmarks ({'quick' if args.quick else 'full'}): {', '.join(selected)}")
     runner.run()
     rows = build_rows(runner.results, runner.errors)
@@ -254,8 +258,8 @@ def main(argv: list[str] | None = None) -> int:
         "dirty": bool(_git("status", "--porcelain")),
         "quick": args.quick,
         "scenarios": selected,
-        "plan": plan.__dict__,
-        "machine": machine_info(),
+        "plan": dataclasses.asdict(plan),
+        "machine": {**machine, "loadavg_after": [round(x, 2) for x in os.getloadavg()]},
         "wall_s": round(time.perf_counter() - runner.began, 1),
         "results": runner.results,
         "errors": runner.errors,

@@ -85,7 +85,7 @@ def main() -> None:
             print(f"==> invoke({who!r}) -> {response['Payload'].read().decode()}  [{elapsed:.1f} ms]")
         time.sleep(0.3)  # usage records and logs are written in batches
         print(f"==> squall logs {name}", flush=True)
-        subprocess.run([sys.executable, "-m", "squall", "logs", name], check=True)
+        subprocess.run([sys.executable, "-m", "squall", "logs", name, "--since", "1"], check=True)
         print("==> squall cost", flush=True)
         subprocess.run([sys.executable, "-m", "squall", "cost"], check=True)
     finally:

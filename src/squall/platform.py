@@ -59,6 +59,8 @@ class Platform:
         # Traversable but not listable, so sandboxes can reach nothing in it by name.
         os.chmod(data, 0o711)
         store = SqliteMetadataStore(data / "squall.db")
+        # One server owns an embedded store: events a previous process had claimed are abandoned.
+        store.release_claims()
         code = CodeStore(data / "code")
         api_env = {
             "AWS_ENDPOINT_URL": settings.endpoint_url,

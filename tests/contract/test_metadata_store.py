@@ -334,6 +334,16 @@ def test_claimed_events_stay_hidden_until_the_lease_expires(store: MetadataStore
     assert [e.id for e in again] == [event_id]
 
 
+def test_release_claims_makes_leased_events_due_again(store: MetadataStore) -> None:
+    leased = store.enqueue(event(1))
+    later = store.enqueue(event(2, not_before=500.0))
+    assert [e.id for e in store.claim(now=100.0, limit=10, lease_s=1000.0)] == [leased]
+    assert store.release_claims() == 1
+    assert [e.id for e in store.claim(now=100.0, limit=10, lease_s=1000.0)] == [leased]
+    # An event scheduled for later stays scheduled.
+    assert [e.id for e in store.claim(now=500.0, limit=10, lease_s=1000.0)] == [later]
+
+
 def test_complete_removes_the_event_for_good(store: MetadataStore) -> None:
     keep = store.enqueue(event(1))
     done = store.enqueue(event(2))

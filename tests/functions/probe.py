@@ -123,3 +123,22 @@ def handler(event, context):
     if action == "loaded_at":
         return LOADED_AT
     return json.dumps({"unknown": action})
+
+
+def _daemon(seconds):
+    """Double-fork a detached process that sleeps: it must not outlive the sandbox."""
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            time.sleep(seconds)
+        os._exit(0)
+    return "daemonised"
+
+
+_original_handler = handler
+
+
+def handler(event, context):
+    if event.get("action") == "daemon":
+        return _daemon(event.get("seconds", 300))
+    return _original_handler(event, context)

@@ -84,7 +84,7 @@ def logs(function_name: str, follow: bool, since: float, data_dir: Path | None) 
             for event_id, _stream, event in events:
                 cursor = event_id
                 if event.timestamp >= cutoff:
-                    click.echo(event.message)
+                    click.echo(event.message.rstrip("\n"))
             if not follow:
                 if not events and cursor == 0:
                     click.echo(f"No log lines yet for {function_name} (group {group}).", err=True)

@@ -98,6 +98,7 @@ class CgroupManager:
         for finder in (_v2_base, _v1_base):
             base = finder(name)
             if base is not None:
+                _remove_abandoned(base[0].parent, base[1])
                 return cls(base[0], base[1])
         return None
 
@@ -124,6 +125,16 @@ class CgroupManager:
             self.base.rmdir()
 
 
+def _remove_abandoned(parent: Path, version: int) -> None:
+    """Remove the cgroups of Squall servers that died without cleaning up (``squall-<dead pid>``)."""
+    for stale in parent.glob("squall-*"):
+        pid = stale.name.removeprefix("squall-")
+        if not pid.isdigit() or Path(f"/proc/{pid}").exists():
+            continue
+        with contextlib.suppress(OSError):
+            CgroupManager(stale, version).close()
+
+
 def _own_path(controller: str) -> str | None:
     try:
         lines = Path("/proc/self/cgroup").read_text().splitlines()
@@ -144,7 +155,8 @@ def _v1_base(name: str) -> tuple[Path, int] | None:
     base = mount / own.lstrip("/") / name
     try:
         base.mkdir(exist_ok=True)
-        (base / "memory.use_hierarchy").write_text("1") if (base / "memory.use_hierarchy").exists() else None
+        if (base / "memory.use_hierarchy").exists():
+            (base / "memory.use_hierarchy").write_text("1")
     except OSError:
         return None
     return base, 1

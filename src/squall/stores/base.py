@@ -58,6 +58,10 @@ class MetadataStore(ABC):
         """Put an event back, due again at ``not_before``."""
 
     @abstractmethod
+    def release_claims(self) -> int:
+        """End every lease now (their claimer is gone); returns how many events became due."""
+
+    @abstractmethod
     def queued(self) -> int:
         """How many events wait in the queue."""
 

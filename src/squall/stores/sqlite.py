@@ -261,6 +261,13 @@ class SqliteMetadataStore(MetadataStore):
                 (not_before, not_before, attempts, event_id),
             )
 
+    def release_claims(self) -> int:
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE async_events SET visible_at = not_before WHERE visible_at > not_before"
+            )
+            return int(cursor.rowcount)
+
     def queued(self) -> int:
         """Every event not yet completed, whether due, scheduled for later or leased right now."""
         with self._read() as conn:

@@ -125,6 +125,7 @@ _request_id_filter = _RequestIdFilter()
 def setup_logging() -> None:
     """Lambda's root logger: ``[LEVEL]\\t<UTC time>\\t<request id>\\t<message>`` on stdout."""
     handler = logging.StreamHandler(sys.stdout)
+    handler.terminator = ""  # the format ends with the newline, as in Lambda's runtime
     formatter = logging.Formatter(
         "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n", "%Y-%m-%dT%H:%M:%S"
     )
