@@ -173,5 +173,10 @@ def test_shutdown_kills_invocations_past_the_grace_period(tmp_path: Path) -> Non
     assert time.monotonic() - started < 15
     worker.join()
     assert results and results[0][0] == "Unhandled"
-    time.sleep(0.5)
-    assert [pid for pid in running if Path(f"/proc/{pid}").exists()] == []
+    deadline = time.monotonic() + 5
+    while any(Path(f"/proc/{pid}").exists() for pid in running) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = {
+        pid: Path(f"/proc/{pid}/status").read_text()[:300] for pid in running if Path(f"/proc/{pid}").exists()
+    }
+    assert left == {}

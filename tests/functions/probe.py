@@ -142,3 +142,82 @@ def handler(event, context):
     if event.get("action") == "daemon":
         return _daemon(event.get("seconds", 300))
     return _original_handler(event, context)
+
+
+# --- Hostile probes for tests/e2e/test_hostile.py: looked up before the actions above. ---------
+
+
+import contextlib  # noqa: E402
+
+
+def _contains(event, context):
+    """Whether the file at ``path`` holds ``needle`` anywhere (the whole file is read)."""
+    try:
+        with open(event["path"], "rb") as fh:
+            return {"ok": True, "found": event["needle"].encode() in fh.read()}
+    except OSError as exc:
+        return {"ok": False, "error": type(exc).__name__}
+
+
+def _exec_environ(event, context):
+    """Search the environment block the kernel laid out at exec time, in this process's own memory.
+
+    ``os.environ`` only shows what the sandbox was given, but the block itself is what the zygote
+    was started with, and a fork inherits it. /proc/self/stat says where it is.
+    """
+    import ctypes
+
+    with open("/proc/self/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    env_start, env_end = int(fields[47]), int(fields[48])
+    if not env_start or env_end <= env_start:
+        return {"located": False, "found": False, "size": 0}
+    block = ctypes.string_at(env_start, env_end - env_start)
+    return {"located": True, "found": event["needle"].encode() in block, "size": len(block)}
+
+
+def _symlink(event, context):
+    try:
+        os.symlink(event["target"], event["path"])
+        return {"ok": True}
+    except OSError as exc:
+        return {"ok": False, "error": type(exc).__name__}
+
+
+def _fill_tmp(event, context):
+    """Write ``mb`` MiB into /tmp as files of ``file_mb`` MiB each; report how much got written."""
+    chunk = b"\0" * (1024 * 1024)
+    written = 0
+    error = None
+    paths = []
+    try:
+        while written < event["mb"]:
+            path = f"/tmp/fill-{len(paths)}"
+            paths.append(path)
+            with open(path, "wb") as fh:
+                for _ in range(min(event["file_mb"], event["mb"] - written)):
+                    fh.write(chunk)
+                    written += 1
+    except OSError as exc:
+        error = type(exc).__name__
+    finally:
+        for path in paths:
+            with contextlib.suppress(OSError):
+                os.remove(path)
+    return {"written_mb": written, "error": error}
+
+
+_HOSTILE_ACTIONS = {
+    "contains": _contains,
+    "exec_environ": _exec_environ,
+    "symlink": _symlink,
+    "fill_tmp": _fill_tmp,
+}
+_base_handler = handler
+
+
+def handler(event, context):
+    action = _HOSTILE_ACTIONS.get(event.get("action", "echo"))
+    if action is not None:
+        return action(event, context)
+    return _base_handler(event, context)

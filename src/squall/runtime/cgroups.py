@@ -102,6 +102,10 @@ class CgroupManager:
                 return cls(base[0], base[1])
         return None
 
+    def adopt(self, pid: int) -> SandboxCgroup:
+        """The cgroup a spare sandbox created for itself (``spare-<pid>``) before it was claimed."""
+        return SandboxCgroup(self.base / f"spare-{pid}", self.version)
+
     def create(self, sandbox_id: str, memory_mb: int) -> SandboxCgroup:
         path = self.base / sandbox_id
         path.mkdir()

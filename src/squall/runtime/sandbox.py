@@ -23,7 +23,7 @@ import msgspec
 from squall.config import INIT_TIMEOUT_S, RESPONSE_PAYLOAD_LIMIT
 from squall.models import SandboxSpec
 from squall.runtime.bootstrap import frames
-from squall.runtime.cgroups import SandboxCgroup
+from squall.runtime.cgroups import CgroupManager, SandboxCgroup
 from squall.runtime.zygote import ExitStatus, Zygote
 
 
@@ -63,23 +63,28 @@ class Sandbox:
         self.dead = False
         self.oom_detected = False
         self.log_stream = ""
+        self._log_fd: int | None = None
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
-    async def start(self, confine: dict[str, Any], env: dict[str, str]) -> Outcome | None:
-        """Fork the sandbox and wait for its handler to load; an Outcome means init failed."""
+    async def start(
+        self, confine: dict[str, Any], env: dict[str, str], cgroups: CgroupManager | None
+    ) -> Outcome | None:
+        """Claim a sandbox from the zygote and wait for its handler to load; an Outcome means init failed."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         spec = {
             **confine,
             "env": env,
             "handler": self.spec.handler,
             "log_file": str(self.log_path),
-            "cgroup_procs": self.cgroup.procs_file if self.cgroup else None,
+            "memory_bytes": self.spec.memory_mb * 1024 * 1024,
         }
         try:
             self.pid = await self.zygote.spawn(spec, theirs.fileno())
         finally:
             theirs.close()
+        if cgroups is not None:
+            self.cgroup = cgroups.adopt(self.pid)
         self._reader, self._writer = await asyncio.open_unix_connection(sock=ours, limit=2**20)
         try:
             header, body = await asyncio.wait_for(self._read_frame(), INIT_TIMEOUT_S)
@@ -177,18 +182,20 @@ class Sandbox:
 
     def read_log(self) -> bytes:
         """What the sandbox printed since the last call (its stdout and stderr)."""
-        try:
-            with open(self.log_path, "rb") as fh:
-                fh.seek(self.log_offset)
-                data = fh.read()
-        except OSError:
-            return b""
-        self.log_offset += len(data)
+        if self._log_fd is None:
+            try:
+                self._log_fd = os.open(self.log_path, os.O_RDONLY)
+            except OSError:
+                return b""
+        chunks = []
+        while chunk := os.pread(self._log_fd, 1 << 16, self.log_offset):
+            chunks.append(chunk)
+            self.log_offset += len(chunk)
         if self.log_offset > 1 << 20:
             with contextlib.suppress(OSError):
                 os.truncate(self.log_path, 0)
             self.log_offset = 0
-        return data
+        return b"".join(chunks)
 
     def rss_mb(self) -> int | None:
         """The process's resident memory, for the watchdog used when no cgroup is available."""
@@ -221,6 +228,9 @@ class Sandbox:
             self.zygote.forget(self.pid)
         if self.cgroup is not None:
             await asyncio.to_thread(self.cgroup.remove)
+        if self._log_fd is not None:
+            os.close(self._log_fd)
+            self._log_fd = None
         await asyncio.to_thread(_remove_tree, self.directory)
 
 

@@ -42,8 +42,10 @@ class ExitStatus(msgspec.Struct):
 class Zygote:
     """A running zygote for one runtime."""
 
-    def __init__(self, interpreter: Interpreter) -> None:
+    def __init__(self, interpreter: Interpreter, setup: dict[str, Any] | None = None) -> None:
         self.interpreter = interpreter
+        #: What spares prepare before they are claimed: ``root_dir``, ``cgroup_base``.
+        self.setup = setup or {}
         self.process: subprocess.Popen[bytes] | None = None
         self.hello: dict[str, Any] = {}
         self._sock: socket.socket | None = None
@@ -69,6 +71,7 @@ class Zygote:
             code,
             str(theirs.fileno()),
             PACKAGE_PARENT,
+            json.dumps(self.setup),
             *self.interpreter.extra_site,
         ]
         self.process = subprocess.Popen(

@@ -70,15 +70,39 @@ def set_parent_death_signal() -> None:
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def join_cgroup(procs_file: str | None) -> None:
-    """Move this process into its memory cgroup (its children follow it)."""
-    if procs_file:
-        with open(procs_file, "w") as fh:
-            fh.write(str(os.getpid()))
+def join_cgroup(directory: str) -> None:
+    """Create this process's own cgroup and move into it (its children follow it).
+
+    Moving a process between cgroups is slow (milliseconds, on v1), so spares do it before
+    they are claimed; the claim only sets the limit.
+    """
+    os.mkdir(directory, 0o755)
+    with open(os.path.join(directory, "cgroup.procs"), "w") as fh:
+        fh.write(str(os.getpid()))
 
 
-def build_root(new_root: str, task_dir: str, tmp_dir: str, expose: list[str]) -> None:
-    """Make ``new_root`` this process's ``/``: system dirs, interpreter, code and its own /tmp."""
+def limit_memory(directory: str, version: int, limit_bytes: int) -> None:
+    """Set the hard memory limit of this process's cgroup, swap included."""
+    files = (
+        ("memory.max", "memory.swap.max")
+        if version == 2
+        else ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes")
+    )
+    values = (limit_bytes, 0) if version == 2 else (limit_bytes, limit_bytes)
+    for name, value in zip(files, values, strict=True):
+        path = os.path.join(directory, name)
+        if os.path.exists(path):
+            with open(path, "w") as fh:
+                fh.write(str(value))
+
+
+def prepare_root(new_root: str, expose: list[str]) -> None:
+    """Build the sandbox's future root at ``new_root`` in a mount namespace of its own.
+
+    This is the generic part of the confinement, done by a spare sandbox before it is claimed:
+    system directories and the interpreter, read-only; ``/proc``, a few devices, a private
+    ``/dev/shm``. ``enter_root`` adds the function's code and ``/tmp`` and switches to it.
+    """
     _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     _mount("tmpfs", new_root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=4m")
@@ -104,12 +128,15 @@ def build_root(new_root: str, task_dir: str, tmp_dir: str, expose: list[str]) ->
         ("stderr", "/proc/self/fd/2"),
     ):
         os.symlink(target, f"{new_root}/dev/{name}")
+    for mount_point in ("/opt", "/var/task", "/tmp", "/.old-root"):
+        os.makedirs(new_root + mount_point, exist_ok=True)
+
+
+def enter_root(new_root: str, task_dir: str, tmp_dir: str) -> None:
+    """Add the function's code (read-only) and its own ``/tmp``, then make ``new_root`` the root."""
     _bind(task_dir, new_root + "/var/task", readonly=True)
     _bind(tmp_dir, new_root + "/tmp", readonly=False)
-    os.makedirs(new_root + "/opt", exist_ok=True)
-    old = new_root + "/.old-root"
-    os.makedirs(old)
-    _check(_libc.syscall(SYS_PIVOT_ROOT, _b(new_root), _b(old)), "pivot_root")
+    _check(_libc.syscall(SYS_PIVOT_ROOT, _b(new_root), _b(new_root + "/.old-root")), "pivot_root")
     os.chdir("/")
     _check(_libc.umount2(b"/.old-root", MNT_DETACH), "umount old root")
     os.rmdir("/.old-root")
@@ -132,11 +159,17 @@ def drop_privileges(uid: int, gid: int) -> None:
     _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
 
 
-def confine(spec: dict[str, Any]) -> None:
-    """Apply everything ``spec`` asks for, in the only order that works (uid last)."""
-    join_cgroup(spec.get("cgroup_procs"))
+def confine(spec: dict[str, Any], prepared_root: str | None) -> None:
+    """Apply everything ``spec`` asks for, in the only order that works (uid last).
+
+    ``prepared_root`` is the root a spare built ahead of time with ``prepare_root``.
+    """
+    if spec.get("cgroup_dir"):
+        limit_memory(spec["cgroup_dir"], spec["cgroup_version"], spec["memory_bytes"])
     if spec.get("isolate"):
-        build_root(spec["root_dir"], spec["task_dir"], spec["tmp_dir"], spec["expose"])
+        if prepared_root is None:
+            raise RuntimeError("an isolated sandbox needs a prepared root")
+        enter_root(prepared_root, spec["task_dir"], spec["tmp_dir"])
     set_limits(spec["max_files"], spec["max_procs"], spec["max_file_bytes"])
     if spec.get("isolate"):
         drop_privileges(spec["uid"], spec["gid"])

@@ -5,6 +5,10 @@ heap so that children share it copy-on-write, then waits for spawn requests from
 SEQPACKET socket. Each request carries a sandbox spec and, as SCM_RIGHTS, the sandbox's end of
 its channel. The zygote reports every child's pid and, later, its exit status. When Squall goes
 away, the zygote and (through the parent-death signal) every sandbox go with it.
+
+Forking is kept off the request path: the zygote always holds one *spare*, a child that has
+already forked and built the generic part of its confinement, waiting to be claimed. A spawn
+request hands the spare its spec and channel, and a new spare is forked right after.
 Standard library only.
 """
 
@@ -22,6 +26,7 @@ from typing import Any
 
 from squall.runtime.bootstrap import isolate, shim
 
+SPARE_DELAY_S = 0.02
 PRELOAD = ("boto3", "botocore.session", "json", "decimal", "urllib.request", "logging", "uuid", "datetime")
 
 
@@ -48,7 +53,7 @@ def _expose_paths(own_path: str) -> list[str]:
     return sorted(paths)
 
 
-def _run_child(spec: dict[str, Any], channel_fd: int) -> None:
+def _run_child(spec: dict[str, Any], channel_fd: int, prepared_root: str | None) -> None:
     """Become the sandbox described by ``spec`` (never returns)."""
     code = 1
     try:
@@ -60,7 +65,7 @@ def _run_child(spec: dict[str, Any], channel_fd: int) -> None:
         os.dup2(log_fd, 2)
         os.close(log_fd)
         os.close(null_fd)
-        isolate.confine(spec)
+        isolate.confine(spec, prepared_root)
         os.environ.clear()
         os.environ.update(spec["env"])
         task_root = spec["env"]["LAMBDA_TASK_ROOT"]
@@ -82,11 +87,49 @@ def _run_child(spec: dict[str, Any], channel_fd: int) -> None:
         os._exit(code)
 
 
+class _Spare:
+    """A forked child waiting for its spec on ``sock``."""
+
+    def __init__(self, pid: int, sock: socket.socket) -> None:
+        self.pid = pid
+        self.sock = sock
+
+
+def _become_spare(sock: socket.socket, setup: dict[str, Any], expose: list[str]) -> None:
+    """In a freshly forked child: prepare the confinement, wait to be claimed, then run (never returns)."""
+    prepared = None
+    root_dir = setup.get("root_dir")
+    cgroup_dir = None
+    try:
+        if setup.get("cgroup_base"):
+            cgroup_dir = os.path.join(setup["cgroup_base"], f"spare-{os.getpid()}")
+            isolate.join_cgroup(cgroup_dir)
+        if root_dir:
+            isolate.prepare_root(root_dir, expose)
+            prepared = root_dir
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.write(2, f"squall: preparing a sandbox failed: {exc!r}\n".encode())
+        os._exit(1)
+    try:
+        msg, fds, _flags, _addr = socket.recv_fds(sock, 1 << 20, 1)
+    except OSError:
+        os._exit(0)
+    if not msg or not fds:
+        os._exit(0)
+    sock.close()
+    spec = json.loads(msg)
+    spec["cgroup_dir"] = cgroup_dir
+    spec["cgroup_version"] = setup.get("cgroup_version")
+    _run_child(spec, fds[0], prepared)
+
+
 def main() -> None:
     """Serve spawn requests on the inherited control socket (fd given as argv[1])."""
     control_fd = int(sys.argv[1])
     own_path = sys.argv[2]
-    extra_site = sys.argv[3:]
+    setup = json.loads(sys.argv[3])
+    extra_site = sys.argv[4:]
     sys.path[:] = [p for p in sys.path if p != own_path] + extra_site
     os.setpgid(0, 0)
     isolate.set_parent_death_signal()
@@ -101,6 +144,23 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     gc.collect()
     gc.freeze()
+
+    def fork_spare() -> _Spare:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid == 0:
+            ours.close()
+            control.close()
+            os.close(wake_r)
+            os.close(wake_w)
+            signal.set_wakeup_fd(-1)
+            for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, signal.SIG_DFL)
+            _become_spare(theirs, setup, expose)
+        theirs.close()
+        return _Spare(pid, ours)
+
+    spare: _Spare | None = fork_spare()
     hello = {
         "t": "hello",
         "pid": os.getpid(),
@@ -111,46 +171,56 @@ def main() -> None:
     control.send(json.dumps(hello).encode())
     import select
 
+    spare_due: float | None = None
     while True:
-        readable, _, _ = select.select([control.fileno(), wake_r], [], [])
+        timeout = None if spare_due is None else max(0.0, spare_due - time.monotonic())
+        readable, _, _ = select.select([control.fileno(), wake_r], [], [], timeout)
+        if spare_due is not None and time.monotonic() >= spare_due:
+            spare, spare_due = fork_spare(), None
         if wake_r in readable:
             os.read(wake_r, 4096)
-            _report_exits(control)
+            exited = _report_exits(control)
+            if spare is not None and spare.pid in exited:
+                spare.sock.close()
+                spare = None
         if control.fileno() in readable:
-            msg, fds, _flags, _addr = socket.recv_fds(control, 65536, 1)
+            msg, fds, _flags, _addr = socket.recv_fds(control, 1 << 20, 1)
             if not msg:
                 return  # Squall has gone: exit, and the parent-death signal takes the sandboxes
             request = json.loads(msg)
             started = time.monotonic()
-            pid = os.fork()
-            if pid == 0:
-                control.close()
-                os.close(wake_r)
-                os.close(wake_w)
-                signal.set_wakeup_fd(-1)
-                for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
-                    signal.signal(sig, signal.SIG_DFL)
-                request["spec"]["expose"] = expose
-                _run_child(request["spec"], fds[0])
+            if spare is None:
+                spare = fork_spare()
+            claimed, spare = spare, None
+            try:
+                socket.send_fds(claimed.sock, [json.dumps(request["spec"]).encode()], fds)
+            except OSError:
+                pass  # the spare died just now: its exit is reported, and the caller sees EOF
+            claimed.sock.close()
             for fd in fds:
                 os.close(fd)
             reply = {
                 "t": "spawned",
                 "token": request["token"],
-                "pid": pid,
+                "pid": claimed.pid,
                 "fork_ms": (time.monotonic() - started) * 1000,
             }
             control.send(json.dumps(reply).encode())
+            # The next spare is forked a moment later, so it does not compete for the CPU with
+            # the sandbox that was just claimed while that one initialises.
+            spare_due = time.monotonic() + SPARE_DELAY_S
 
 
-def _report_exits(control: socket.socket) -> None:
+def _report_exits(control: socket.socket) -> set[int]:
+    exited: set[int] = set()
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return
+            return exited
         if pid == 0:
-            return
+            return exited
+        exited.add(pid)
         if os.WIFSIGNALED(status):
             exit_info = {"signal": os.WTERMSIG(status)}
         else:
