@@ -192,10 +192,9 @@ def main() -> None:
             if spare is None:
                 spare = fork_spare()
             claimed, spare = spare, None
-            try:
+            # If the spare died just now, its exit is reported and the caller sees EOF.
+            with contextlib.suppress(OSError):
                 socket.send_fds(claimed.sock, [json.dumps(request["spec"]).encode()], fds)
-            except OSError:
-                pass  # the spare died just now: its exit is reported, and the caller sees EOF
             claimed.sock.close()
             for fd in fds:
                 os.close(fd)
