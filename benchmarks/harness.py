@@ -29,9 +29,7 @@ RUNTIME = "python3.11"
 HANDLER = "app.handler"
 
 PLAIN_SOURCE = 'def handler(event, context):\n    return {"ok": True}\n'
-BOTO3_SOURCE = (
-    'import boto3\n\n\ndef handler(event, context):\n    return {"ok": True, "boto3": boto3.__version__}\n'
-)
+BOTO3_SOURCE = 'import boto3\n\n\ndef handler(event, context):\n    return {"ok": True, "boto3": boto3.__version__}\n'
 
 
 class BenchError(RuntimeError):
@@ -151,12 +149,8 @@ class ServerProcess:
 
 def create_function(lam: Any, name: str, zip_bytes: bytes) -> None:
     """CreateFunction through boto3, then wait (``function_active_v2``) until it is Active."""
-    lam.create_function(
-        FunctionName=name, Runtime=RUNTIME, Role=ROLE, Handler=HANDLER, Code={"ZipFile": zip_bytes}
-    )
-    lam.get_waiter("function_active_v2").wait(
-        FunctionName=name, WaiterConfig={"Delay": 0.02, "MaxAttempts": 1500}
-    )
+    lam.create_function(FunctionName=name, Runtime=RUNTIME, Role=ROLE, Handler=HANDLER, Code={"ZipFile": zip_bytes})
+    lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.02, "MaxAttempts": 1500})
 
 
 @dataclass(frozen=True)
@@ -227,9 +221,7 @@ class SignedConnection:
         """``post``, raising unless Squall answered 200 without a function error."""
         reply = self.post(name, body, headers)
         if reply.status != 200 or reply.function_error:
-            raise BenchError(
-                f"Invoke {name}: HTTP {reply.status} {reply.function_error or ''} {reply.payload[:300]!r}"
-            )
+            raise BenchError(f"Invoke {name}: HTTP {reply.status} {reply.function_error or ''} {reply.payload[:300]!r}")
         return reply
 
     def close(self) -> None:

@@ -109,9 +109,7 @@ def _warm_rows(results: dict[str, Any], pipe: float | None) -> list[Row]:
     inproc = results.get("in_process")
     if http:
         lat = http["latency_ms"]
-        rows.append(
-            _latency_row("warm invoke over HTTP: latency", lat, floor=_ratio(_nan(lat["p50"]), pipe, "pipe"))
-        )
+        rows.append(_latency_row("warm invoke over HTTP: latency", lat, floor=_ratio(_nan(lat["p50"]), pipe, "pipe")))
         over = http["overhead_ms"]
         rows.append(
             _latency_row(
@@ -123,9 +121,7 @@ def _warm_rows(results: dict[str, Any], pipe: float | None) -> list[Row]:
         )
         dur = http["report_duration_ms"]
         rows.append(
-            _latency_row(
-                "  REPORT Duration (sandbox round trip)", dur, floor=_ratio(_nan(dur["p50"]), pipe, "pipe")
-            )
+            _latency_row("  REPORT Duration (sandbox round trip)", dur, floor=_ratio(_nan(dur["p50"]), pipe, "pipe"))
         )
     boto = results.get("warm_boto3")
     if boto:
@@ -133,9 +129,7 @@ def _warm_rows(results: dict[str, Any], pipe: float | None) -> list[Row]:
     if inproc:
         lat = inproc["latency_ms"]
         rows.append(
-            _latency_row(
-                "warm invoke in-process (Platform.invoke)", lat, floor=_ratio(_nan(lat["p50"]), pipe, "pipe")
-            )
+            _latency_row("warm invoke in-process (Platform.invoke)", lat, floor=_ratio(_nan(lat["p50"]), pipe, "pipe"))
         )
         rows.append(_latency_row("  overhead: latency - REPORT Duration", inproc["overhead_ms"]))
         if http:
@@ -148,8 +142,7 @@ def _throughput_rows(tput: dict[str, Any]) -> list[Row]:
     rate = tput["invokes_per_s"]
     lat = tput["latency_ms"]
     spread = (
-        f"min {rate['min']:.0f}, max {rate['max']:.0f}/s; "
-        f"latency p50 {fmt_ms(lat['p50'])}, p99 {fmt_ms(lat['p99'])}"
+        f"min {rate['min']:.0f}, max {rate['max']:.0f}/s; latency p50 {fmt_ms(lat['p50'])}, p99 {fmt_ms(lat['p99'])}"
     )
     if tput["errors"]:
         spread += f"; {tput['errors']} errors"
@@ -181,7 +174,5 @@ def render_table(rows: list[Row]) -> str:
     lines = ["  ".join(text.ljust(width) for text, width in zip(HEADERS, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * width for width in widths))
     for row in rows:
-        lines.append(
-            "  ".join(text.ljust(width) for text, width in zip(row.cells(), widths, strict=True)).rstrip()
-        )
+        lines.append("  ".join(text.ljust(width) for text, width in zip(row.cells(), widths, strict=True)).rstrip())
     return "\n".join(lines)

@@ -153,13 +153,9 @@ class Runner:
                             server,
                         )
                 if {"warm-http", "throughput"} & set(self.selected):
-                    self.attempt(
-                        "warm_function", lambda: create_function(lam, WARM_FUNCTION, build_zip(PLAIN_SOURCE))
-                    )
+                    self.attempt("warm_function", lambda: create_function(lam, WARM_FUNCTION, build_zip(PLAIN_SOURCE)))
                 if "warm-http" in self.selected and "warm_function" not in self.errors:
-                    self.progress(
-                        f"warm-http: {plan.http_calls} signed invokes over one keep-alive connection"
-                    )
+                    self.progress(f"warm-http: {plan.http_calls} signed invokes over one keep-alive connection")
                     self.attempt(
                         "warm_http",
                         lambda: scenarios.warm_http(server, WARM_FUNCTION, plan.http_calls, plan.http_warmup),

@@ -148,9 +148,7 @@ def warm_boto3(lam: Any, name: str, calls: int, warmup: int) -> dict[str, Any]:
     return {"calls": calls, "warmup": warmup, "latency_ms": Summary.of(latency).as_dict()}
 
 
-def throughput(
-    server: ServerProcess, name: str, clients: int, seconds: int, warmup_s: float
-) -> dict[str, Any]:
+def throughput(server: ServerProcess, name: str, clients: int, seconds: int, warmup_s: float) -> dict[str, Any]:
     """``clients`` threads, each with its own keep-alive connection, invoking back to back.
 
     Counted in one-second windows after ``warmup_s`` (which lets Squall start a sandbox per client).
@@ -233,9 +231,7 @@ async def _in_process(calls: int, warmup: int, progress: Progress) -> dict[str, 
         start_ms = _ms_since(start)
         progress(f"  in-process platform started in {start_ms:.0f} ms")
         try:
-            config = FunctionConfig(
-                name=name, runtime=RUNTIME, role=ROLE, handler=HANDLER, code_sha256="", code_size=0
-            )
+            config = FunctionConfig(name=name, runtime=RUNTIME, role=ROLE, handler=HANDLER, code_sha256="", code_size=0)
             await platform.create_function(config, build_zip(PLAIN_SOURCE), False)
             await _wait_active(platform, name)
             start = time.perf_counter_ns()

@@ -68,9 +68,7 @@ class Platform:
             "AWS_ACCESS_KEY": access_key_id,
             "AWS_SECRET_ACCESS_KEY": secret_access_key,
         }
-        executor = LocalExecutor(
-            code, data / "sandboxes", settings.region, api_env, isolation=settings.isolation
-        )
+        executor = LocalExecutor(code, data / "sandboxes", settings.region, api_env, isolation=settings.isolation)
         return cls(settings, store, code, executor)
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -106,17 +104,13 @@ class Platform:
     def function_arn(self, name: str, qualifier: str | None = None) -> str:
         return self.registry.arn(name, qualifier)
 
-    async def create_function(
-        self, config: FunctionConfig, zip_bytes: bytes, publish: bool
-    ) -> FunctionConfig:
+    async def create_function(self, config: FunctionConfig, zip_bytes: bytes, publish: bool) -> FunctionConfig:
         return await self.registry.create(config, zip_bytes, publish)
 
     async def get_function(self, name: str, qualifier: str | None = None) -> FunctionConfig:
         return await self.registry.get(name, qualifier)
 
-    async def list_functions(
-        self, marker: str | None, max_items: int
-    ) -> tuple[list[FunctionConfig], str | None]:
+    async def list_functions(self, marker: str | None, max_items: int) -> tuple[list[FunctionConfig], str | None]:
         return await self.registry.list(marker, max_items)
 
     async def update_function_code(
@@ -153,17 +147,12 @@ class Platform:
         if len(payload) > limit:
             if invocation_type == "Event":
                 raise RequestTooLarge(
-                    f"{len(payload)} byte payload is too large for the Event invocation "
-                    f"type (limit {limit} bytes)"
+                    f"{len(payload)} byte payload is too large for the Event invocation type (limit {limit} bytes)"
                 )
-            raise RequestTooLarge(
-                f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
-            )
+            raise RequestTooLarge(f"Request must be smaller than {limit} bytes for the InvokeFunction operation")
         payload = payload or b"{}"
         _check_json(payload)
-        context_json = (
-            _decode_client_context(client_context) if invocation_type == "RequestResponse" else None
-        )
+        context_json = _decode_client_context(client_context) if invocation_type == "RequestResponse" else None
         config = await self.invoker.resolve(name, qualifier)
         request_id = str(uuid.uuid4())
         if invocation_type == "DryRun":
@@ -212,9 +201,7 @@ def _decode_client_context(raw: str | None) -> str | None:
     import json
 
     if len(raw) > limits.CLIENT_CONTEXT_LIMIT:
-        raise InvalidRequestContent(
-            f"Client context must be smaller than {limits.CLIENT_CONTEXT_LIMIT} bytes."
-        )
+        raise InvalidRequestContent(f"Client context must be smaller than {limits.CLIENT_CONTEXT_LIMIT} bytes.")
     try:
         text = base64.b64decode(raw, validate=True).decode()
         if not isinstance(json.loads(text), dict):

@@ -46,6 +46,7 @@ def _listener(app: ASGIApp, host: str, port: int, grace_s: float) -> _Listener:
         lifespan="off",
         log_level="warning",
         access_log=False,
+        proxy_headers=False,
         timeout_graceful_shutdown=int(grace_s) + 1,
         timeout_keep_alive=60,
     )
@@ -55,9 +56,7 @@ def _listener(app: ASGIApp, host: str, port: int, grace_s: float) -> _Listener:
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run until SIGTERM/SIGINT (or ``stop`` is set), then shut down gracefully."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    credentials = load_or_create_credentials(
-        settings.data_dir, settings.access_key_id, settings.secret_access_key
-    )
+    credentials = load_or_create_credentials(settings.data_dir, settings.access_key_id, settings.secret_access_key)
     if credentials.created:
         print(
             usage_hint(Path(settings.data_dir) / "credentials", settings.endpoint_url, settings.region),
@@ -68,9 +67,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     lambda_api = LambdaApi(platform, settings.endpoint_url, credentials.secret_access_key.encode())
     verifier = None
     if settings.no_auth:
-        log.warning(
-            "--no-auth: AWS API requests are NOT authenticated; use this for throwaway local work only"
-        )
+        log.warning("--no-auth: AWS API requests are NOT authenticated; use this for throwaway local work only")
     else:
         verifier = SigV4Verifier({credentials.access_key_id: credentials.secret_access_key}, settings.region)
     api = build_api_app(

@@ -149,9 +149,7 @@ def make_function(lam: Any, request: pytest.FixtureRequest) -> Any:
         params.update(kwargs)
         response: dict[str, Any] = lam.create_function(**params)
         created.append(name)
-        lam.get_waiter("function_active_v2").wait(
-            FunctionName=name, WaiterConfig={"Delay": 0.05, "MaxAttempts": 200}
-        )
+        lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.05, "MaxAttempts": 200})
         return response
 
     yield create

@@ -27,9 +27,7 @@ def probe(lam: Any) -> str:
         Timeout=2,
         Environment={"Variables": {"GREETING": "hi"}},
     )
-    lam.get_waiter("function_active_v2").wait(
-        FunctionName=name, WaiterConfig={"Delay": 0.05, "MaxAttempts": 200}
-    )
+    lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.05, "MaxAttempts": 200})
     return name
 
 
@@ -90,9 +88,7 @@ def test_unserializable_result(lam: Any, probe: str) -> None:
     response, payload = call(lam, probe, {"action": "unserializable"})
     assert response["FunctionError"] == "Unhandled"
     assert payload["errorType"] == "Runtime.MarshalError"
-    assert (
-        payload["errorMessage"] == "Unable to marshal response: Object of type set is not JSON serializable"
-    )
+    assert payload["errorMessage"] == "Unable to marshal response: Object of type set is not JSON serializable"
 
 
 def test_timeout(lam: Any, probe: str) -> None:
@@ -193,10 +189,7 @@ def test_payload_limits(lam: Any, probe: str) -> None:
     error = info.value.response
     assert error["Error"]["Code"] == "RequestEntityTooLargeException"
     assert error["ResponseMetadata"]["HTTPStatusCode"] == 413
-    assert (
-        error["Error"]["Message"]
-        == "Request must be smaller than 6291456 bytes for the InvokeFunction operation"
-    )
+    assert error["Error"]["Message"] == "Request must be smaller than 6291456 bytes for the InvokeFunction operation"
     with pytest.raises(ClientError) as info:
         lam.invoke(FunctionName=probe, InvocationType="Event", Payload=b'"' + b"a" * (1024 * 1024) + b'"')
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
@@ -215,9 +208,7 @@ def test_dry_run_and_event(lam: Any, probe: str, squall: Any) -> None:
     dry = lam.invoke(FunctionName=probe, InvocationType="DryRun")
     assert dry["StatusCode"] == 204
     assert dry["Payload"].read() == b""
-    event = lam.invoke(
-        FunctionName=probe, InvocationType="Event", Payload=b'{"action": "tmp", "value": "async"}'
-    )
+    event = lam.invoke(FunctionName=probe, InvocationType="Event", Payload=b'{"action": "tmp", "value": "async"}')
     assert event["StatusCode"] == 202
     assert event["Payload"].read() == b""
     deadline = time.monotonic() + 10
@@ -271,3 +262,53 @@ def test_concurrency_limit_throttles(squall: Any, tmp_path_factory: Any) -> None
         assert error["Reason"] == "ConcurrentInvocationLimitExceeded"
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("runtime", ["python3.12", "python3.13"])
+def test_other_python_runtimes(lam: Any, make_function: Any, runtime: str) -> None:
+    source = "import sys, json\ndef handler(e, c):\n    return {'version': '%d.%d' % sys.version_info[:2]}\n"
+    make_function(f"rt-{runtime.replace('.', '-')}", make_zip({"app.py": source}), Runtime=runtime)
+    response, payload = call(lam, f"rt-{runtime.replace('.', '-')}", {})
+    assert "FunctionError" not in response, payload
+    assert payload == {"version": runtime.removeprefix("python")}
+
+
+def test_unsupported_runtime_is_refused(lam: Any) -> None:
+    with pytest.raises(ClientError) as info:
+        lam.create_function(
+            FunctionName="node-fn",
+            Runtime="nodejs20.x",
+            Role="arn:aws:iam::000000000000:role/r",
+            Handler="index.handler",
+            Code={"ZipFile": make_zip({"index.js": ""})},
+        )
+    assert info.value.response["Error"]["Code"] == "InvalidParameterValueException"
+
+
+def test_unsigned_and_tampered_requests_are_refused(squall: Any, probe: str) -> None:
+    import urllib.error
+    import urllib.request
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    url = f"{squall.url}/2015-03-31/functions/{probe}/invocations"
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(urllib.request.Request(url, data=b"{}", method="POST"))
+    assert info.value.code == 403
+    assert info.value.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
+    info.value.close()
+
+    key, secret = squall.credentials()
+    signed = AWSRequest("POST", url, data=b'{"action": "echo"}')
+    SigV4Auth(Credentials(key, secret), "lambda", "us-east-1").add_auth(signed)
+    tampered = urllib.request.Request(url, data=b'{"action": "exit"}', headers=dict(signed.headers), method="POST")
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(tampered)
+    assert info.value.code == 403
+    assert info.value.headers["x-amzn-ErrorType"] == "InvalidSignatureException"
+    info.value.close()
+    genuine = urllib.request.Request(url, data=b'{"action": "echo"}', headers=dict(signed.headers), method="POST")
+    with urllib.request.urlopen(genuine) as response:
+        assert response.status == 200

@@ -126,10 +126,7 @@ def test_create_conflict_and_validation_errors(lam: Any, make_function: Any) -> 
     code, message, status, _ = error_of(
         lam.create_function, FunctionName="bad-env", Environment={"Variables": {"AWS_REGION": "x"}}, **base
     )
-    assert (
-        code == "InvalidParameterValueException"
-        and "Reserved keys used in this request: AWS_REGION" in message
-    )
+    assert code == "InvalidParameterValueException" and "Reserved keys used in this request: AWS_REGION" in message
     code, message, status, _ = error_of(
         lam.create_function, FunctionName="bad-env-name", Environment={"Variables": {"A": "x"}}, **base
     )
@@ -161,9 +158,7 @@ def test_not_found_errors_on_every_operation(lam: Any) -> None:
     ]:
         code, message, status, _ = error_of(call, FunctionName="no-such-fn", **kwargs)
         assert (code, status) == ("ResourceNotFoundException", 404), call
-        assert message.startswith(
-            "Function not found: arn:aws:lambda:us-east-1:000000000000:function:no-such-fn"
-        )
+        assert message.startswith("Function not found: arn:aws:lambda:us-east-1:000000000000:function:no-such-fn")
 
 
 def test_revision_id_precondition(lam: Any, make_function: Any) -> None:
@@ -188,10 +183,7 @@ def test_function_arn_and_qualifier_forms(lam: Any, make_function: Any) -> None:
     make_function("arn-fn", function_zip("probe", "app"))
     arn = "arn:aws:lambda:us-east-1:000000000000:function:arn-fn"
     assert lam.get_function(FunctionName=arn)["Configuration"]["FunctionName"] == "arn-fn"
-    assert (
-        lam.get_function(FunctionName="000000000000:function:arn-fn")["Configuration"]["FunctionName"]
-        == "arn-fn"
-    )
+    assert lam.get_function(FunctionName="000000000000:function:arn-fn")["Configuration"]["FunctionName"] == "arn-fn"
     response = lam.invoke(FunctionName=f"{arn}:$LATEST", Payload=b"{}")
     assert response["ExecutedVersion"] == "$LATEST"
     response["Payload"].read()

@@ -21,9 +21,7 @@ from .conftest import ROLE, SquallServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-MARKER_FN = make_zip(
-    {"app.py": "def handler(event, context):\n    print('ran', event['n'])\n    return event\n"}
-)
+MARKER_FN = make_zip({"app.py": "def handler(event, context):\n    print('ran', event['n'])\n    return event\n"})
 
 
 def processes_of(server_pid: int) -> list[int]:
@@ -176,7 +174,5 @@ def test_shutdown_kills_invocations_past_the_grace_period(tmp_path: Path) -> Non
     deadline = time.monotonic() + 5
     while any(Path(f"/proc/{pid}").exists() for pid in running) and time.monotonic() < deadline:
         time.sleep(0.1)
-    left = {
-        pid: Path(f"/proc/{pid}/status").read_text()[:300] for pid in running if Path(f"/proc/{pid}").exists()
-    }
+    left = {pid: Path(f"/proc/{pid}/status").read_text()[:300] for pid in running if Path(f"/proc/{pid}").exists()}
     assert left == {}

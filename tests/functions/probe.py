@@ -207,11 +207,21 @@ def _fill_tmp(event, context):
     return {"written_mb": written, "error": error}
 
 
+def _signal(event, context):
+    """Send ``sig`` (0: only check that we may) to ``pid``."""
+    try:
+        os.kill(event["pid"], event.get("sig", 0))
+        return {"ok": True}
+    except OSError as exc:
+        return {"ok": False, "error": type(exc).__name__}
+
+
 _HOSTILE_ACTIONS = {
     "contains": _contains,
     "exec_environ": _exec_environ,
     "symlink": _symlink,
     "fill_tmp": _fill_tmp,
+    "signal": _signal,
 }
 _base_handler = handler
 

@@ -87,9 +87,7 @@ def serve(app: ASGIApp) -> Iterator[str]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_config=None, log_level="warning", lifespan="on", ws="none")
-    )
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, log_level="warning", lifespan="on", ws="none"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -117,9 +115,7 @@ def client(service: str, url: str, key: str = KEY, secret: str = SECRET) -> Any:
 
 def signed_request(url: str, method: str, path: str, body: bytes = b"") -> tuple[str, dict[str, str]]:
     """The URL and headers of a request botocore signed, to send (or tamper with) over httpx."""
-    request = AWSRequest(
-        method=method, url=url + path, data=body, headers={"Content-Type": "application/json"}
-    )
+    request = AWSRequest(method=method, url=url + path, data=body, headers={"Content-Type": "application/json"})
     SigV4Auth(Credentials(KEY, SECRET), "lambda", REGION).add_auth(request)
     return url + path, dict(request.headers.items())
 
@@ -162,9 +158,7 @@ def error_of(call: Callable[[], object]) -> tuple[int, str, str, dict[str, str]]
 # --- signed requests from boto3 --------------------------------------------------------------------
 
 
-def test_boto3_invoke_by_arn_reaches_the_service_with_body_key_and_request_id(
-    api: str, recorder: Recorder
-) -> None:
+def test_boto3_invoke_by_arn_reaches_the_service_with_body_key_and_request_id(api: str, recorder: Recorder) -> None:
     response = client("lambda", api).invoke(FunctionName=ARN, Qualifier="prod", Payload=b'{"x": 1}')
     echoed = json.loads(response["Payload"].read())
     seen = recorder.seen[-1]
@@ -181,10 +175,7 @@ def test_boto3_requests_with_several_query_parameters_are_accepted(api: str, rec
     client("lambda", api).list_functions(
         MaxItems=5, Marker="a b/c+d~e", FunctionVersion="ALL", MasterRegion="us-east-1"
     )
-    assert (
-        recorder.seen[-1]["query"]
-        == "MaxItems=5&Marker=a%20b%2Fc%2Bd~e&FunctionVersion=ALL&MasterRegion=us-east-1"
-    )
+    assert recorder.seen[-1]["query"] == "MaxItems=5&Marker=a%20b%2Fc%2Bd~e&FunctionVersion=ALL&MasterRegion=us-east-1"
 
 
 @pytest.mark.parametrize("payload", [b"", bytes(range(256)) * 64], ids=["empty", "binary"])
@@ -236,9 +227,7 @@ def test_json_protocol_clients_read_the_same_error_from_the_body(api: str) -> No
     ],
     ids=["client-behind", "client-ahead"],
 )
-def test_clock_skew_beyond_five_minutes_is_refused(
-    server_offset: timedelta, wording: str, recorder: Recorder
-) -> None:
+def test_clock_skew_beyond_five_minutes_is_refused(server_offset: timedelta, wording: str, recorder: Recorder) -> None:
     server_now = (datetime.now(UTC) + server_offset).replace(microsecond=0)
     verifier = SigV4Verifier({KEY: SECRET}, REGION, clock=lambda: server_now)
     with serve(build_api_app({"lambda": recorder}, verifier, lambda: True)) as url:
@@ -310,9 +299,7 @@ def test_unsigned_requests_are_routed_by_path_or_target_without_auth(
     assert recorder.seen[-1]["access_key"] is None
 
 
-def test_without_auth_any_signature_is_accepted_and_routed_by_scope(
-    open_api: str, recorder: Recorder
-) -> None:
+def test_without_auth_any_signature_is_accepted_and_routed_by_scope(open_api: str, recorder: Recorder) -> None:
     client("kinesis", open_api, key="AKIAANYTHING00000000", secret="whatever").list_streams()
     assert recorder.seen[-1]["service"] == "kinesis"
     assert recorder.seen[-1]["access_key"] == "AKIAANYTHING00000000"
@@ -348,9 +335,7 @@ def test_a_service_this_server_does_not_offer_is_an_unknown_operation(
 # --- failures inside a service ------------------------------------------------------------------
 
 
-def test_an_exception_in_a_service_becomes_a_500_service_exception(
-    api: str, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_an_exception_in_a_service_becomes_a_500_service_exception(api: str, caplog: pytest.LogCaptureFixture) -> None:
     lam = client("lambda", api)
     with caplog.at_level(logging.ERROR, logger="squall.api.app"):
         status, code, message, headers = error_of(lambda: lam.invoke(FunctionName="boom"))
@@ -412,9 +397,7 @@ def test_bodies_over_the_cap_are_refused_with_413(recorder: Recorder) -> None:
     app = build_api_app({"lambda": recorder}, None, lambda: True, max_body_bytes=1024)
     with serve(app) as url:
         declared = httpx.post(url + "/2015-03-31/functions/f/invocations", content=b"x" * 1025)
-        streamed = httpx.post(
-            url + "/2015-03-31/functions/f/invocations", content=iter([b"x" * 600, b"x" * 600])
-        )
+        streamed = httpx.post(url + "/2015-03-31/functions/f/invocations", content=iter([b"x" * 600, b"x" * 600]))
         fits = httpx.post(url + "/2015-03-31/functions/f/invocations", content=b"x" * 1024)
     for response in (declared, streamed):
         assert response.status_code == 413
@@ -463,8 +446,6 @@ def test_the_first_start_hint_works_verbatim_with_the_aws_cli(tmp_path: Path) ->
         export = next(line for line in lines if line.startswith("export "))
         env.update(word.partition("=")[::2] for word in shlex.split(export)[1:])
         command = next(line for line in lines if line.startswith("aws "))
-        done = subprocess.run(
-            shlex.split(command), env=env, capture_output=True, text=True, timeout=60, check=False
-        )
+        done = subprocess.run(shlex.split(command), env=env, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"Functions": []}

@@ -146,9 +146,7 @@ def test_put_refuses_a_zip_over_the_direct_upload_limit(store: CodeStore) -> Non
     data = b"\0" * (CODE_SIZE_ZIPPED + 1)
     with pytest.raises(RequestTooLarge) as caught:
         store.put(data)
-    assert (
-        caught.value.message == "Request must be smaller than 69905067 bytes for the CreateFunction operation"
-    )
+    assert caught.value.message == "Request must be smaller than 69905067 bytes for the CreateFunction operation"
     assert caught.value.code == "RequestEntityTooLargeException" and caught.value.status == 413
     with pytest.raises(RequestTooLarge, match="for the UpdateFunctionCode operation"):
         store.put(data, operation="UpdateFunctionCode")
@@ -254,9 +252,7 @@ def test_unpacked_tree_is_readable_not_writable_and_keeps_the_executable_bit(sto
         tree = store.unpacked(store.put(data).hex)
     finally:
         os.umask(old)
-    modes = {
-        str(p.relative_to(tree)): stat.S_IMODE(p.stat().st_mode) for p in [tree, *sorted(tree.rglob("*"))]
-    }
+    modes = {str(p.relative_to(tree)): stat.S_IMODE(p.stat().st_mode) for p in [tree, *sorted(tree.rglob("*"))]}
     assert modes == {
         ".": 0o755,
         "app.py": 0o644,

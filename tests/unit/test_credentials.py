@@ -59,9 +59,7 @@ def test_two_servers_get_different_keys(tmp_path: Path) -> None:
     assert one.secret_access_key != two.secret_access_key
 
 
-def test_explicit_keys_win_and_are_written_for_clients(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_explicit_keys_win_and_are_written_for_clients(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     load_or_create_credentials(tmp_path, None, None)
     chosen = load_or_create_credentials(tmp_path, "AKIACHOSENKEY0000000", "chosen/secret+value")
     assert (chosen.access_key_id, chosen.secret_access_key) == ("AKIACHOSENKEY0000000", "chosen/secret+value")
@@ -83,9 +81,7 @@ def test_secrets_with_percent_signs_survive_the_round_trip(tmp_path: Path) -> No
     ("key", "secret"),
     [("AKIAONLYKEY000000000", None), (None, "only-secret"), ("", "s"), ("AKIA/SLASH", "s"), ("K", " s ")],
 )
-def test_refuses_incomplete_or_unusable_explicit_keys(
-    tmp_path: Path, key: str | None, secret: str | None
-) -> None:
+def test_refuses_incomplete_or_unusable_explicit_keys(tmp_path: Path, key: str | None, secret: str | None) -> None:
     with pytest.raises(ValueError):
         load_or_create_credentials(tmp_path, key, secret)
     assert not credentials_path(tmp_path).exists()

@@ -68,9 +68,7 @@ def test_report_line_timeout_ends_with_status() -> None:
 
 
 def test_report_line_error_with_init_and_error_type() -> None:
-    line = report_line(
-        RID, 8948.73, 8949, 2048, 2048, 495.04, status="error", error_type="Runtime.OutOfMemory"
-    )
+    line = report_line(RID, 8948.73, 8949, 2048, 2048, 495.04, status="error", error_type="Runtime.OutOfMemory")
     assert line == (
         f"REPORT RequestId: {RID}\tDuration: 8948.73 ms\tBilled Duration: 8949 ms\t"
         "Memory Size: 2048 MB\tMax Memory Used: 2048 MB\tInit Duration: 495.04 ms\t"
@@ -131,9 +129,7 @@ def test_timeout_line() -> None:
     assert timeout_line(RID, 3.0, at) == f"2024-05-01T10:00:03.012Z {RID} Task timed out after 3.00 seconds"
     assert timeout_line(RID, 18.0213, at).endswith("Task timed out after 18.02 seconds")
     now = timeout_line(RID, 3.0)
-    assert re.fullmatch(
-        rf"\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z {RID} Task timed out after 3\.00 seconds", now
-    )
+    assert re.fullmatch(rf"\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z {RID} Task timed out after 3\.00 seconds", now)
 
 
 def test_runtime_exit_line() -> None:

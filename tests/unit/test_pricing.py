@@ -154,9 +154,7 @@ def test_pricing_page_worked_example() -> None:
         (ARM64, Decimal("18.75") * BILLION + 1, Decimal("235001.625") + Decimal("0.0000106667")),
     ],
 )
-def test_duration_tiers_change_price_exactly_at_the_boundary(
-    arch: str, usage: Decimal, expected: Decimal
-) -> None:
+def test_duration_tiers_change_price_exactly_at_the_boundary(arch: str, usage: Decimal, expected: Decimal) -> None:
     breakdown = cost(0, {arch: usage}, apply_free_tier=False)
     assert breakdown.duration_cost[arch] == expected
 

@@ -30,9 +30,7 @@ MISMATCH = (
     "The request signature we calculated does not match the signature you provided. Check your AWS "
     "Secret Access Key and signing method. Consult the service documentation for details."
 )
-ARN_PATH = (
-    "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Amy-fn/invocations"
-)
+ARN_PATH = "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Amy-fn/invocations"
 
 Wire = tuple[str, bytes, bytes, list[tuple[bytes, bytes]], bytes]
 
@@ -198,9 +196,7 @@ def test_refuses_an_unsigned_request() -> None:
 
 def test_refuses_a_request_older_than_five_minutes() -> None:
     wire = sign("GET", "/2015-03-31/functions")
-    now = datetime.strptime(amz_date(wire), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC) + timedelta(
-        minutes=5, seconds=1
-    )
+    now = datetime.strptime(amz_date(wire), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC) + timedelta(minutes=5, seconds=1)
     with pytest.raises(InvalidSignature) as caught:
         verifier(now).verify(*wire)
     assert caught.value.message == (
@@ -211,9 +207,7 @@ def test_refuses_a_request_older_than_five_minutes() -> None:
 
 def test_refuses_a_request_dated_more_than_five_minutes_ahead() -> None:
     wire = sign("GET", "/2015-03-31/functions")
-    now = datetime.strptime(amz_date(wire), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC) - timedelta(
-        minutes=5, seconds=1
-    )
+    now = datetime.strptime(amz_date(wire), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC) - timedelta(minutes=5, seconds=1)
     with pytest.raises(InvalidSignature) as caught:
         verifier(now).verify(*wire)
     assert caught.value.message == (
@@ -238,9 +232,7 @@ def test_refuses_credentials_scoped_to_another_region_unless_told_otherwise() ->
 
 
 def test_refuses_a_changed_s3_body_whose_hash_header_was_signed() -> None:
-    method, path, query, headers, _ = sign(
-        "PUT", "/bucket/key", b"original", service="s3", signer=S3SigV4Auth
-    )
+    method, path, query, headers, _ = sign("PUT", "/bucket/key", b"original", service="s3", signer=S3SigV4Auth)
     with pytest.raises(ContentSHA256Mismatch) as caught:
         verifier().verify(method, path, query, headers, b"tampered")
     assert caught.value.code == "XAmzContentSHA256Mismatch"
@@ -290,9 +282,7 @@ def test_refuses_a_signature_that_does_not_cover_the_host() -> None:
 
 
 def test_accepts_presigned_s3_urls_until_they_expire() -> None:
-    wire = sign(
-        "GET", "/bucket/photo%20one.jpg?versionId=3", service="s3", signer=S3SigV4QueryAuth, expires=60
-    )
+    wire = sign("GET", "/bucket/photo%20one.jpg?versionId=3", service="s3", signer=S3SigV4QueryAuth, expires=60)
     assert b"X-Amz-Signature=" in wire[2]
     signed_at = datetime.strptime(
         re.search(rb"X-Amz-Date=(\w+)", wire[2]).group(1).decode(),  # type: ignore[union-attr]

@@ -37,9 +37,7 @@ class AdminApi:
         except ValueError:
             expires = 0
         signature = request.query_params.get("Signature", "")
-        if expires < time.time() or not hmac.compare_digest(
-            signature, self.lambda_api.sign(code_hex, expires)
-        ):
+        if expires < time.time() or not hmac.compare_digest(signature, self.lambda_api.sign(code_hex, expires)):
             return JSONResponse({"message": "Request has expired or its signature is invalid"}, 403)
         if not await asyncio.to_thread(self.platform.code.has, code_hex):
             return JSONResponse({"message": "No such package"}, 404)

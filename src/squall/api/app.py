@@ -194,9 +194,7 @@ class ApiApp:
             # UnknownOperationException (what a JSON service returns for an unknown X-Amz-Target).
             # botocore raises it as a ClientError with that code and does not retry it; a 404 would
             # read like "your resource is missing" and a 403 like a signing problem.
-            message = (
-                UNROUTABLE if route.service is None else f"The '{route.service}' service is not offered here."
-            )
+            message = UNROUTABLE if route.service is None else f"The '{route.service}' service is not offered here."
             await send_error(send, UnknownOperation(message), request_id, route.protocol)
             return
         scope["squall.access_key"] = route.access_key

@@ -44,9 +44,7 @@ def credentials_path(data_dir: Path) -> Path:
     return data_dir / FILE_NAME
 
 
-def load_or_create_credentials(
-    data_dir: Path, access_key_id: str | None, secret_access_key: str | None
-) -> Credentials:
+def load_or_create_credentials(data_dir: Path, access_key_id: str | None, secret_access_key: str | None) -> Credentials:
     """The server's key pair: the explicit one when both values are given, else the one in the
     credentials file, else a new one. Whatever is chosen is what the file holds afterwards."""
     if (access_key_id is None) != (secret_access_key is None):

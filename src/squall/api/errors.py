@@ -29,9 +29,7 @@ REQUEST_ID_HEADER = b"x-amzn-requestid"
 _QUERY_XMLNS = "https://aws.amazon.com/doc/2010-03-31/"
 
 
-def render_error(
-    exc: SquallError, request_id: str, protocol: Protocol = "rest-json"
-) -> tuple[int, Headers, bytes]:
+def render_error(exc: SquallError, request_id: str, protocol: Protocol = "rest-json") -> tuple[int, Headers, bytes]:
     """The status, headers and body that report ``exc`` to a client of ``protocol``."""
     headers: Headers = [(REQUEST_ID_HEADER, request_id.encode())]
     if isinstance(exc, TooManyRequests):

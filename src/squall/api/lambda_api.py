@@ -6,6 +6,7 @@ renders Lambda's response shape. Errors are ``SquallError``s rendered in Lambda'
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -59,7 +60,8 @@ class LambdaApi:
         self.platform = platform
         self.code_url_base = code_url_base
         self.signing_key = signing_key
-        routes = [
+        routes = [  # Invoke first: it is the hot path, and routes are matched in order.
+            Route("/2015-03-31/functions/{name}/invocations", self._guard(self.invoke), methods=["POST"]),
             Route("/2015-03-31/functions", self._guard(self.create_function), methods=["POST"]),
             Route("/2015-03-31/functions/", self._guard(self.list_functions), methods=["GET"]),
             Route("/2015-03-31/functions", self._guard(self.list_functions), methods=["GET"]),
@@ -76,13 +78,8 @@ class LambdaApi:
                 methods=["PUT"],
             ),
             Route("/2015-03-31/functions/{name}/code", self._guard(self.update_code), methods=["PUT"]),
-            Route("/2015-03-31/functions/{name}/invocations", self._guard(self.invoke), methods=["POST"]),
-            Route(
-                "/2014-11-13/functions/{name}/invoke-async/", self._guard(self.invoke_async), methods=["POST"]
-            ),
-            Route(
-                "/2014-11-13/functions/{name}/invoke-async", self._guard(self.invoke_async), methods=["POST"]
-            ),
+            Route("/2014-11-13/functions/{name}/invoke-async/", self._guard(self.invoke_async), methods=["POST"]),
+            Route("/2014-11-13/functions/{name}/invoke-async", self._guard(self.invoke_async), methods=["POST"]),
             Route("/2016-08-19/account-settings/", self._guard(self.account_settings), methods=["GET"]),
             Route("/2016-08-19/account-settings", self._guard(self.account_settings), methods=["GET"]),
         ]
@@ -109,9 +106,7 @@ class LambdaApi:
 
     # --- functions -------------------------------------------------------------------------------
     def _render(self, config: FunctionConfig) -> dict[str, Any]:
-        return wire.function_configuration(
-            config, wire.qualified_arn(self.platform.function_arn(config.name), config)
-        )
+        return wire.function_configuration(config, wire.qualified_arn(self.platform.function_arn(config.name), config))
 
     async def create_function(self, request: Request) -> Response:
         data = wire.parse_body(_body(request))
@@ -137,12 +132,11 @@ class LambdaApi:
             raise InvalidParameterValue(
                 "Runtime and Handler are mandatory parameters for functions created with deployment packages."
             )
-        wire.check_runtime_supported(data.get("Runtime"))
+        await asyncio.to_thread(wire.check_runtime_supported, data.get("Runtime"))
         code = data["Code"]
         if not isinstance(code, dict) or "ZipFile" not in code:
             raise InvalidParameterValue(
-                "Please provide a source for function code: Code.ZipFile (S3 sources "
-                "come with Squall's buckets)."
+                "Please provide a source for function code: Code.ZipFile (S3 sources come with Squall's buckets)."
             )
         zip_bytes = wire.decode_zip(code["ZipFile"], "Code.ZipFile")
         architectures = data.get("Architectures") or ["x86_64"]
@@ -177,9 +171,7 @@ class LambdaApi:
         return _json(body)
 
     async def _lookup(self, request: Request) -> FunctionConfig:
-        name, qualifier = wire.split_function_name(
-            request.path_params["name"], request.query_params.get("Qualifier")
-        )
+        name, qualifier = wire.split_function_name(request.path_params["name"], request.query_params.get("Qualifier"))
         return await self.platform.get_function(name, qualifier)
 
     async def get_function(self, request: Request) -> Response:
@@ -196,9 +188,7 @@ class LambdaApi:
         return _json(self._render(await self._lookup(request)))
 
     async def delete_function(self, request: Request) -> Response:
-        name, qualifier = wire.split_function_name(
-            request.path_params["name"], request.query_params.get("Qualifier")
-        )
+        name, qualifier = wire.split_function_name(request.path_params["name"], request.query_params.get("Qualifier"))
         await self.platform.delete_function(name, qualifier)
         return Response(status_code=204)
 
@@ -225,16 +215,14 @@ class LambdaApi:
         v = wire.Violations()
         wire.validate_settings(data, v)
         v.raise_if_any()
-        wire.check_runtime_supported(data.get("Runtime"))
+        await asyncio.to_thread(wire.check_runtime_supported, data.get("Runtime"))
         changes = FunctionChanges(**wire.settings_from(data))
         updated = await self.platform.update_function_configuration(name, changes, data.get("RevisionId"))
         return _json(self._render(updated))
 
     # --- invocation ------------------------------------------------------------------------------
     async def invoke(self, request: Request) -> Response:
-        name, qualifier = wire.split_function_name(
-            request.path_params["name"], request.query_params.get("Qualifier")
-        )
+        name, qualifier = wire.split_function_name(request.path_params["name"], request.query_params.get("Qualifier"))
         headers = request.headers
         invocation_type = headers.get("x-amz-invocation-type", "RequestResponse")
         log_type = headers.get("x-amz-log-type", "None")

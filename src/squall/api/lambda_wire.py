@@ -242,9 +242,7 @@ def decode_zip(value: Any, member: str = "ZipFile") -> bytes:
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
-        raise InvalidRequestContent(
-            f"Could not parse request body into json: {member} is not valid base64"
-        ) from None
+        raise InvalidRequestContent(f"Could not parse request body into json: {member} is not valid base64") from None
 
 
 def settings_from(data: dict[str, Any]) -> dict[str, Any]:
@@ -308,11 +306,7 @@ def function_configuration(config: FunctionConfig, arn: str) -> dict[str, Any]:
         "LoggingConfig": {
             "LogFormat": config.logging_config.get("LogFormat", "Text"),
             "LogGroup": config.logging_config.get("LogGroup", log_group_name(config.name)),
-            **{
-                k: val
-                for k, val in config.logging_config.items()
-                if k in ("ApplicationLogLevel", "SystemLogLevel")
-            },
+            **{k: val for k, val in config.logging_config.items() if k in ("ApplicationLogLevel", "SystemLogLevel")},
         },
     }
     if config.environment:

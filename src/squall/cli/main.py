@@ -22,9 +22,7 @@ def main() -> None:
 @main.command()
 @click.option("--host", help="Address to listen on [env SQUALL_HOST; default 127.0.0.1]")
 @click.option("--port", type=int, help="Port of the AWS APIs [env SQUALL_PORT; default 8990]")
-@click.option(
-    "--gateway-port", type=int, help="Port of the HTTP gateway [env SQUALL_GATEWAY_PORT; default 8991]"
-)
+@click.option("--gateway-port", type=int, help="Port of the HTTP gateway [env SQUALL_GATEWAY_PORT; default 8991]")
 @click.option("--data-dir", type=click.Path(path_type=Path), help=DATA_DIR_HELP)
 @click.option("--account-id", help="Account id in ARNs [env SQUALL_ACCOUNT_ID; default 000000000000]")
 @click.option("--region", help="Region in ARNs [env SQUALL_REGION; default us-east-1]")
@@ -51,9 +49,7 @@ def main() -> None:
     default=None,
     help="Accept unsigned requests (throwaway local use only) [env SQUALL_NO_AUTH]",
 )
-@click.option(
-    "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="Server log level"
-)
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="Server log level")
 def server(**options: object) -> None:
     """Start Squall: the AWS APIs (Lambda...) and the HTTP gateway, on this machine.
 
@@ -105,9 +101,7 @@ def logs(function_name: str, follow: bool, since: float, data_dir: Path | None) 
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON")
 @click.option("--no-free-tier", is_flag=True, help="Do not subtract Lambda's monthly free tier")
 @click.option("--data-dir", type=click.Path(path_type=Path), help=DATA_DIR_HELP)
-def cost(
-    function_name: str | None, since: float, as_json: bool, no_free_tier: bool, data_dir: Path | None
-) -> None:
+def cost(function_name: str | None, since: float, as_json: bool, no_free_tier: bool, data_dir: Path | None) -> None:
     """What the recorded invocations would cost on AWS Lambda (requests, GB-seconds, x86 and arm)."""
     from squall.metering.report import build_report, render_json, render_text
 

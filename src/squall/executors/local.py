@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from squall import config
+from squall.errors import SandboxError
 from squall.executors.base import Executor
 from squall.logs import format as logfmt
 from squall.metering.pricing import billed_ms
@@ -26,7 +28,10 @@ from squall.stores.code import CodeStore
 log = logging.getLogger(__name__)
 
 UID_BASE = 200_000
-UID_COUNT = 60_000
+#: Each server takes a block of uids of its own, so sandboxes of two servers never share one.
+UID_BLOCK = 10_000
+UID_BLOCKS = 1_000
+UID_LOCK_DIR = Path("/run/squall-uids") if Path("/run").is_dir() else Path("/tmp/squall-uids")
 WATCHDOG_INTERVAL_S = 0.05
 
 
@@ -53,9 +58,11 @@ class LocalExecutor(Executor):
         self._zygote_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._idle: defaultdict[str, list[Sandbox]] = defaultdict(list)
         self._busy: set[Sandbox] = set()
-        self._free_uids = list(range(UID_BASE + UID_COUNT, UID_BASE, -1))
+        self._free_uids: list[int] = []
+        self._uid_lock: int | None = None
         self._cleanups: set[asyncio.Task[None]] = set()
         self._unpacked: dict[str, Path] = {}
+        self._watchdog: asyncio.Task[None] | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -65,6 +72,8 @@ class LocalExecutor(Executor):
         (self.work_dir / ".root").mkdir(mode=0o700, exist_ok=True)
         if self.isolation:
             self.cgroups = CgroupManager.detect(f"squall-{os.getpid()}")
+            first = self._claim_uid_block()
+            self._free_uids = list(range(first + UID_BLOCK - 1, first, -1))
         else:
             log.warning(
                 "sandbox isolation is off (Squall is not running as root): functions run as "
@@ -72,11 +81,14 @@ class LocalExecutor(Executor):
             )
         if self.cgroups is None:
             log.warning("no writable memory cgroup: memory limits fall back to an RSS watchdog")
+        self._watchdog = asyncio.ensure_future(self._watch_memory())
         for runtime in self.preload_runtimes:
             with contextlib.suppress(Exception):
                 await self._zygote(runtime)
 
     async def shutdown(self, grace_s: float) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         deadline = time.monotonic() + grace_s
         while self._busy and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
@@ -89,6 +101,23 @@ class LocalExecutor(Executor):
         self._zygotes.clear()
         if self.cgroups is not None:
             await asyncio.to_thread(self.cgroups.close)
+        if self._uid_lock is not None:
+            os.close(self._uid_lock)
+            self._uid_lock = None
+
+    def _claim_uid_block(self) -> int:
+        """Lock a block of sandbox uids for this server's lifetime (the lock dies with the process)."""
+        UID_LOCK_DIR.mkdir(mode=0o700, exist_ok=True)
+        for block in range(UID_BLOCKS):
+            fd = os.open(UID_LOCK_DIR / f"block-{block}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            self._uid_lock = fd
+            return UID_BASE + block * UID_BLOCK
+        raise SandboxError(f"every sandbox uid block is taken (locks in {UID_LOCK_DIR})")
 
     @property
     def busy(self) -> int:
@@ -139,10 +168,7 @@ class LocalExecutor(Executor):
         }
         started = time.monotonic()
         try:
-            if sandbox.cgroup is None:
-                outcome = await self._invoke_watched(sandbox, header, request.payload, spec)
-            else:
-                outcome = await sandbox.invoke(header, request.payload, spec.timeout_s)
+            outcome = await sandbox.invoke(header, request.payload, spec.timeout_s)
         finally:
             self._busy.discard(sandbox)
         duration_ms = (time.monotonic() - started) * 1000
@@ -150,18 +176,21 @@ class LocalExecutor(Executor):
             sandbox, spec, request, outcome, init_log, sandbox.read_log(), duration_ms, start_wall, cold
         )
 
-    async def _invoke_watched(
-        self, sandbox: Sandbox, header: dict[str, Any], payload: bytes, spec: SandboxSpec
-    ) -> Outcome:
-        """Invoke while polling the sandbox's RSS: the memory limit without a cgroup."""
-        call = asyncio.ensure_future(sandbox.invoke(header, payload, spec.timeout_s))
-        while not call.done():
-            await asyncio.wait([call], timeout=WATCHDOG_INTERVAL_S)
-            rss = sandbox.rss_mb()
-            if not call.done() and rss is not None and rss > spec.memory_mb:
-                sandbox.oom_detected = True
-                await sandbox.kill()
-        return call.result()
+    async def _watch_memory(self) -> None:
+        """Hold every busy sandbox to its function's memory size.
+
+        The cgroup's hard limit covers memory plus the tmpfs ``/tmp`` (their sum can never be
+        exceeded); the function's memory size alone is held here, from the cgroup's anonymous
+        memory, or the process's RSS where there is no cgroup. One timer watches all sandboxes,
+        so the invoke path pays nothing for it.
+        """
+        while True:
+            await asyncio.sleep(WATCHDOG_INTERVAL_S)
+            for sandbox in list(self._busy):
+                used = sandbox.cgroup.anon_mb() if sandbox.cgroup is not None else sandbox.rss_mb()
+                if used is not None and used > sandbox.spec.memory_mb and not sandbox.dead:
+                    sandbox.oom_detected = True
+                    await sandbox.kill()
 
     def _finish(
         self,
@@ -247,15 +276,18 @@ class LocalExecutor(Executor):
         sandbox.directory = self.work_dir / sandbox.id
         sandbox.log_path = sandbox.directory / "log"
         tmp_dir = sandbox.directory / "tmp"
-        # Two mkdirs and a chown: cheaper inline than a hop to a worker thread.
-        self._prepare_dirs(sandbox.directory, tmp_dir, uid)
+        # Two mkdirs: cheaper inline than a hop to a worker thread. (Confined sandboxes get a
+        # tmpfs for /tmp; the directory is the unconfined fallback.)
+        sandbox.directory.mkdir(mode=0o700)
+        if not self.isolation:
+            tmp_dir.mkdir(mode=0o700)
         sandbox.log_stream = logfmt.log_stream_name(spec.version, sandbox.id, datetime.now(UTC).date())
         confine = {
             "isolate": self.isolation,
             "uid": uid,
             "gid": uid,
             "task_dir": str(task_dir),
-            "tmp_dir": str(tmp_dir),
+            "tmp_mb": spec.ephemeral_mb,
             "max_files": config.SANDBOX_MAX_FILES,
             "max_procs": config.SANDBOX_MAX_PROCS,
             "max_file_bytes": spec.ephemeral_mb * 1024 * 1024,
@@ -266,13 +298,6 @@ class LocalExecutor(Executor):
         )
         failure = await sandbox.start(confine, env, self.cgroups)
         return sandbox, failure
-
-    @staticmethod
-    def _prepare_dirs(directory: Path, tmp_dir: Path, uid: int | None) -> None:
-        directory.mkdir(mode=0o700)
-        tmp_dir.mkdir(mode=0o700)
-        if uid is not None:
-            os.chown(tmp_dir, uid, uid)
 
     def _environment(
         self, spec: SandboxSpec, log_stream: str, task_root: str, init_type: str, tmp_dir: str

@@ -69,9 +69,7 @@ class AsyncDispatcher:
         try:
             config = await self.invoker.resolve(event.function_name, qualifier)
         except ResourceNotFound:
-            log.warning(
-                "dropping async event %s: function %s no longer exists", event.request_id, event.function_name
-            )
+            log.warning("dropping async event %s: function %s no longer exists", event.request_id, event.function_name)
             await asyncio.to_thread(self.store.complete, event.id)
             return
         except ResourceConflict:

@@ -134,9 +134,7 @@ ARM64_PRICES: Final = PriceModel(
     request_price=REQUEST_PRICE,
     tiers=_tiers("7.5", "11.25", ("0.0000133334", "0.0000120001", "0.0000106667")),
 )
-LAMBDA_PRICES: Final[Mapping[str, PriceModel]] = MappingProxyType(
-    {X86_64: X86_64_PRICES, ARM64: ARM64_PRICES}
-)
+LAMBDA_PRICES: Final[Mapping[str, PriceModel]] = MappingProxyType({X86_64: X86_64_PRICES, ARM64: ARM64_PRICES})
 LAMBDA_FREE_TIER: Final = FreeTier()
 
 

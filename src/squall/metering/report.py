@@ -205,8 +205,7 @@ def _notes(free_tier: bool, start: float | None, end: float | None) -> tuple[str
     if start is not None and end is not None and end - start > _MONTH_DAYS * _DAY_S:
         days = (end - start) / _DAY_S
         notes.append(
-            f"The period spans {days:.0f} days; AWS would bill it as several months, each with its "
-            "own free tier."
+            f"The period spans {days:.0f} days; AWS would bill it as several months, each with its own free tier."
         )
     return tuple(notes)
 

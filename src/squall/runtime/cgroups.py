@@ -50,6 +50,19 @@ class SandboxCgroup:
         except (OSError, ValueError):
             return None
 
+    def anon_mb(self) -> int | None:
+        """Anonymous memory of the cgroup (its processes' own memory, without tmpfs or page cache)."""
+        key = "anon" if self.version == 2 else "rss"
+        try:
+            with open(self.path / "memory.stat") as fh:
+                for line in fh:
+                    name, _, value = line.partition(" ")
+                    if name == key:
+                        return int(value) // (1024 * 1024)
+        except (OSError, ValueError):
+            return None
+        return None
+
     def pids(self) -> list[int]:
         try:
             return [int(p) for p in Path(self.procs_file).read_text().split()]

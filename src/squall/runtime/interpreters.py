@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import glob
+import os
 import shutil
 import subprocess
 import sys
@@ -20,6 +22,19 @@ class Interpreter:
         self.extra_site = extra_site
 
 
+def _candidates(version: str) -> list[str]:
+    """Where ``python<version>`` may live: an explicit override, PATH, pyenv, the usual prefixes."""
+    override = os.environ.get("SQUALL_PYTHON" + version.replace(".", "_"))
+    found = [override] if override else []
+    on_path = shutil.which(f"python{version}")
+    if on_path:
+        found.append(on_path)
+    pyenv_root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    found += sorted(glob.glob(f"{pyenv_root}/versions/{version}.*/bin/python{version}"), reverse=True)
+    found += [f"{prefix}/bin/python{version}" for prefix in ("/usr/local", "/usr")]
+    return [path for path in found if os.access(path, os.X_OK)]
+
+
 @functools.cache
 def find_interpreter(runtime: str) -> Interpreter:
     """The interpreter for ``runtime``; InvalidParameterValue when this machine has none."""
@@ -28,23 +43,19 @@ def find_interpreter(runtime: str) -> Interpreter:
         # Our own interpreter: functions also get our site-packages (boto3), as Lambda's
         # Python runtimes ship boto3.
         return Interpreter(runtime, sys.executable, [sysconfig.get_paths()["purelib"]])
-    found = shutil.which(f"python{version}")
-    if found is None:
-        raise InvalidParameterValue(
-            f"The runtime {runtime} is not available on this Squall server: "
-            f"install python{version} or choose another runtime."
+    for candidate in _candidates(version):
+        # Resolve wrappers (pyenv shims) to the real executable once, so forks are cheap.
+        real = subprocess.run(
+            [candidate, "-c", "import sys; print(sys.executable)"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
         )
-    # Resolve wrappers (pyenv shims) to the real executable once, so forks are cheap.
-    real = subprocess.run(
-        [found, "-c", "import sys; print(sys.executable)"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=30,
+        if real.returncode == 0 and real.stdout.strip():
+            return Interpreter(runtime, real.stdout.strip(), [])
+    variable = "SQUALL_PYTHON" + version.replace(".", "_")
+    raise InvalidParameterValue(
+        f"The runtime {runtime} is not available on this Squall server: install python{version} "
+        f"(or point {variable} at one) or choose another runtime."
     )
-    if real.returncode != 0 or not real.stdout.strip():
-        raise InvalidParameterValue(
-            f"The runtime {runtime} is not usable on this Squall server: "
-            f"{found} failed to start ({real.stderr.strip()[:200]})."
-        )
-    return Interpreter(runtime, real.stdout.strip(), [])

@@ -120,9 +120,7 @@ class Sandbox:
         except TimeoutError:
             await self.kill()
             elapsed = time.monotonic() - started
-            message = (
-                f"RequestId: {header['id']} Error: Task timed out after {max(elapsed, timeout_s):.2f} seconds"
-            )
+            message = f"RequestId: {header['id']} Error: Task timed out after {max(elapsed, timeout_s):.2f} seconds"
             return Outcome(
                 payload=_error("Sandbox.Timedout", message),
                 error_type="Sandbox.Timedout",
@@ -235,11 +233,14 @@ class Sandbox:
 
 
 def _remove_tree(path: Path) -> None:
-    # The sandbox's /tmp belongs to its uid and may hold read-only dirs: make them removable.
+    # An unconfined sandbox's /tmp may hold read-only dirs: make them removable, never following
+    # a symlink the function left there (rmtree does not follow them either).
     for root, dirs, _files in os.walk(path):
         for name in dirs:
-            with contextlib.suppress(OSError):
-                os.chmod(os.path.join(root, name), 0o700)
+            target = os.path.join(root, name)
+            if not os.path.islink(target):
+                with contextlib.suppress(OSError):
+                    os.chmod(target, 0o700)
     shutil.rmtree(path, ignore_errors=True)
 
 

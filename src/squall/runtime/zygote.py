@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 #: The directory that holds the ``squall`` package, so the zygote can import its bootstrap.
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 START_TIMEOUT_S = 60.0
+ZYGOTE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 
 
 class ExitStatus(msgspec.Struct):
@@ -60,10 +61,7 @@ class Zygote:
 
     async def start(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        code = (
-            "import sys; sys.path.insert(0, sys.argv[2]); "
-            "from squall.runtime.bootstrap import zygote; zygote.main()"
-        )
+        code = "import sys; sys.path.insert(0, sys.argv[2]); from squall.runtime.bootstrap import zygote; zygote.main()"
         argv = [
             self.interpreter.executable,
             "-I",
@@ -74,8 +72,10 @@ class Zygote:
             json.dumps(self.setup),
             *self.interpreter.extra_site,
         ]
+        # A minimal environment: sandboxes are forks of the zygote, and the exec-time environment
+        # block stays in their memory, so nothing of the server's own environment may be in it.
         self.process = subprocess.Popen(
-            argv, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, close_fds=True
+            argv, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, close_fds=True, env=ZYGOTE_ENV
         )
         theirs.close()
         ours.setblocking(False)

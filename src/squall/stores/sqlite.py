@@ -239,8 +239,7 @@ class SqliteMetadataStore(MetadataStore):
             return []
         with self._write() as conn:
             rows = conn.execute(
-                f"SELECT {_EVENT_COLUMNS} FROM async_events WHERE visible_at <= ?"
-                " ORDER BY visible_at, id LIMIT ?",
+                f"SELECT {_EVENT_COLUMNS} FROM async_events WHERE visible_at <= ? ORDER BY visible_at, id LIMIT ?",
                 (now, limit),
             ).fetchall()
             if rows:
@@ -263,9 +262,7 @@ class SqliteMetadataStore(MetadataStore):
 
     def release_claims(self) -> int:
         with self._write() as conn:
-            cursor = conn.execute(
-                "UPDATE async_events SET visible_at = not_before WHERE visible_at > not_before"
-            )
+            cursor = conn.execute("UPDATE async_events SET visible_at = not_before WHERE visible_at > not_before")
             return int(cursor.rowcount)
 
     def queued(self) -> int:

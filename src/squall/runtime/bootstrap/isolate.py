@@ -82,11 +82,10 @@ def join_cgroup(directory: str) -> None:
 
 
 def limit_memory(directory: str, version: int, limit_bytes: int) -> None:
-    """Set the hard memory limit of this process's cgroup, swap included."""
+    """Set the hard memory limit of this process's cgroup, swap included (its memory plus its
+    tmpfs ``/tmp``, whose pages the kernel charges to the cgroup too)."""
     files = (
-        ("memory.max", "memory.swap.max")
-        if version == 2
-        else ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes")
+        ("memory.max", "memory.swap.max") if version == 2 else ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes")
     )
     values = (limit_bytes, 0) if version == 2 else (limit_bytes, limit_bytes)
     for name, value in zip(files, values, strict=True):
@@ -132,10 +131,14 @@ def prepare_root(new_root: str, expose: list[str]) -> None:
         os.makedirs(new_root + mount_point, exist_ok=True)
 
 
-def enter_root(new_root: str, task_dir: str, tmp_dir: str) -> None:
-    """Add the function's code (read-only) and its own ``/tmp``, then make ``new_root`` the root."""
+def enter_root(new_root: str, task_dir: str, tmp_mb: int, uid: int) -> None:
+    """Add the function's code (read-only) and its own ``/tmp``, then make ``new_root`` the root.
+
+    ``/tmp`` is a tmpfs of the function's EphemeralStorage size, owned by the sandbox's user: it
+    survives warm invocations, cannot fill the host's disk, and vanishes with the sandbox.
+    """
     _bind(task_dir, new_root + "/var/task", readonly=True)
-    _bind(tmp_dir, new_root + "/tmp", readonly=False)
+    _mount("tmpfs", new_root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=0700,uid={uid},gid={uid}")
     _check(_libc.syscall(SYS_PIVOT_ROOT, _b(new_root), _b(new_root + "/.old-root")), "pivot_root")
     os.chdir("/")
     _check(_libc.umount2(b"/.old-root", MNT_DETACH), "umount old root")
@@ -165,11 +168,11 @@ def confine(spec: dict[str, Any], prepared_root: str | None) -> None:
     ``prepared_root`` is the root a spare built ahead of time with ``prepare_root``.
     """
     if spec.get("cgroup_dir"):
-        limit_memory(spec["cgroup_dir"], spec["cgroup_version"], spec["memory_bytes"])
+        limit_memory(spec["cgroup_dir"], spec["cgroup_version"], spec["memory_bytes"] + spec["tmp_mb"] * 1024 * 1024)
     if spec.get("isolate"):
         if prepared_root is None:
             raise RuntimeError("an isolated sandbox needs a prepared root")
-        enter_root(prepared_root, spec["task_dir"], spec["tmp_dir"])
+        enter_root(prepared_root, spec["task_dir"], spec["tmp_mb"], spec["uid"])
     set_limits(spec["max_files"], spec["max_procs"], spec["max_file_bytes"])
     if spec.get("isolate"):
         drop_privileges(spec["uid"], spec["gid"])

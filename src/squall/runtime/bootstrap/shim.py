@@ -156,9 +156,7 @@ def load_handler(handler: str) -> Handler:
         module = importlib.import_module(modname)
     except SyntaxError as exc:
         trace = [f'  File "{exc.filename}" Line {exc.lineno}\n        {(exc.text or "").strip()}\n']
-        raise FaultError(
-            "Runtime.UserCodeSyntaxError", f"Syntax error in module '{modname}': {exc}", trace
-        ) from None
+        raise FaultError("Runtime.UserCodeSyntaxError", f"Syntax error in module '{modname}': {exc}", trace) from None
     except ImportError as exc:
         raise FaultError("Runtime.ImportModuleError", f"Unable to import module '{modname}': {exc}") from None
     except Exception as exc:
@@ -238,9 +236,7 @@ def serve(channel: BinaryIO, out: BinaryIO, handler_name: str) -> None:
         payload, error_type = _invoke(handler, header, body)
         sys.stdout.flush()
         sys.stderr.flush()
-        out.write(
-            frames.encode({"t": "result", "error_type": error_type, "max_rss_mb": _max_rss_mb()}, payload)
-        )
+        out.write(frames.encode({"t": "result", "error_type": error_type, "max_rss_mb": _max_rss_mb()}, payload))
         out.flush()
 
 

@@ -220,10 +220,8 @@ def _report_exits(control: socket.socket) -> set[int]:
         if pid == 0:
             return exited
         exited.add(pid)
-        if os.WIFSIGNALED(status):
-            exit_info = {"signal": os.WTERMSIG(status)}
-        else:
-            exit_info = {"code": os.WEXITSTATUS(status)}
+        signaled = os.WIFSIGNALED(status)
+        exit_info = {"signal": os.WTERMSIG(status)} if signaled else {"code": os.WEXITSTATUS(status)}
         control.send(json.dumps({"t": "exit", "pid": pid, **exit_info}).encode())
 
 
