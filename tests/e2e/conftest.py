@@ -120,6 +120,23 @@ class SquallServer:
         return env
 
 
+@pytest.fixture
+def new_server(tmp_path: Path) -> Iterator[Any]:
+    """Start extra servers for one test (``new_server(*args)``); all are stopped afterwards."""
+    started: list[SquallServer] = []
+
+    def start(*args: str, name: str = "data") -> SquallServer:
+        server = SquallServer(tmp_path / f"{name}{len(started)}", list(args))
+        started.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in started:
+        if server.proc is not None and server.proc.poll() is None:
+            server.stop()
+
+
 @pytest.fixture(scope="session")
 def squall(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SquallServer]:
     server = SquallServer(tmp_path_factory.mktemp("squall") / "data")

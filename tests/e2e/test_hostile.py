@@ -246,16 +246,10 @@ def test_writes_outside_tmp_fail(squall: SquallServer, lam: Any, good_lam: Any, 
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: EphemeralStorage only caps the size of each file (RLIMIT_FSIZE); /tmp is a directory "
-        "on the host's disk with no total limit, so a function can fill the disk Squall's data lives on"
-    ),
-)
 def test_tmp_is_limited_to_ephemeral_storage(
     squall: SquallServer, lam: Any, good_lam: Any, good: str, make_function: Any
 ) -> None:
+    """/tmp holds EphemeralStorage in total, not per file: a function cannot fill the host's disk."""
     make_function("hostile-disk-filler", function_zip("probe", "app"), Timeout=30, EphemeralStorage={"Size": 512})
 
     def hostile() -> Any:
@@ -268,18 +262,10 @@ def test_tmp_is_limited_to_ephemeral_storage(
     assert result["error"] is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: sandbox cleanup (runtime/sandbox.py _remove_tree) walks the sandbox's /tmp as root and "
-        "chmods every directory entry to 0700; os.walk lists symlinks to directories as directories and "
-        "os.chmod follows them, so a symlink a function leaves in /tmp makes Squall chmod any host directory"
-    ),
-)
 def test_tmp_symlinks_do_not_redirect_cleanup(
     squall: SquallServer, lam: Any, good_lam: Any, good: str, make_function: Any, tmp_path: Path
 ) -> None:
-    """A symlink a function leaves in /tmp points into the host when Squall removes that /tmp."""
+    """Removing a sandbox's /tmp never follows a symlink the function left there into the host."""
     victim = tmp_path / "victim"
     victim.mkdir()
     victim.chmod(0o755)
@@ -342,6 +328,39 @@ def test_other_functions_environment_is_not_readable(
     assert_healthy(squall)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BUG: every sandbox gets the server's root access key pair in AWS_ACCESS_KEY_ID/"
+        "AWS_SECRET_ACCESS_KEY (platform.py api_env) and Squall has no per-function scoping, so any "
+        "function can call GetFunctionConfiguration/GetFunction on any other function and read its "
+        "environment variables and code (or update/delete it)"
+    ),
+)
+def test_other_functions_are_not_reachable_through_the_api(
+    squall: SquallServer, lam: Any, good_lam: Any, good: str, make_function: Any
+) -> None:
+    """The credentials a function is given do not open other functions' environment and code."""
+    secret = f"api-secret-{uuid.uuid4().hex}"
+    make_function("hostile-api-a", function_zip("probe", "app"), Environment={"Variables": {"A_SECRET": secret}})
+    make_function("hostile-api-b", function_zip("probe", "app"), Timeout=30)
+
+    def hostile() -> list[Any]:
+        return [
+            call(lam, "hostile-api-b", {"action": "lambda_api", "operation": operation, "params": params})[1]
+            for operation, params in (
+                ("get_function_configuration", {"FunctionName": "hostile-api-a"}),
+                ("get_function", {"FunctionName": "hostile-api-a"}),
+            )
+        ]
+
+    configuration, function = while_serving(good_lam, good, hostile)
+    assert_healthy(squall)
+    assert "result" in configuration or "code" in configuration, configuration  # the call was made
+    assert secret not in json.dumps(configuration), "B read A's environment through the Lambda API"
+    assert "Location" not in json.dumps(function), "B got a download URL for A's code"
+
+
 def test_server_environment_is_not_readable_through_proc(canary_server: tuple[SquallServer, str]) -> None:
     server, canary = canary_server
     lam = server.client("lambda")
@@ -376,33 +395,25 @@ def test_server_environment_is_not_readable_through_proc(canary_server: tuple[Sq
     assert_healthy(server)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: the zygote is started with the server's whole environment (Popen without env=), and every "
-        "sandbox is a fork of it: os.environ is replaced, but the exec-time environment block stays in "
-        "the sandbox's own memory, where /proc/self/stat (env_start/env_end) points a function to it"
-    ),
-)
 def test_server_environment_is_not_in_sandbox_memory(canary_server: tuple[SquallServer, str]) -> None:
+    """The exec-time environment block a sandbox inherits from the zygote holds nothing of the server's.
+
+    ``os.environ`` is replaced in a sandbox, but the block the kernel laid out when the zygote was
+    exec'd stays in every fork's memory, and /proc/self/stat (env_start, env_end) says where.
+    """
     server, canary = canary_server
     lam = server.client("lambda")
     create(lam, "hostile-exec-env", function_zip("probe", "app"))
     _, result, _ = call(lam, "hostile-exec-env", {"action": "exec_environ", "needle": canary})
     assert_healthy(server)
+    assert result["located"] is True, result
     assert result["found"] is False, f"the server's {CANARY_VAR} is in the sandbox's environment block"
 
 
 # --- processes and signals ---------------------------------------------------------------------------
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: every Squall server allocates sandbox uids from 200001 upwards, so sandboxes of two servers "
-        "on one host share uids: they can signal each other and share one RLIMIT_NPROC budget"
-    ),
-)
 def test_sandboxes_of_two_servers_cannot_signal_each_other(tmp_path: Path) -> None:
+    """Two servers on one host never hand out the same sandbox uid (signals, RLIMIT_NPROC are per uid)."""
     servers = [SquallServer(tmp_path / "one"), SquallServer(tmp_path / "two")]
     try:
         pids = []

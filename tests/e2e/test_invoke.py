@@ -226,42 +226,36 @@ def test_client_context_validation(lam: Any, probe: str) -> None:
     assert info.value.response["Error"]["Code"] == "InvalidRequestContentException"
 
 
-def test_concurrency_limit_throttles(squall: Any, tmp_path_factory: Any) -> None:
+def test_concurrency_limit_throttles(new_server: Any) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from .conftest import SquallServer
+    server = new_server("--concurrency-limit", "1")
+    client = server.client("lambda")
+    client.create_function(
+        FunctionName="slow",
+        Runtime="python3.11",
+        Role="arn:aws:iam::000000000000:role/r",
+        Handler="app.handler",
+        Code={"ZipFile": function_zip("probe", "app")},
+        Timeout=5,
+    )
+    client.get_waiter("function_active_v2").wait(FunctionName="slow", WaiterConfig={"Delay": 0.05})
 
-    server = SquallServer(tmp_path_factory.mktemp("throttle") / "data", ["--concurrency-limit", "1"])
-    server.start()
-    try:
-        client = server.client("lambda")
-        client.create_function(
-            FunctionName="slow",
-            Runtime="python3.11",
-            Role="arn:aws:iam::000000000000:role/r",
-            Handler="app.handler",
-            Code={"ZipFile": function_zip("probe", "app")},
-            Timeout=5,
-        )
-        client.get_waiter("function_active_v2").wait(FunctionName="slow", WaiterConfig={"Delay": 0.05})
+    def slow() -> Any:
+        response = client.invoke(FunctionName="slow", Payload=b'{"action": "sleep", "seconds": 1.5}')
+        response["Payload"].read()
+        return response
 
-        def slow() -> Any:
-            response = client.invoke(FunctionName="slow", Payload=b'{"action": "sleep", "seconds": 1.5}')
-            response["Payload"].read()
-            return response
-
-        with ThreadPoolExecutor(1) as pool:
-            running = pool.submit(slow)
-            time.sleep(0.5)
-            with pytest.raises(ClientError) as info:
-                client.invoke(FunctionName="slow", Payload=b"{}")
-            assert running.result()["StatusCode"] == 200
-        error = info.value.response
-        assert error["Error"]["Code"] == "TooManyRequestsException"
-        assert error["ResponseMetadata"]["HTTPStatusCode"] == 429
-        assert error["Reason"] == "ConcurrentInvocationLimitExceeded"
-    finally:
-        server.stop()
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(slow)
+        time.sleep(0.5)
+        with pytest.raises(ClientError) as info:
+            client.invoke(FunctionName="slow", Payload=b"{}")
+        assert running.result()["StatusCode"] == 200
+    error = info.value.response
+    assert error["Error"]["Code"] == "TooManyRequestsException"
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 429
+    assert error["Reason"] == "ConcurrentInvocationLimitExceeded"
 
 
 @pytest.mark.parametrize("runtime", ["python3.12", "python3.13"])

@@ -51,9 +51,8 @@ def squall_logs(server: SquallServer, name: str) -> str:
     return result.stdout
 
 
-def test_restart_keeps_functions_and_queued_events(tmp_path: Path) -> None:
-    server = SquallServer(tmp_path / "data", ["--concurrency-limit", "1"])
-    server.start()
+def test_restart_keeps_functions_and_queued_events(new_server: Any) -> None:
+    server = new_server("--concurrency-limit", "1")
     lam = server.client()
     lam.create_function(
         FunctionName="keeper",
@@ -105,9 +104,8 @@ def test_restart_keeps_functions_and_queued_events(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_graceful_shutdown_finishes_in_flight_and_leaves_no_process(tmp_path: Path, sig: int) -> None:
-    server = SquallServer(tmp_path / "data")
-    server.start()
+def test_graceful_shutdown_finishes_in_flight_and_leaves_no_process(new_server: Any, sig: int) -> None:
+    server = new_server()
     lam = server.client()
     assert server.proc is not None
     server_pid = server.proc.pid
@@ -142,9 +140,8 @@ def test_graceful_shutdown_finishes_in_flight_and_leaves_no_process(tmp_path: Pa
     assert [pid for pid in running if Path(f"/proc/{pid}").exists()] == []
 
 
-def test_shutdown_kills_invocations_past_the_grace_period(tmp_path: Path) -> None:
-    server = SquallServer(tmp_path / "data")  # --shutdown-grace 3
-    server.start()
+def test_shutdown_kills_invocations_past_the_grace_period(new_server: Any) -> None:
+    server = new_server()  # --shutdown-grace 3
     lam = server.client()
     lam.create_function(
         FunctionName="stubborn",

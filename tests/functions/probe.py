@@ -216,12 +216,29 @@ def _signal(event, context):
         return {"ok": False, "error": type(exc).__name__}
 
 
+def _lambda_api(event, context):
+    """Call Squall's Lambda API with the credentials this sandbox was given: ``operation``, ``params``."""
+    import boto3
+    import botocore.exceptions
+
+    client = boto3.client("lambda")
+    try:
+        result = getattr(client, event["operation"])(**event.get("params", {}))
+    except botocore.exceptions.ClientError as exc:
+        return {"ok": False, "code": exc.response["Error"]["Code"]}
+    except botocore.exceptions.BotoCoreError as exc:  # no credentials at all, for one
+        return {"ok": False, "code": type(exc).__name__}
+    result.pop("ResponseMetadata", None)
+    return {"ok": True, "result": json.loads(json.dumps(result, default=str))}
+
+
 _HOSTILE_ACTIONS = {
     "contains": _contains,
     "exec_environ": _exec_environ,
     "symlink": _symlink,
     "fill_tmp": _fill_tmp,
     "signal": _signal,
+    "lambda_api": _lambda_api,
 }
 _base_handler = handler
 

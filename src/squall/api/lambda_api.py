@@ -10,9 +10,11 @@ import asyncio
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qsl, unquote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -29,6 +31,7 @@ from squall.platform_api import FunctionChanges
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 CODE_URL_TTL_S = 600
+_INVOKE_PATH = re.compile(rb"^/2015-03-31/functions/([^/]+)/invocations$")
 LIST_PAGE_MAX = 50
 
 
@@ -60,8 +63,7 @@ class LambdaApi:
         self.platform = platform
         self.code_url_base = code_url_base
         self.signing_key = signing_key
-        routes = [  # Invoke first: it is the hot path, and routes are matched in order.
-            Route("/2015-03-31/functions/{name}/invocations", self._guard(self.invoke), methods=["POST"]),
+        routes = [
             Route("/2015-03-31/functions", self._guard(self.create_function), methods=["POST"]),
             Route("/2015-03-31/functions/", self._guard(self.list_functions), methods=["GET"]),
             Route("/2015-03-31/functions", self._guard(self.list_functions), methods=["GET"]),
@@ -86,6 +88,11 @@ class LambdaApi:
         self.router = Router(routes=routes, default=self._unknown)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("method") == "POST":
+            match = _INVOKE_PATH.match(scope.get("raw_path") or scope["path"].encode())
+            if match:
+                await self.invoke(scope, match.group(1).decode(), send)
+                return
         await self.router(scope, receive, send)
 
     @staticmethod
@@ -221,31 +228,47 @@ class LambdaApi:
         return _json(self._render(updated))
 
     # --- invocation ------------------------------------------------------------------------------
-    async def invoke(self, request: Request) -> Response:
-        name, qualifier = wire.split_function_name(request.path_params["name"], request.query_params.get("Qualifier"))
-        headers = request.headers
-        invocation_type = headers.get("x-amz-invocation-type", "RequestResponse")
-        log_type = headers.get("x-amz-log-type", "None")
-        v = wire.Violations()
-        v.enum(invocation_type, "invocationType", ["Event", "RequestResponse", "DryRun"])
-        v.enum(log_type, "logType", ["None", "Tail"])
-        v.raise_if_any()
-        outcome = await self.platform.invoke(
-            name, qualifier, _body(request), invocation_type, log_type, headers.get("x-amz-client-context")
-        )
-        out_headers = {"x-amzn-RequestId": outcome.request_id}
+    async def invoke(self, scope: Scope, name_in_path: str, send: Send) -> None:
+        """Invoke, the hot path: plain ASGI, without the router's Request and Response objects."""
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        request_id = str(scope.get("squall.request_id", ""))
+        try:
+            name, qualifier = wire.split_function_name(unquote(name_in_path), query.get("Qualifier"))
+            invocation_type = headers.get("x-amz-invocation-type", "RequestResponse")
+            log_type = headers.get("x-amz-log-type", "None")
+            v = wire.Violations()
+            v.enum(invocation_type, "invocationType", ["Event", "RequestResponse", "DryRun"])
+            v.enum(log_type, "logType", ["None", "Tail"])
+            v.raise_if_any()
+            body = scope.get("squall.body")
+            outcome = await self.platform.invoke(
+                name,
+                qualifier,
+                body if isinstance(body, bytes) else b"",
+                invocation_type,
+                log_type,
+                headers.get("x-amz-client-context"),
+            )
+        except SquallError as exc:
+            status, error_headers, error_body = render_error(exc, request_id)
+            await send({"type": "http.response.start", "status": status, "headers": error_headers})
+            await send({"type": "http.response.body", "body": error_body})
+            return
+        out = [
+            (b"x-amzn-requestid", outcome.request_id.encode()),
+            (b"content-length", str(len(outcome.payload)).encode()),
+        ]
+        if outcome.status_code == 200:
+            out.append((b"content-type", b"application/json"))
         if outcome.executed_version:
-            out_headers["X-Amz-Executed-Version"] = outcome.executed_version
+            out.append((b"x-amz-executed-version", outcome.executed_version.encode()))
         if outcome.function_error:
-            out_headers["X-Amz-Function-Error"] = outcome.function_error
+            out.append((b"x-amz-function-error", outcome.function_error.encode()))
         if outcome.log_result is not None:
-            out_headers["X-Amz-Log-Result"] = outcome.log_result
-        return Response(
-            outcome.payload,
-            outcome.status_code,
-            headers=out_headers,
-            media_type="application/json" if outcome.status_code == 200 else None,
-        )
+            out.append((b"x-amz-log-result", outcome.log_result.encode()))
+        await send({"type": "http.response.start", "status": outcome.status_code, "headers": out})
+        await send({"type": "http.response.body", "body": outcome.payload})
 
     async def invoke_async(self, request: Request) -> Response:
         name, qualifier = wire.split_function_name(request.path_params["name"])
