@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 from squall import config as limits
+from squall.api.keyring import KeyRing
 from squall.config import Settings
 from squall.errors import InvalidRequestContent, RequestTooLarge
 from squall.executors.base import Executor
@@ -37,8 +38,11 @@ REAP_INTERVAL_S = 5.0
 class Platform:
     """Everything behind the APIs: functions, invocation, async queue, concurrency, metering."""
 
-    def __init__(self, settings: Settings, store: MetadataStore, code: CodeStore, executor: Executor) -> None:
+    def __init__(
+        self, settings: Settings, store: MetadataStore, code: CodeStore, executor: Executor, keyring: KeyRing
+    ) -> None:
         self.settings = settings
+        self.keyring = keyring
         self.store = store
         self.code = code
         self.executor = executor
@@ -62,14 +66,19 @@ class Platform:
         # One server owns an embedded store: events a previous process had claimed are abandoned.
         store.release_claims()
         code = CodeStore(data / "code")
-        api_env = {
-            "AWS_ENDPOINT_URL": settings.endpoint_url,
-            "AWS_ACCESS_KEY_ID": access_key_id,
-            "AWS_ACCESS_KEY": access_key_id,
-            "AWS_SECRET_ACCESS_KEY": secret_access_key,
-        }
+        keyring = KeyRing(access_key_id, secret_access_key)
+
+        def api_env(function_name: str) -> dict[str, str]:
+            key, secret = keyring.for_function(function_name)
+            return {
+                "AWS_ENDPOINT_URL": settings.endpoint_url,
+                "AWS_ACCESS_KEY_ID": key,
+                "AWS_ACCESS_KEY": key,
+                "AWS_SECRET_ACCESS_KEY": secret,
+            }
+
         executor = LocalExecutor(code, data / "sandboxes", settings.region, api_env, isolation=settings.isolation)
-        return cls(settings, store, code, executor)
+        return cls(settings, store, code, executor, keyring)
 
     # --- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:

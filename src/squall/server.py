@@ -69,7 +69,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     if settings.no_auth:
         log.warning("--no-auth: AWS API requests are NOT authenticated; use this for throwaway local work only")
     else:
-        verifier = SigV4Verifier({credentials.access_key_id: credentials.secret_access_key}, settings.region)
+        verifier = SigV4Verifier(platform.keyring, settings.region)
     api = build_api_app(
         {"lambda": lambda_api, "squall": AdminApi(platform, lambda_api)},
         verifier,

@@ -328,15 +328,6 @@ def test_other_functions_environment_is_not_readable(
     assert_healthy(squall)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: every sandbox gets the server's root access key pair in AWS_ACCESS_KEY_ID/"
-        "AWS_SECRET_ACCESS_KEY (platform.py api_env) and Squall has no per-function scoping, so any "
-        "function can call GetFunctionConfiguration/GetFunction on any other function and read its "
-        "environment variables and code (or update/delete it)"
-    ),
-)
 def test_other_functions_are_not_reachable_through_the_api(
     squall: SquallServer, lam: Any, good_lam: Any, good: str, make_function: Any
 ) -> None:
@@ -359,6 +350,14 @@ def test_other_functions_are_not_reachable_through_the_api(
     assert "result" in configuration or "code" in configuration, configuration  # the call was made
     assert secret not in json.dumps(configuration), "B read A's environment through the Lambda API"
     assert "Location" not in json.dumps(function), "B got a download URL for A's code"
+    assert configuration == {"ok": False, "code": "AccessDeniedException"}
+    # What an execution role allows stays allowed: B invokes A with its own credentials.
+    invoked = call(
+        lam,
+        "hostile-api-b",
+        {"action": "lambda_api", "operation": "invoke", "params": {"FunctionName": "hostile-api-a", "Payload": "{}"}},
+    )[1]
+    assert invoked["ok"] is True and invoked["result"]["StatusCode"] == 200
 
 
 def test_server_environment_is_not_readable_through_proc(canary_server: tuple[SquallServer, str]) -> None:

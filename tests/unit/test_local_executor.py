@@ -46,7 +46,7 @@ def invoke(
 def test_pool_reuse_reap_and_limits(tmp_path: Path, loop: asyncio.AbstractEventLoop, isolation: bool) -> None:
     code = CodeStore(tmp_path / "code")
     ref = code.put(function_zip("probe", "app"))
-    executor = LocalExecutor(code, tmp_path / "sandboxes", "us-east-1", {}, isolation=isolation)
+    executor = LocalExecutor(code, tmp_path / "sandboxes", "us-east-1", lambda name: {}, isolation=isolation)
     loop.run_until_complete(executor.start())
     try:
         spec = spec_for(ref.hex)

@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from squall import config as limits
 from squall.api import lambda_wire as wire
 from squall.api.errors import render_error
-from squall.errors import InvalidParameterValue, ResourceNotFound, SquallError, ValidationError
+from squall.errors import AccessDenied, InvalidParameterValue, ResourceNotFound, SquallError, ValidationError
 from squall.models import LATEST, FunctionConfig
 from squall.platform import Platform
 from squall.platform_api import FunctionChanges
@@ -32,6 +32,24 @@ from squall.platform_api import FunctionChanges
 Endpoint = Callable[[Request], Awaitable[Response]]
 CODE_URL_TTL_S = 600
 _INVOKE_PATH = re.compile(rb"^/2015-03-31/functions/([^/]+)/invocations$")
+_INVOKE_ASYNC_PATH = re.compile(r"^/2014-11-13/functions/[^/]+/invoke-async/?$")
+_ACTIONS = [
+    ("POST", re.compile(r"^/2015-03-31/functions/?$"), "CreateFunction"),
+    ("GET", re.compile(r"^/2015-03-31/functions/?$"), "ListFunctions"),
+    ("GET", re.compile(r"^/2015-03-31/functions/[^/]+/configuration$"), "GetFunctionConfiguration"),
+    ("PUT", re.compile(r"^/2015-03-31/functions/[^/]+/configuration$"), "UpdateFunctionConfiguration"),
+    ("PUT", re.compile(r"^/2015-03-31/functions/[^/]+/code$"), "UpdateFunctionCode"),
+    ("GET", re.compile(r"^/2015-03-31/functions/[^/]+$"), "GetFunction"),
+    ("DELETE", re.compile(r"^/2015-03-31/functions/[^/]+$"), "DeleteFunction"),
+    ("GET", re.compile(r"^/2016-08-19/account-settings/?$"), "GetAccountSettings"),
+]
+
+
+def _action(method: str, path: str) -> str:
+    """The IAM action name of a Lambda API request, for access-denied messages."""
+    return next((action for verb, pattern, action in _ACTIONS if verb == method and pattern.match(path)), "*")
+
+
 LIST_PAGE_MAX = 50
 
 
@@ -93,6 +111,17 @@ class LambdaApi:
             if match:
                 await self.invoke(scope, match.group(1).decode(), send)
                 return
+        principal = self.platform.keyring.principal(scope.get("squall.access_key"))
+        if principal is not None and principal.function is not None and not _INVOKE_ASYNC_PATH.match(scope["path"]):
+            # A function's own credentials invoke functions; they never read or change them.
+            action = _action(scope["method"], scope["path"])
+            denied = AccessDenied(
+                f"User: arn:aws:sts::{self.platform.settings.account_id}:assumed-role/squall-function/"
+                f"{principal.function} is not authorized to perform: lambda:{action} because no "
+                "identity-based policy allows the lambda:" + action + " action"
+            )
+            await _error_response(denied, str(scope.get("squall.request_id", "")))(scope, receive, send)
+            return
         await self.router(scope, receive, send)
 
     @staticmethod

@@ -9,6 +9,7 @@ import logging
 import os
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,14 +37,15 @@ WATCHDOG_INTERVAL_S = 0.05
 
 
 class LocalExecutor(Executor):
-    """Runs sandboxes as confined local processes. ``api_env`` reaches every function (endpoint, keys)."""
+    """Runs sandboxes as confined local processes. ``api_env`` gives a function's sandboxes the
+    variables that reach Squall (endpoint, the function's own keys)."""
 
     def __init__(
         self,
         code_store: CodeStore,
         work_dir: Path,
         region: str,
-        api_env: dict[str, str],
+        api_env: Callable[[str], dict[str, str]],
         isolation: bool = True,
         preload_runtimes: tuple[str, ...] = ("python3.11",),
     ) -> None:
@@ -314,7 +316,7 @@ class LocalExecutor(Executor):
             "TMPDIR": tmp_dir,
         }
         env.update(spec.environment)
-        env.update(self.api_env)
+        env.update(self.api_env(spec.function_name))
         env.update(
             {
                 "_HANDLER": spec.handler,
