@@ -306,3 +306,15 @@ def test_unsigned_and_tampered_requests_are_refused(squall: Any, probe: str) -> 
     genuine = urllib.request.Request(url, data=b'{"action": "echo"}', headers=dict(signed.headers), method="POST")
     with urllib.request.urlopen(genuine) as response:
         assert response.status == 200
+
+
+@pytest.mark.slow
+def test_init_is_limited_to_ten_seconds(lam: Any, make_function: Any) -> None:
+    source = "import time\ntime.sleep(30)\n\ndef handler(e, c):\n    return 'never'\n"
+    make_function("slow-init", make_zip({"app.py": source}), Timeout=60)
+    started = time.monotonic()
+    response, payload = call(lam, "slow-init", {})
+    assert 9.5 < time.monotonic() - started < 20
+    assert response["FunctionError"] == "Unhandled"
+    assert payload["errorType"] == "Sandbox.Timedout"
+    assert "10.00 seconds" in payload["errorMessage"]
