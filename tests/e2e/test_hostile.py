@@ -70,12 +70,11 @@ def while_serving(good_lam: Any, good: str, hostile: Callable[[], T], min_calls:
         return future.result()
 
 
-def session_processes(sid: int, uid: int) -> list[int]:
-    """Live (not zombie) processes of session ``sid`` owned by ``uid``, read from the host's /proc.
+def sandbox_processes(uid: int) -> list[int]:
+    """Host pids of the live (not zombie) processes running as ``uid``, read from the host's /proc.
 
-    A sandbox is a session leader (its pid is its session id) and whatever it forks stays in its
-    session unless it calls setsid. Other Squall servers on the host allocate sandbox uids from
-    the same range, so "every process of uid >= 200000" would count their sandboxes too.
+    Every sandbox has a uid of its own (each server locks its own block of them), and inside its
+    PID namespace a sandbox sees itself as pid 1, so the uid is how the host finds it.
     """
     found = []
     for entry in os.listdir("/proc"):
@@ -86,20 +85,19 @@ def session_processes(sid: int, uid: int) -> list[int]:
             status = Path(f"/proc/{entry}/status").read_text()
         except OSError:
             continue
-        fields = stat.rsplit(")", 1)[1].split()
-        state, session = fields[0], int(fields[3])
+        state = stat.rsplit(")", 1)[1].split()[0]
         real_uid = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("Uid:"))
-        if session == sid and real_uid == uid and state != "Z":
+        if real_uid == uid and state != "Z":
             found.append(int(entry))
     return found
 
 
-def wait_until_gone(sid: int, uid: int, timeout_s: float) -> list[int]:
+def wait_until_gone(uid: int, timeout_s: float) -> list[int]:
     deadline = time.monotonic() + timeout_s
-    left = session_processes(sid, uid)
+    left = sandbox_processes(uid)
     while left and time.monotonic() < deadline:
         time.sleep(0.2)
-        left = session_processes(sid, uid)
+        left = sandbox_processes(uid)
     return left
 
 
@@ -421,8 +419,10 @@ def test_sandboxes_of_two_servers_cannot_signal_each_other(tmp_path: Path) -> No
             lam = server.client("lambda")
             create(lam, "hostile-neighbour", function_zip("probe", "app"))
             pids.append(call(lam, "hostile-neighbour", {"action": "pid"})[1])
+        assert pids[0]["uid"] != pids[1]["uid"]
+        (host_pid,) = sandbox_processes(pids[0]["uid"])
         lam = servers[1].client("lambda")
-        _, result, _ = call(lam, "hostile-neighbour", {"action": "signal", "pid": pids[0]["pid"], "sig": 0})
+        _, result, _ = call(lam, "hostile-neighbour", {"action": "signal", "pid": host_pid, "sig": 0})
         for server in servers:
             assert_healthy(server)
         assert result["ok"] is False, f"a sandbox of one server can signal one of another: {pids}"
@@ -450,7 +450,7 @@ def test_fork_bomb_is_contained(
         assert result["errorType"] in {"Sandbox.Timedout", "Runtime.OutOfMemory", "Runtime.ExitError"}, result
     else:
         assert result["error"] is not None and result["children"] < SANDBOX_MAX_PROCS, result
-    alive = session_processes(sandbox["pid"], sandbox["uid"])
+    alive = sandbox_processes(sandbox["uid"])
     assert len(alive) <= SANDBOX_MAX_PROCS
     if "FunctionError" not in response:
         # The children sleep for 30 s in the (still warm) sandbox: they are visible here.
@@ -459,7 +459,7 @@ def test_fork_bomb_is_contained(
     assert again["event"]["after"] == "bomb"
     assert_healthy(squall)
     lam.delete_function(FunctionName=name)
-    left = wait_until_gone(sandbox["pid"], sandbox["uid"], timeout_s=10)
+    left = wait_until_gone(sandbox["uid"], timeout_s=10)
     assert not left, f"{len(left)} processes of the bomb's sandbox (uid {sandbox['uid']}) outlived it"
 
 
@@ -489,7 +489,7 @@ def test_runaway_is_killed_at_its_timeout(
     name = f"hostile-{action.replace('_', '-')}"
     make_function(name, function_zip("probe", "app"), Timeout=timeout_s)
     _, sandbox, _ = call(lam, name, {"action": "pid"})
-    assert session_processes(sandbox["pid"], sandbox["uid"]) == [sandbox["pid"]]
+    assert len(sandbox_processes(sandbox["uid"])) == 1  # PID 1 of the sandbox's namespace
 
     def hostile() -> Any:
         return call(lam, name, {"action": action, "seconds": 60})
@@ -498,6 +498,6 @@ def test_runaway_is_killed_at_its_timeout(
     assert response["FunctionError"] == "Unhandled"
     assert result["errorType"] == "Sandbox.Timedout", result
     assert timeout_s - 0.1 <= elapsed <= timeout_s + 2, elapsed
-    left = wait_until_gone(sandbox["pid"], sandbox["uid"], timeout_s=3)
+    left = wait_until_gone(sandbox["uid"], timeout_s=3)
     assert not left, f"the timed-out sandbox is still running: {left}"
     assert_healthy(squall)

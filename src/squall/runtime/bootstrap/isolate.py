@@ -18,6 +18,7 @@ import signal
 from typing import Any
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWPID = 0x20000000
 CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
 MS_RDONLY = 1
@@ -27,6 +28,8 @@ MS_REMOUNT = 32
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
+MS_NOEXEC = 8
+PR_SET_CHILD_SUBREAPER = 36
 MNT_DETACH = 2
 PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
@@ -95,16 +98,30 @@ def limit_memory(directory: str, version: int, limit_bytes: int) -> None:
                 fh.write(str(value))
 
 
+def enter_namespaces() -> None:
+    """New mount, IPC, UTS and PID namespaces; the next child forked is PID 1 of the new one."""
+    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID), "unshare")
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+
+
+def become_subreaper() -> None:
+    """Adopt orphaned descendants, so their exits are collected here and not by the host's init."""
+    _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
 def prepare_root(new_root: str, expose: list[str]) -> None:
-    """Build the sandbox's future root at ``new_root`` in a mount namespace of its own.
+    """Build the sandbox's future root at ``new_root``, from inside its namespaces.
 
     This is the generic part of the confinement, done by a spare sandbox before it is claimed:
-    system directories and the interpreter, read-only; ``/proc``, a few devices, a private
-    ``/dev/shm``. ``enter_root`` adds the function's code and ``/tmp`` and switches to it.
+    system directories and the interpreter, read-only; a ``/proc`` of its own PID namespace, a few
+    devices, a private ``/dev/shm``. ``enter_root`` adds the function's code and ``/tmp`` and
+    switches to it.
     """
-    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
-    _mount(None, "/", None, MS_REC | MS_PRIVATE)
     _mount("tmpfs", new_root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=4m")
+    # /tmp first: what is exposed below may live under the host's /tmp (a checkout, a venv), and
+    # must stay visible through the sandbox's own /tmp. Its size and owner are set when claimed.
+    os.makedirs(new_root + "/tmp")
+    _mount("tmpfs", new_root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=1m")
     for path in SYSTEM_DIRS:
         if os.path.islink(path):
             os.symlink(os.readlink(path), new_root + path)
@@ -113,7 +130,8 @@ def prepare_root(new_root: str, expose: list[str]) -> None:
     for path in expose:
         if os.path.exists(path) and not os.path.exists(new_root + path):
             _bind(path, new_root + path, readonly=True)
-    _bind("/proc", new_root + "/proc", readonly=False)
+    os.makedirs(new_root + "/proc")
+    _mount("proc", new_root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     os.makedirs(new_root + "/dev", exist_ok=True)
     for dev in DEVICES:
         if os.path.exists("/dev/" + dev):
@@ -127,7 +145,7 @@ def prepare_root(new_root: str, expose: list[str]) -> None:
         ("stderr", "/proc/self/fd/2"),
     ):
         os.symlink(target, f"{new_root}/dev/{name}")
-    for mount_point in ("/opt", "/var/task", "/tmp", "/.old-root"):
+    for mount_point in ("/opt", "/var/task", "/.old-root"):
         os.makedirs(new_root + mount_point, exist_ok=True)
 
 
@@ -138,7 +156,9 @@ def enter_root(new_root: str, task_dir: str, tmp_mb: int, uid: int) -> None:
     survives warm invocations, cannot fill the host's disk, and vanishes with the sandbox.
     """
     _bind(task_dir, new_root + "/var/task", readonly=True)
-    _mount("tmpfs", new_root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=0700,uid={uid},gid={uid}")
+    _mount(None, new_root + "/tmp", None, MS_REMOUNT | MS_NOSUID | MS_NODEV, f"size={tmp_mb}m")
+    os.chown(new_root + "/tmp", uid, uid)
+    os.chmod(new_root + "/tmp", 0o700)
     _check(_libc.syscall(SYS_PIVOT_ROOT, _b(new_root), _b(new_root + "/.old-root")), "pivot_root")
     os.chdir("/")
     _check(_libc.umount2(b"/.old-root", MNT_DETACH), "umount old root")

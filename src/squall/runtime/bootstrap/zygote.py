@@ -97,6 +97,7 @@ class _Spare:
 
 def _become_spare(sock: socket.socket, setup: dict[str, Any], expose: list[str]) -> None:
     """In a freshly forked child: prepare the confinement, wait to be claimed, then run (never returns)."""
+    isolate.set_parent_death_signal()
     prepared = None
     root_dir = setup.get("root_dir")
     cgroup_dir = None
@@ -105,6 +106,13 @@ def _become_spare(sock: socket.socket, setup: dict[str, Any], expose: list[str])
             cgroup_dir = os.path.join(setup["cgroup_base"], f"spare-{os.getpid()}")
             isolate.join_cgroup(cgroup_dir)
         if root_dir:
+            isolate.enter_namespaces()
+            inner = os.fork()
+            if inner:
+                sock.close()
+                _stand_in_for(inner)
+            # PID 1 of the sandbox's own PID namespace: when it exits, everything it started dies.
+            isolate.set_parent_death_signal()
             isolate.prepare_root(root_dir, expose)
             prepared = root_dir
     except BaseException as exc:
@@ -124,6 +132,23 @@ def _become_spare(sock: socket.socket, setup: dict[str, Any], expose: list[str])
     _run_child(spec, fds[0], prepared)
 
 
+def _stand_in_for(pid: int) -> None:
+    """Outside the sandbox's PID namespace: wait for its PID 1 and exit exactly as it did, so the
+    zygote and Squall see the sandbox's own exit status (never returns)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
+
+
 def main() -> None:
     """Serve spawn requests on the inherited control socket (fd given as argv[1])."""
     control_fd = int(sys.argv[1])
@@ -133,6 +158,7 @@ def main() -> None:
     sys.path[:] = [p for p in sys.path if p != own_path] + extra_site
     os.setpgid(0, 0)
     isolate.set_parent_death_signal()
+    isolate.become_subreaper()
     loaded = _preload()
     expose = _expose_paths(own_path)
     control = socket.socket(fileno=control_fd)
