@@ -1,14 +1,13 @@
 """``make demo``: start Squall, deploy the sample function, invoke it, show its logs and cost.
 
 It uses the default ports (8990 and 8991) and the default data dir (``.squall``), exactly what a
-user gets from ``squall server``, and stops the server when done.
+user gets from ``squall server`` (``SQUALL_*`` variables change them), and stops the server when done.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import sys
 import time
@@ -32,7 +31,10 @@ def _wait_healthy(url: str, server: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise SystemExit("squall server exited: is port 8990 or 8991 in use? (see the lines above)")
+            raise SystemExit(
+                "squall server exited: is its port in use? (see the lines above; SQUALL_PORT and "
+                "SQUALL_GATEWAY_PORT choose others)"
+            )
         try:
             with urllib.request.urlopen(f"{url}/_squall/health", timeout=1) as response:
                 if response.status == 200:
@@ -46,9 +48,12 @@ def main() -> None:
     import boto3
     from botocore.config import Config
 
-    data_dir = Path(os.environ.get("SQUALL_DATA_DIR", ".squall"))
-    url = "http://127.0.0.1:8990"
-    print("==> starting squall server (data in .squall/)", flush=True)
+    from squall.config import Settings
+
+    settings = Settings.load()  # the same SQUALL_* variables the server reads
+    data_dir = settings.data_dir
+    url = settings.endpoint_url
+    print(f"==> starting squall server on {url} (data in {data_dir}/)", flush=True)
     server = subprocess.Popen([sys.executable, "-m", "squall", "server", "--log-level", "warning"])
     try:
         _wait_healthy(url, server)

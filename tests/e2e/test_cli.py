@@ -141,3 +141,20 @@ def test_getting_started_examples_run(squall: SquallServer, lam: Any) -> None:
     assert result.returncode == 0, result.stderr
     assert json.loads((workdir / "out.json").read_text())["hello"] == "Grace"
     lam.delete_function(FunctionName="hello")
+
+
+def test_make_demo_runs_end_to_end(tmp_path: Path) -> None:
+    from .conftest import free_port
+
+    env = {
+        **os.environ,
+        "SQUALL_PORT": str(free_port()),
+        "SQUALL_GATEWAY_PORT": str(free_port()),
+        "SQUALL_DATA_DIR": str(tmp_path / "demo-data"),
+    }
+    result = subprocess.run([sys.executable, "-m", "squall.demo"], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "Hello, Ada!" in result.stdout and "Hello, Linus!" in result.stdout
+    assert "REPORT RequestId:" in result.stdout and "Init Duration" in result.stdout
+    assert "hello     x86_64         3" in result.stdout  # the cost table
+    assert "left no process behind" in result.stdout
