@@ -74,6 +74,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         {"lambda": lambda_api, "squall": AdminApi(platform, lambda_api)},
         verifier,
         ready=lambda: platform.ready,
+        not_ready_status=lambda: "draining" if platform.draining else "starting",
     )
     listeners = [
         _listener(api, settings.host, settings.port, settings.shutdown_grace_s),

@@ -173,3 +173,30 @@ def test_shutdown_kills_invocations_past_the_grace_period(new_server: Any) -> No
         time.sleep(0.1)
     left = {pid: Path(f"/proc/{pid}/status").read_text()[:300] for pid in running if Path(f"/proc/{pid}").exists()}
     assert left == {}
+
+
+def test_no_auth_mode_accepts_unsigned_requests(new_server: Any) -> None:
+    import urllib.request
+
+    server = new_server("--no-auth")
+    body = json.dumps(
+        {
+            "FunctionName": "open-fn",
+            "Runtime": "python3.11",
+            "Role": ROLE,
+            "Handler": "app.handler",
+            "Code": {"ZipFile": __import__("base64").b64encode(MARKER_FN).decode()},
+        }
+    ).encode()
+    request = urllib.request.Request(
+        f"{server.url}/2015-03-31/functions", data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request) as response:
+        assert response.status == 201
+    server.client().get_waiter("function_active_v2").wait(FunctionName="open-fn", WaiterConfig={"Delay": 0.05})
+    invoke = urllib.request.Request(
+        f"{server.url}/2015-03-31/functions/open-fn/invocations", data=b'{"n": 7}', method="POST"
+    )
+    with urllib.request.urlopen(invoke) as response:
+        assert json.loads(response.read()) == {"n": 7}
+    assert "NOT authenticated" in server.log_path.read_text()
