@@ -158,3 +158,28 @@ def test_make_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "REPORT RequestId:" in result.stdout and "Init Duration" in result.stdout
     assert "hello     x86_64         3" in result.stdout  # the cost table
     assert "left no process behind" in result.stdout
+
+
+def test_readme_usage_commands_run(squall: SquallServer, make_function: Any) -> None:
+    """The README's "Using it" block, against the live server (its port instead of 8990)."""
+    make_function("readme-fn", function_zip("probe", "app"))
+    readme = (DOCS.parent / "README.md").read_text()
+    block = next(code for _, code in code_blocks(readme) if "list-functions" in code)
+    commands = [line.split("#")[0].strip() for line in block.splitlines() if line.strip()]
+    assert commands[0].startswith(".venv/bin/squall server")  # the server under test plays this part
+    exports = dict(item.split("=", 1) for item in commands[1].removeprefix("export ").split())
+    assert exports == {
+        "AWS_SHARED_CREDENTIALS_FILE": ".squall/credentials",
+        "AWS_PROFILE": "squall",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    env = {
+        **squall.cli_env(),
+        "AWS_PROFILE": exports["AWS_PROFILE"],
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    command = commands[2].replace("http://127.0.0.1:8990", squall.url)
+    result = subprocess.run(command, shell=True, capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "readme-fn" in [f["FunctionName"] for f in json.loads(result.stdout)["Functions"]]
