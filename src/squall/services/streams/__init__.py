@@ -1,0 +1,1 @@
+"""Streams: a Kinesis-compatible sharded stream service on SQLite (the embedded tier)."""

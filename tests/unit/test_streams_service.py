@@ -1,0 +1,55 @@
+"""The stream service in-process: hash-key ranges, sequence numbers, iterator expiry."""
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from squall.services.streams import service as streams
+from squall.services.streams import shards
+from squall.services.streams.errors import ExpiredIterator, InvalidArgument
+
+
+def test_even_ranges_cover_the_key_space() -> None:
+    for count in (1, 2, 3, 7):
+        ranges = shards.even_ranges(count)
+        assert ranges[0][0] == 0 and ranges[-1][1] == shards.HASH_KEY_SPACE - 1
+        assert all(a[1] + 1 == b[0] for a, b in itertools.pairwise(ranges))
+    assert shards.hash_key("x", "12") == 12
+    assert shards.hash_key("a") == int("0cc175b9c0f1b6a831c399e269772661", 16)  # MD5("a")
+
+
+def test_sequence_numbers_round_trip() -> None:
+    assert streams.counter_of(streams.sequence(42)) == 42
+    assert int(streams.sequence(2)) > int(streams.sequence(1))
+    with pytest.raises(InvalidArgument):
+        streams.counter_of("123")
+
+
+def test_iterators_expire_and_cannot_be_forged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    service = streams.StreamService(tmp_path / "s.db", "000000000000", "us-east-1", iterator_key=b"k" * 32)
+    service.create_stream("s", 1, "PROVISIONED", {})
+    token = service.make_iterator("s", "shardId-000000000000", 1)
+    assert service.open_iterator(token) == ("s", "shardId-000000000000", 1)
+    body, _, _ = token.rpartition(".")
+    with pytest.raises(InvalidArgument):
+        service.open_iterator(body + ".0000")
+    now = streams.time.time()
+    monkeypatch.setattr(streams.time, "time", lambda: now + 301)
+    with pytest.raises(ExpiredIterator, match="tolerated delay of 300000 milliseconds"):
+        service.open_iterator(token)
+    service.close()
+
+
+def test_puts_are_durable_across_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    service = streams.StreamService(path, "000000000000", "us-east-1")
+    service.create_stream("s", 2, "PROVISIONED", {})
+    placed = service.put("s", [("a", b"1", None), ("b", b"2", None)])
+    service.close()
+    reopened = streams.StreamService(path, "000000000000", "us-east-1")
+    for shard_id, counter in placed:
+        records, _ = reopened.read("s", shard_id, counter, 10)
+        assert records and records[0].seq == counter
+    assert reopened.latest_counter("s") == 2
+    reopened.close()
