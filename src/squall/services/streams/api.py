@@ -16,7 +16,14 @@ from starlette.types import Receive, Scope, Send
 from squall.api.errors import render_error
 from squall.api.lambda_wire import Violations
 from squall.errors import SquallError, UnknownOperation
-from squall.services.streams.errors import InvalidArgument, KinesisValidation, LimitExceeded
+from squall.services.streams import shards
+from squall.services.streams.errors import (
+    InvalidArgument,
+    KinesisValidation,
+    LimitExceeded,
+    StreamInUse,
+    StreamNotFound,
+)
 from squall.services.streams.service import (
     ON_DEMAND_SHARDS,
     StreamService,
@@ -32,6 +39,8 @@ MAX_PUT_RECORDS = 500
 MAX_PUT_RECORDS_BYTES = 5 * 1024 * 1024
 MAX_SHARDS = 500
 MAX_GET_RECORDS = 10_000
+MIN_RETENTION_HOURS = 24
+MAX_RETENTION_HOURS = 8760
 STREAM_NAME_PATTERN = r"[a-zA-Z0-9_.-]+"
 _STREAM_NAME_RE = re.compile(STREAM_NAME_PATTERN)
 _ITERATOR_TYPES = ["AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER", "TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"]
@@ -58,6 +67,11 @@ class KinesisApi:
             "AddTagsToStream": self.add_tags,
             "RemoveTagsFromStream": self.remove_tags,
             "ListTagsForStream": self.list_tags,
+            "IncreaseStreamRetentionPeriod": self.increase_retention,
+            "DecreaseStreamRetentionPeriod": self.decrease_retention,
+            "SplitShard": self.split_shard,
+            "MergeShards": self.merge_shards,
+            "UpdateShardCount": self.update_shard_count,
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -209,6 +223,110 @@ class KinesisApi:
         tags = self.service.stream(self._name(params)).tags
         return {"Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())], "HasMoreTags": False}
 
+    # --- retention and resharding ------------------------------------------------------------------
+    def _retention(self, params: dict[str, Any], longer: bool) -> dict[str, Any]:
+        name = self._name(params)
+        raw: Any = params.get("RetentionPeriodHours")
+        v = Violations()
+        if raw is None:
+            v.add(None, "retentionPeriodHours", "Member must not be null")
+            _raise(v)
+        hours = int(raw)
+        v.at_least(hours, "retentionPeriodHours", MIN_RETENTION_HOURS)
+        v.at_most(hours, "retentionPeriodHours", MAX_RETENTION_HOURS)
+        _raise(v)
+        current = self.service.stream(name).retention_hours
+        if longer and hours < current:
+            raise InvalidArgument(
+                f"Requested retention period ({hours} hours) for stream {name} can not be shorter "
+                f"than existing retention period ({current} hours). Use DecreaseRetentionPeriod API."
+            )
+        if not longer and hours > current:
+            raise InvalidArgument(
+                f"Requested retention period ({hours} hours) for stream {name} can not be longer "
+                f"than existing retention period ({current} hours). Use IncreaseRetentionPeriod API."
+            )
+        self.service.set_retention(name, hours)
+        return {}
+
+    def increase_retention(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._retention(params, longer=True)
+
+    def decrease_retention(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._retention(params, longer=False)
+
+    def _open_shard(self, name: str, shard_id: str) -> Any:
+        shard = next((s for s in self.service.shards(name) if s.shard_id == shard_id), None)
+        if shard is None:
+            raise StreamNotFound(
+                f"Could not find shard {shard_id} in stream {name} under account {self.service.account_id}."
+            )
+        if shard.end_seq is not None:
+            raise StreamInUse(
+                f"Shard {shard_id} in stream {name} under account {self.service.account_id} has "
+                "already been merged or split, and thus is not eligible for merging or splitting."
+            )
+        return shard
+
+    def split_shard(self, params: dict[str, Any]) -> dict[str, Any]:
+        name = self._name(params)
+        shard = self._open_shard(name, str(params.get("ShardToSplit", "")))
+        key = str(params.get("NewStartingHashKey", ""))
+        if not key.isdigit() or not shard.start_key < int(key) <= shard.end_key:
+            raise InvalidArgument(
+                f"NewStartingHashKey {key} used in SplitShard() on shard {shard.shard_id} in stream "
+                f"{name} under account {self.service.account_id} is not both greater than one plus "
+                "the shard's StartingHashKey and less than the shard's EndingHashKey."
+            )
+        split = int(key)
+        self.service.reshard(
+            name,
+            [shard.shard_id],
+            [(shard.start_key, split - 1, shard.shard_id, None), (split, shard.end_key, shard.shard_id, None)],
+        )
+        return {}
+
+    def merge_shards(self, params: dict[str, Any]) -> dict[str, Any]:
+        name = self._name(params)
+        first = self._open_shard(name, str(params.get("ShardToMerge", "")))
+        second = self._open_shard(name, str(params.get("AdjacentShardToMerge", "")))
+        low, high = sorted((first, second), key=lambda s: s.start_key)
+        if low.end_key + 1 != high.start_key:
+            raise InvalidArgument(
+                f"Shards {first.shard_id} and {second.shard_id} in stream {name} under account "
+                f"{self.service.account_id} are not an adjacent pair of shards eligible for merging"
+            )
+        self.service.reshard(
+            name, [first.shard_id, second.shard_id], [(low.start_key, high.end_key, first.shard_id, second.shard_id)]
+        )
+        return {}
+
+    def update_shard_count(self, params: dict[str, Any]) -> dict[str, Any]:
+        name = self._name(params)
+        raw: Any = params.get("TargetShardCount")
+        v = Violations()
+        if raw is None:
+            v.add(None, "targetShardCount", "Member must not be null")
+            _raise(v)
+        target = int(raw)
+        v.at_least(target, "targetShardCount", 1)
+        v.enum(params.get("ScalingType", "UNIFORM_SCALING"), "scalingType", ["UNIFORM_SCALING"])
+        _raise(v)
+        if target > MAX_SHARDS:
+            raise LimitExceeded(f"Target shard count {target} exceeds the shard limit of {MAX_SHARDS}.")
+        current = [s for s in self.service.shards(name) if s.end_seq is None]
+        children = []
+        for start, end in shards.even_ranges(target):
+            overlapping = [s.shard_id for s in current if s.start_key <= end and start <= s.end_key]
+            children.append((start, end, overlapping[0], overlapping[1] if len(overlapping) > 1 else None))
+        self.service.reshard(name, [s.shard_id for s in current], children)
+        return {
+            "StreamName": name,
+            "CurrentShardCount": len(current),
+            "TargetShardCount": target,
+            "StreamARN": self.service.arn(name),
+        }
+
     # --- records ------------------------------------------------------------------------------------
     @staticmethod
     def _entry(record: dict[str, Any], member: str) -> tuple[str, bytes, str | None]:
@@ -273,8 +391,6 @@ class KinesisApi:
         _raise(v)
         shard = next((s for s in self.service.shards(name) if s.shard_id == shard_id), None)
         if shard is None:
-            from squall.services.streams.errors import StreamNotFound
-
             raise StreamNotFound(
                 f"Shard {shard_id} in stream {name} under account {self.service.account_id} does not exist"
             )
@@ -304,7 +420,7 @@ class KinesisApi:
         name, shard_id, position = self.service.open_iterator(str(params.get("ShardIterator", "")))
         records, behind = self.service.read(name, shard_id, position, limit)
         next_position = records[-1].seq + 1 if records else position
-        return {
+        result: dict[str, Any] = {
             "Records": [
                 {
                     "SequenceNumber": sequence(r.seq),
@@ -314,9 +430,24 @@ class KinesisApi:
                 }
                 for r in records
             ],
-            "NextShardIterator": self.service.make_iterator(name, shard_id, next_position),
             "MillisBehindLatest": 0 if behind is None else max(0, int((time.time() - behind) * 1000)),
         }
+        every = self.service.shards(name)
+        shard = next(s for s in every if s.shard_id == shard_id)
+        if shard.end_seq is not None and behind is None:
+            # The end of a closed shard: no next iterator; its children carry on from here.
+            result["ChildShards"] = [
+                {
+                    "ShardId": c.shard_id,
+                    "ParentShards": [p for p in (c.parent, c.adjacent_parent) if p],
+                    "HashKeyRange": describe_shard(c)["HashKeyRange"],
+                }
+                for c in every
+                if shard_id in (c.parent, c.adjacent_parent)
+            ]
+        else:
+            result["NextShardIterator"] = self.service.make_iterator(name, shard_id, next_position)
+        return result
 
 
 def _raise(v: Violations) -> None:

@@ -37,7 +37,8 @@ _SCHEMA = [
         created REAL NOT NULL, counter INTEGER NOT NULL, tags TEXT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS shards (
         stream TEXT NOT NULL, shard_id TEXT NOT NULL, start_key TEXT NOT NULL, end_key TEXT NOT NULL,
-        start_seq INTEGER NOT NULL, end_seq INTEGER, PRIMARY KEY (stream, shard_id))""",
+        start_seq INTEGER NOT NULL, end_seq INTEGER, parent TEXT, adjacent_parent TEXT,
+        PRIMARY KEY (stream, shard_id))""",
     """CREATE TABLE IF NOT EXISTS records (
         stream TEXT NOT NULL, shard_id TEXT NOT NULL, seq INTEGER NOT NULL, partition_key TEXT NOT NULL,
         data BLOB NOT NULL, arrival REAL NOT NULL, PRIMARY KEY (stream, shard_id, seq))""",
@@ -45,13 +46,15 @@ _SCHEMA = [
 
 
 class Shard(msgspec.Struct, frozen=True):
-    """One shard: its hash-key range and the first (and, once closed, last) sequence counter."""
+    """One shard: its hash-key range, the first (and, once closed, last) sequence counter, its parents."""
 
     shard_id: str
     start_key: int
     end_key: int
     start_seq: int
     end_seq: int | None = None
+    parent: str | None = None
+    adjacent_parent: str | None = None
 
 
 class Stream(msgspec.Struct, frozen=True):
@@ -136,7 +139,7 @@ class StreamService:
                 (name, mode, DEFAULT_RETENTION_HOURS, now, json.dumps(tags)),
             )
             conn.executemany(
-                "INSERT INTO shards VALUES (?, ?, ?, ?, 0, NULL)",
+                "INSERT INTO shards VALUES (?, ?, ?, ?, 0, NULL, NULL, NULL)",
                 [
                     (name, shards.shard_id(i), str(start), str(end))
                     for i, (start, end) in enumerate(shards.even_ranges(shard_count))
@@ -175,13 +178,48 @@ class StreamService:
         with self._lock:
             self._stream(self._conn, name)
             rows = self._conn.execute(
-                "SELECT shard_id, start_key, end_key, start_seq, end_seq FROM shards WHERE stream = ?"
-                " ORDER BY shard_id",
+                "SELECT shard_id, start_key, end_key, start_seq, end_seq, parent, adjacent_parent FROM shards"
+                " WHERE stream = ? ORDER BY shard_id",
                 (name,),
             ).fetchall()
         return [
-            Shard(shard_id=r[0], start_key=int(r[1]), end_key=int(r[2]), start_seq=r[3], end_seq=r[4]) for r in rows
+            Shard(
+                shard_id=r[0],
+                start_key=int(r[1]),
+                end_key=int(r[2]),
+                start_seq=r[3],
+                end_seq=r[4],
+                parent=r[5],
+                adjacent_parent=r[6],
+            )
+            for r in rows
         ]
+
+    def set_retention(self, name: str, hours: int) -> None:
+        """Change the retention period; records older than it are trimmed at once."""
+        with self._tx() as conn:
+            self._stream(conn, name)
+            conn.execute("UPDATE streams SET retention_hours = ? WHERE name = ?", (hours, name))
+            conn.execute("DELETE FROM records WHERE stream = ? AND arrival < ?", (name, time.time() - hours * 3600))
+
+    def reshard(self, name: str, close: Sequence[str], children: Sequence[tuple[int, int, str, str | None]]) -> None:
+        """Close shards ``close`` at the current sequence counter and open ``children``
+        (start key, end key, parent, adjacent parent), numbered after the existing shards."""
+        with self._tx() as conn:
+            self._stream(conn, name)
+            (counter,) = conn.execute("SELECT counter FROM streams WHERE name = ?", (name,)).fetchone()
+            (count,) = conn.execute("SELECT COUNT(*) FROM shards WHERE stream = ?", (name,)).fetchone()
+            conn.executemany(
+                "UPDATE shards SET end_seq = ? WHERE stream = ? AND shard_id = ?",
+                [(counter, name, shard_id) for shard_id in close],
+            )
+            conn.executemany(
+                "INSERT INTO shards VALUES (?, ?, ?, ?, ?, NULL, ?, ?)",
+                [
+                    (name, shards.shard_id(count + i), str(start), str(end), counter + 1, parent, adjacent)
+                    for i, (start, end, parent, adjacent) in enumerate(children)
+                ],
+            )
 
     def change_tags(self, name: str, add: dict[str, str], remove: Sequence[str]) -> None:
         with self._tx() as conn:
@@ -292,4 +330,8 @@ def describe_shard(shard: Shard) -> dict[str, Any]:
     }
     if shard.end_seq is not None:
         body["SequenceNumberRange"]["EndingSequenceNumber"] = sequence(shard.end_seq)
+    if shard.parent:
+        body["ParentShardId"] = shard.parent
+    if shard.adjacent_parent:
+        body["AdjacentParentShardId"] = shard.adjacent_parent
     return body
