@@ -42,6 +42,10 @@ class FunctionConfig(msgspec.Struct, kw_only=True):
     last_update_status_reason: str | None = None
     last_update_status_reason_code: str | None = None
     tags: dict[str, str] = msgspec.field(default_factory=dict)
+    #: On ``$LATEST``: the highest version number ever published (numbers are never reused).
+    last_version: int = 0
+    #: On a published version: what ``$LATEST``'s code and configuration were when it was published.
+    source_signature: str = ""
 
     @property
     def code_hex(self) -> str:
@@ -49,6 +53,18 @@ class FunctionConfig(msgspec.Struct, kw_only=True):
         import base64
 
         return base64.b64decode(self.code_sha256).hex()
+
+
+class Alias(msgspec.Struct, kw_only=True):
+    """A named pointer to a version, optionally splitting traffic with a second version."""
+
+    function_name: str
+    name: str
+    function_version: str
+    description: str = ""
+    #: RoutingConfig.AdditionalVersionWeights: at most one extra version and its share (0.0-1.0).
+    weights: dict[str, float] = msgspec.field(default_factory=dict)
+    revision_id: str = ""
 
 
 class SandboxSpec(msgspec.Struct, kw_only=True, frozen=True):

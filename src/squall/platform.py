@@ -13,19 +13,23 @@ import uuid
 from typing import Any
 
 from squall import config as limits
+from squall.aliases import AliasRegistry, is_alias
 from squall.api.keyring import KeyRing
 from squall.config import Settings
-from squall.errors import InvalidRequestContent, RequestTooLarge
+from squall.errors import InvalidParameterValue, InvalidRequestContent, RequestTooLarge, ResourceConflict
 from squall.executors.base import Executor
 from squall.executors.local import LocalExecutor
 from squall.invoke.async_queue import AsyncDispatcher
-from squall.invoke.concurrency import ConcurrencyLimiter
+from squall.invoke.concurrency import MIN_UNRESERVED, ConcurrencyLimiter
 from squall.invoke.sync import Invoker
 from squall.logs import format as logfmt
 from squall.metering.usage import UsageRecorder
-from squall.models import LATEST, FunctionConfig
+from squall.models import LATEST, Alias, FunctionConfig
 from squall.platform_api import FunctionChanges, InvokeOutcome
 from squall.registry import FunctionRegistry
+from squall.services.streams.service import StreamService
+from squall.sources.mappings import EventSourceMapping, MappingStore
+from squall.sources.streams import StreamMappings
 from squall.stores.base import MetadataStore
 from squall.stores.code import CodeStore
 from squall.stores.sqlite import SqliteMetadataStore
@@ -49,8 +53,13 @@ class Platform:
         self.registry = FunctionRegistry(store, code, settings.account_id, settings.region, executor.retire)
         self.limiter = ConcurrencyLimiter(settings.concurrency_limit)
         self.recorder = UsageRecorder(store)
-        self.invoker = Invoker(self.registry, executor, self.limiter, [self.recorder])
+        self.aliases = AliasRegistry(store, self.registry)
+        self.invoker = Invoker(self.registry, executor, self.limiter, [self.recorder], aliases=self.aliases)
         self.dispatcher = AsyncDispatcher(store, self.invoker)
+        #: The data services of this tier (built by ``build``).
+        self.streams: StreamService | None = None
+        self.mappings: MappingStore | None = None
+        self.stream_mappings: StreamMappings | None = None
         self.ready = False
         self.draining = False
         self._background: list[asyncio.Task[None]] = []
@@ -78,11 +87,24 @@ class Platform:
             }
 
         executor = LocalExecutor(code, data / "sandboxes", settings.region, api_env, isolation=settings.isolation)
-        return cls(settings, store, code, executor, keyring)
+        platform = cls(settings, store, code, executor, keyring)
+        platform.streams = StreamService(data / "streams.db", settings.account_id, settings.region)
+        platform.mappings = MappingStore(data / "mappings.db")
+        platform.stream_mappings = StreamMappings(
+            platform.mappings,
+            platform.streams,
+            platform.invoke_for_mapping,
+            f"arn:aws:iam::{settings.account_id}:role/squall-event-source",
+        )
+        return platform
 
     # --- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
+        for function, reserved in (await asyncio.to_thread(self.store.reserved_concurrency)).items():
+            self.limiter.set_reserved(function, reserved)
         await self.executor.start()
+        if self.stream_mappings is not None:
+            await self.stream_mappings.start()
         self._background = [
             asyncio.ensure_future(self.dispatcher.run()),
             asyncio.ensure_future(self._reap_loop()),
@@ -95,6 +117,8 @@ class Platform:
         self.draining = True
         grace = self.settings.shutdown_grace_s
         await self.dispatcher.stop(grace)
+        if self.stream_mappings is not None:
+            await self.stream_mappings.stop()
         await self.executor.shutdown(grace)
         for task in self._background:
             task.cancel()
@@ -102,6 +126,19 @@ class Platform:
                 await task
         self.recorder.close()
         self.store.close()
+        if self.streams is not None:
+            self.streams.close()
+        if self.mappings is not None:
+            self.mappings.close()
+
+    async def invoke_for_mapping(self, mapping: EventSourceMapping, payload: bytes) -> tuple[str | None, bytes]:
+        """Invoke a mapping's function synchronously with one batch, waiting for a concurrency slot."""
+        name, _, qualifier = mapping.function_arn.split(":function:", 1)[1].partition(":")
+        config = await self.invoker.resolve(name, qualifier or None)
+        _, result = await self.invoker.invoke(
+            config, payload, qualifier=qualifier or None, trigger="kinesis", wait=True
+        )
+        return result.function_error, result.payload
 
     async def _reap_loop(self) -> None:
         while True:
@@ -117,6 +154,10 @@ class Platform:
         return await self.registry.create(config, zip_bytes, publish)
 
     async def get_function(self, name: str, qualifier: str | None = None) -> FunctionConfig:
+        """One version; an alias as ``qualifier`` describes the version it points to."""
+        if is_alias(qualifier):
+            assert qualifier is not None
+            return await self.registry.get(name, await self.aliases.primary(name, qualifier))
         return await self.registry.get(name, qualifier)
 
     async def list_functions(self, marker: str | None, max_items: int) -> tuple[list[FunctionConfig], str | None]:
@@ -138,7 +179,85 @@ class Platform:
         return await self.registry.update_configuration(name, changes, revision_id)
 
     async def delete_function(self, name: str, qualifier: str | None = None) -> None:
+        """The whole function (with its aliases and reservation), or with ``qualifier`` one version."""
+        if qualifier is not None and is_alias(qualifier):
+            raise InvalidParameterValue("Deletion of aliases is not currently supported.")
+        if qualifier is not None and qualifier != LATEST:
+            await self.registry.get(name, qualifier)
+            names = await self.aliases.referencing(name, qualifier)
+            if names:
+                raise ResourceConflict(
+                    f"Unable to delete version because the following aliases reference it: [{', '.join(names)}]"
+                )
         await self.registry.delete(name, qualifier)
+        if qualifier is None:
+            self.aliases.forget_function(name)
+            self.limiter.set_reserved(name, None)
+
+    # --- versions and aliases --------------------------------------------------------------------
+    async def publish_version(
+        self,
+        name: str,
+        code_sha256: str | None = None,
+        description: str | None = None,
+        revision_id: str | None = None,
+    ) -> FunctionConfig:
+        return await self.registry.publish(name, code_sha256, description, revision_id, wait=False)
+
+    async def list_versions(self, name: str) -> list[FunctionConfig]:
+        return await self.registry.versions(name)
+
+    async def create_alias(
+        self, name: str, alias: str, version: str, description: str = "", weights: dict[str, float] | None = None
+    ) -> Alias:
+        return await self.aliases.create(name, alias, version, description, weights or {})
+
+    async def get_alias(self, name: str, alias: str) -> Alias:
+        return await self.aliases.get(name, alias)
+
+    async def update_alias(
+        self,
+        name: str,
+        alias: str,
+        version: str | None = None,
+        description: str | None = None,
+        weights: dict[str, float] | None = None,
+        revision_id: str | None = None,
+    ) -> Alias:
+        return await self.aliases.update(name, alias, version, description, weights, revision_id)
+
+    async def delete_alias(self, name: str, alias: str) -> None:
+        await self.aliases.delete(name, alias)
+
+    async def list_aliases(self, name: str, version: str | None = None) -> list[Alias]:
+        return await self.aliases.list(name, version)
+
+    # --- reserved concurrency --------------------------------------------------------------------
+    @property
+    def min_unreserved(self) -> int:
+        """What must stay unreserved: 100, or the whole limit on an account smaller than that."""
+        return min(MIN_UNRESERVED, self.limiter.limit)
+
+    async def put_function_concurrency(self, name: str, reserved: int) -> int:
+        await self.registry.get(name)
+        others = sum(n for function, n in self.limiter.reserved.items() if function != name)
+        if self.limiter.limit - others - reserved < self.min_unreserved:
+            raise InvalidParameterValue(
+                "Specified ReservedConcurrentExecutions for function decreases account's "
+                f"UnreservedConcurrentExecution below its minimum value of [{self.min_unreserved}]."
+            )
+        await asyncio.to_thread(self.store.set_reserved_concurrency, name, reserved)
+        self.limiter.set_reserved(name, reserved)
+        return reserved
+
+    async def get_function_concurrency(self, name: str) -> int | None:
+        await self.registry.get(name)
+        return self.limiter.reserved.get(name)
+
+    async def delete_function_concurrency(self, name: str) -> None:
+        await self.registry.get(name)
+        await asyncio.to_thread(self.store.set_reserved_concurrency, name, None)
+        self.limiter.set_reserved(name, None)
 
     # --- invocation ------------------------------------------------------------------------------
     async def invoke(

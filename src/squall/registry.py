@@ -7,6 +7,7 @@ keeps a cache of configurations so the invoke path never reads the store.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import logging
 import time
@@ -15,13 +16,42 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
-from squall.errors import PreconditionFailed, ResourceConflict, ResourceNotFound
+from squall.errors import InvalidParameterValue, PreconditionFailed, ResourceConflict, ResourceNotFound
 from squall.models import LATEST, FunctionConfig
 from squall.platform_api import FunctionChanges
 from squall.stores.base import MetadataStore
 from squall.stores.code import CodeStore
 
 log = logging.getLogger(__name__)
+
+
+#: What PublishVersion compares to decide whether ``$LATEST`` changed since the last version.
+_UNVERSIONED = frozenset(
+    {
+        "version",
+        "description",
+        "last_modified",
+        "revision_id",
+        "state",
+        "state_reason",
+        "state_reason_code",
+        "last_update_status",
+        "last_update_status_reason",
+        "last_update_status_reason_code",
+        "tags",
+        "last_version",
+        "source_signature",
+    }
+)
+
+
+def _signature(config: FunctionConfig) -> str:
+    """A digest of ``$LATEST``'s code and configuration (its description included)."""
+    import hashlib
+
+    fields = {k: v for k, v in msgspec.structs.asdict(config).items() if k not in _UNVERSIONED}
+    fields["description"] = config.description
+    return hashlib.sha256(msgspec.json.encode(fields, order="sorted")).hexdigest()
 
 
 def now_timestamp() -> str:
@@ -48,6 +78,7 @@ class FunctionRegistry:
         self.on_change = on_change
         self._cache: dict[tuple[str, str], FunctionConfig] = {}
         self._settling: dict[str, asyncio.Task[None]] = {}
+        self._publishing: dict[str, asyncio.Lock] = {}
 
     def arn(self, name: str, qualifier: str | None = None) -> str:
         base = f"arn:aws:lambda:{self.region}:{self.account_id}:function:{name}"
@@ -97,7 +128,7 @@ class FunctionRegistry:
         self._cache[(config.name, LATEST)] = config
         self._settle(config.name, ref.hex, creating=True)
         if publish:
-            await self.publish(config.name)
+            return await self.publish(config.name)
         return config
 
     async def update_code(
@@ -111,7 +142,7 @@ class FunctionRegistry:
         updated = await self._save_update(updated)
         self._settle(name, ref.hex, creating=False)
         if publish:
-            await self.publish(name)
+            return await self.publish(name)
         return updated
 
     async def update_configuration(
@@ -123,24 +154,60 @@ class FunctionRegistry:
         self._settle(name, updated.code_hex, creating=False)
         return updated
 
-    async def publish(self, name: str) -> FunctionConfig:
-        """Publish ``$LATEST`` as the next numbered version (full version support: later issue)."""
-        latest = await self.get_active(name)
-        number = 1
-        while await asyncio.to_thread(self.store.get_function, name, str(number)) is not None:
-            number += 1
-        version = msgspec.structs.replace(
-            latest, version=str(number), last_modified=now_timestamp(), revision_id=str(uuid.uuid4())
-        )
-        await asyncio.to_thread(self.store.put_function, version)
-        self._cache[(name, version.version)] = version
-        return version
+    async def publish(
+        self,
+        name: str,
+        code_sha256: str | None = None,
+        description: str | None = None,
+        revision_id: str | None = None,
+        wait: bool = True,
+    ) -> FunctionConfig:
+        """Publish ``$LATEST`` as the next numbered version, or return the last one if nothing changed.
+
+        ``wait``: let a create or update in progress finish first (Publish=true); otherwise such a
+        function is refused with ResourceConflict, as PublishVersion is on Lambda.
+        """
+        lock = self._publishing.setdefault(name, asyncio.Lock())
+        async with lock:
+            latest = await (self.get_active(name) if wait else self._updatable(name, revision_id))
+            if code_sha256 is not None and code_sha256 != latest.code_sha256:
+                raise InvalidParameterValue(
+                    f"CodeSHA256 ({code_sha256}) is different from current CodeSHA256 in $LATEST "
+                    f"({latest.code_sha256}). Please try again with the CodeSHA256 in $LATEST."
+                )
+            # Numbers are never reused; files from before ``last_version`` existed count what they hold.
+            existing = await asyncio.to_thread(self.store.list_versions, name)
+            highest = max([latest.last_version, *(int(c.version) for c in existing if c.version != LATEST)])
+            previous = next((c for c in existing if c.version == str(highest)), None)
+            if previous is not None and previous.source_signature == _signature(latest):
+                self._cache[(name, previous.version)] = previous
+                return previous
+            number = highest + 1
+            version = msgspec.structs.replace(
+                latest,
+                version=str(number),
+                description=latest.description if description is None else description,
+                last_modified=now_timestamp(),
+                revision_id=str(uuid.uuid4()),
+                last_version=0,
+                source_signature=_signature(latest),
+            )
+            await asyncio.to_thread(self.store.put_function, version)
+            self._cache[(name, version.version)] = version
+            current = await self.get(name)
+            bumped = msgspec.structs.replace(current, last_version=number)
+            await asyncio.to_thread(self.store.put_function, bumped)
+            self._cache[(name, LATEST)] = bumped
+            return version
+
+    async def versions(self, name: str) -> builtins.list[FunctionConfig]:
+        """``$LATEST`` and every published version, oldest first; ResourceNotFound if no function."""
+        await self.get(name)
+        return await asyncio.to_thread(self.store.list_versions, name)
 
     async def delete(self, name: str, qualifier: str | None) -> None:
         if qualifier == LATEST:
-            raise ResourceConflict(
-                f"$LATEST version cannot be deleted without deleting the function. ({self.arn(name)})"
-            )
+            raise InvalidParameterValue("$LATEST version cannot be deleted without deleting the function.")
         await self.get(name, qualifier)
         await asyncio.to_thread(self.store.delete_function, name, qualifier)
         for key in [k for k in self._cache if k[0] == name and (qualifier is None or k[1] == qualifier)]:

@@ -24,6 +24,13 @@ from squall.api.sigv4 import SigV4Verifier
 from squall.config import Settings
 from squall.gateway.app import GatewayApp
 from squall.platform import Platform
+from squall.services.iam.api import IamApi
+from squall.services.iam.service import IamService
+from squall.services.iam.store import SqliteRoleStore
+from squall.services.logs.api import LogsApi
+from squall.services.logs.service import LogsService
+from squall.services.streams.api import KinesisApi
+from squall.services.sts.api import StsApi
 
 log = logging.getLogger("squall")
 
@@ -63,6 +70,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             flush=True,
         )
     platform = Platform.build(settings, credentials.access_key_id, credentials.secret_access_key)
+    roles = SqliteRoleStore(settings.data_dir / "iam.db")  # opened before any sandbox starts
     await platform.start()
     lambda_api = LambdaApi(platform, settings.endpoint_url, credentials.secret_access_key.encode())
     verifier = None
@@ -70,8 +78,14 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         log.warning("--no-auth: AWS API requests are NOT authenticated; use this for throwaway local work only")
     else:
         verifier = SigV4Verifier(platform.keyring, settings.region)
+    services: dict[str, ASGIApp] = {"lambda": lambda_api, "squall": AdminApi(platform, lambda_api)}
+    if platform.streams is not None:
+        services["kinesis"] = KinesisApi(platform.streams)
+    services["iam"] = IamApi(IamService(roles, settings.account_id), platform.keyring)
+    services["sts"] = StsApi(platform.keyring, settings.account_id)
+    services["logs"] = LogsApi(LogsService(platform.store, settings.account_id, settings.region), platform.keyring)
     api = build_api_app(
-        {"lambda": lambda_api, "squall": AdminApi(platform, lambda_api)},
+        services,
         verifier,
         ready=lambda: platform.ready,
         not_ready_status=lambda: "draining" if platform.draining else "starting",
@@ -102,6 +116,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     for listener in listeners:
         listener.should_exit = True
     await asyncio.gather(platform.stop(), *tasks, return_exceptions=True)
+    roles.close()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.remove_signal_handler(sig)
     failed = [t.exception() for t in tasks if t.done() and not t.cancelled() and t.exception()]

@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
+import msgspec
 import pytest
 
 from squall.errors import ResourceConflict, StoreUnavailable
-from squall.models import LATEST, AsyncEvent, FunctionConfig, LogEvent, UsageRecord
+from squall.models import LATEST, Alias, AsyncEvent, FunctionConfig, LogEvent, UsageRecord
 from squall.stores.base import MetadataStore
-from squall.stores.sqlite import SCHEMA_VERSION, SqliteMetadataStore
+from squall.stores.sqlite import MIGRATIONS, SCHEMA_VERSION, SqliteMetadataStore
 
 Opener = Callable[[], MetadataStore]
 
@@ -301,6 +302,71 @@ def test_functions_survive_close_and_reopen(backend: Backend) -> None:
         second.create_function(fn("f"))
 
 
+# --- versions, aliases, reserved concurrency -----------------------------------------------------
+
+
+def test_list_versions_puts_latest_first_then_numbers_ascending(store: MetadataStore) -> None:
+    store.create_function(fn("v"))
+    for number in ("10", "2", "1"):
+        store.put_function(fn("v", number))
+    store.put_function(fn("other", "3"))
+    assert [c.version for c in store.list_versions("v")] == [LATEST, "1", "2", "10"]
+    assert store.list_versions("missing") == []
+
+
+def test_aliases_insert_get_replace_list_and_delete(store: MetadataStore) -> None:
+    live = Alias(function_name="f", name="live", function_version="1", weights={"2": 0.25}, revision_id="r1")
+    assert store.insert_alias(live) is True
+    assert store.insert_alias(Alias(function_name="f", name="live", function_version="9")) is False
+    assert store.get_alias("f", "live") == live
+    assert store.get_alias("f", "other") is None and store.get_alias("g", "live") is None
+    store.insert_alias(Alias(function_name="f", name="beta", function_version="2"))
+    store.insert_alias(Alias(function_name="g", name="live", function_version="1"))
+    assert [a.name for a in store.list_aliases("f")] == ["beta", "live"]
+    moved = Alias(function_name="f", name="live", function_version="2", description="d", revision_id="r2")
+    store.put_alias(moved)
+    assert store.get_alias("f", "live") == moved
+    assert store.delete_alias("f", "live") is True
+    assert store.delete_alias("f", "live") is False
+    assert [a.name for a in store.list_aliases("f")] == ["beta"]
+    assert [a.name for a in store.list_aliases("g")] == ["live"]
+
+
+def test_reserved_concurrency_set_replace_and_remove(store: MetadataStore) -> None:
+    assert store.reserved_concurrency() == {}
+    store.set_reserved_concurrency("a", 0)
+    store.set_reserved_concurrency("b", 5)
+    store.set_reserved_concurrency("b", 7)
+    assert store.reserved_concurrency() == {"a": 0, "b": 7}
+    store.set_reserved_concurrency("a", None)
+    store.set_reserved_concurrency("never", None)
+    assert store.reserved_concurrency() == {"b": 7}
+
+
+def test_deleting_a_function_drops_its_aliases_and_reservation_only(store: MetadataStore) -> None:
+    for name in ("f", "g"):
+        store.create_function(fn(name))
+        store.insert_alias(Alias(function_name=name, name="live", function_version=LATEST))
+        store.set_reserved_concurrency(name, 3)
+    store.delete_function("f", "1")  # one version: aliases and reservation stay
+    assert store.get_alias("f", "live") is not None and store.reserved_concurrency() == {"f": 3, "g": 3}
+    store.delete_function("f")
+    assert store.get_alias("f", "live") is None and store.list_aliases("f") == []
+    assert store.reserved_concurrency() == {"g": 3}
+    assert store.get_alias("g", "live") is not None
+
+
+def test_aliases_and_reservations_survive_close_and_reopen(backend: Backend) -> None:
+    first = backend.open()
+    first.insert_alias(Alias(function_name="f", name="live", function_version="4", weights={"5": 0.5}))
+    first.set_reserved_concurrency("f", 2)
+    first.close()
+    second = backend.open()
+    alias = second.get_alias("f", "live")
+    assert alias is not None and alias.weights == {"5": 0.5}
+    assert second.reserved_concurrency() == {"f": 2}
+
+
 # --- async queue --------------------------------------------------------------------------------
 
 
@@ -496,6 +562,54 @@ def test_logs_survive_close_and_reopen_and_cursors_keep_growing(backend: Backend
     assert [e.message for _, _, e in second.log_events("grp", after_id=last_id)] == ["after restart"]
 
 
+def test_log_groups_and_streams_summarise_their_lines(store: MetadataStore) -> None:
+    assert store.log_groups() == []
+    store.append_logs("/aws/lambda/b", "s2", [line(20, "x"), line(25, "yy")])
+    store.append_logs("/aws/lambda/b", "s1", [line(10, "é")])
+    store.append_logs("/aws/lambda/a", "s", [line(5, "abc")])
+    store.append_logs("/other", "s", [line(1, "z")])
+    groups = store.log_groups()
+    assert [(g.name, g.first_timestamp, g.stored_bytes) for g in groups] == [
+        ("/aws/lambda/a", 5, 3),
+        ("/aws/lambda/b", 10, 5),
+        ("/other", 1, 1),
+    ]
+    assert [g.name for g in store.log_groups("/aws/lambda/")] == ["/aws/lambda/a", "/aws/lambda/b"]
+    assert store.log_groups("/nothing") == []
+    streams = store.log_streams("/aws/lambda/b")
+    assert [(s.name, s.first_timestamp, s.last_timestamp, s.stored_bytes) for s in streams] == [
+        ("s1", 10, 10, 2),
+        ("s2", 20, 25, 3),
+    ]
+    assert store.log_streams("/missing") == []
+
+
+def test_log_event_range_filters_by_stream_time_and_cursor(store: MetadataStore) -> None:
+    for i in range(10):
+        store.append_logs("grp", f"s{i % 2}", [line(100 + i, f"m{i}")])
+    store.append_logs("other", "s0", [line(100, "elsewhere")])
+    every = store.log_event_range("grp")
+    assert [e.message for _, _, e in every] == [f"m{i}" for i in range(10)]
+    ids = [event_id for event_id, _, _ in every]
+    assert [e.message for _, _, e in store.log_event_range("grp", streams=["s1"])] == ["m1", "m3", "m5", "m7", "m9"]
+    assert store.log_event_range("grp", streams=[]) == []
+    timed = store.log_event_range("grp", start_ms=103, end_ms=106)
+    assert [e.message for _, _, e in timed] == ["m3", "m4", "m5"]
+    window = store.log_event_range("grp", after_id=ids[1], before_id=ids[5])
+    assert [e.message for _, _, e in window] == ["m2", "m3", "m4"]
+    newest = store.log_event_range("grp", limit=3, newest_first=True)
+    assert [(stream, e.message) for _, stream, e in newest] == [("s1", "m9"), ("s0", "m8"), ("s1", "m7")]
+
+
+def test_delete_log_group_removes_only_that_group(store: MetadataStore) -> None:
+    store.append_logs("a", "s", [line(1, "one")])
+    store.append_logs("b", "s", [line(2, "two")])
+    assert store.delete_log_group("a") is True
+    assert store.delete_log_group("a") is False
+    assert [g.name for g in store.log_groups()] == ["b"]
+    assert store.log_event_range("a") == []
+
+
 # --- lifecycle ----------------------------------------------------------------------------------
 
 
@@ -560,7 +674,31 @@ def test_sqlite_records_its_schema_version(sqlite_path: Path) -> None:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 1
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     conn.close()
-    assert {"functions", "async_events", "usage", "log_events"} <= tables
+    assert {"functions", "async_events", "usage", "log_events", "aliases", "reserved_concurrency"} <= tables
+
+
+def test_sqlite_migrates_a_first_version_file_and_keeps_its_functions(sqlite_path: Path) -> None:
+    conn = sqlite3.connect(sqlite_path)
+    for statement in MIGRATIONS[0]:
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    old = fn("old")
+    conn.execute(
+        "INSERT INTO functions (name, version, config) VALUES (?, ?, ?)",
+        ("old", LATEST, msgspec.json.encode(old).decode()),
+    )
+    conn.commit()
+    conn.close()
+    store = SqliteMetadataStore(sqlite_path)
+    try:
+        assert store.get_function("old", LATEST) == old
+        assert store.insert_alias(Alias(function_name="old", name="live", function_version=LATEST))
+        store.set_reserved_concurrency("old", 1)
+    finally:
+        store.close()
+    with sqlite3.connect(sqlite_path) as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    check.close()
 
 
 def test_sqlite_refuses_a_newer_schema(sqlite_path: Path) -> None:

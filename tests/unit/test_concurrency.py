@@ -33,3 +33,44 @@ def test_acquire_waits_for_a_release() -> None:
         return order
 
     assert asyncio.run(scenario()) == ["releasing", "acquired"]
+
+
+def test_reserved_pools_are_separate_from_the_unreserved_one() -> None:
+    limiter = ConcurrencyLimiter(5)
+    limiter.set_reserved("fixed", 2)
+    limiter.set_reserved("off", 0)
+    assert limiter.unreserved_limit == 3
+    fixed = [limiter.try_take("fixed"), limiter.try_take("fixed")]
+    assert all(fixed) and limiter.try_take("fixed") is None
+    assert limiter.throttle_reason("fixed") == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    assert limiter.try_take("off") is None
+    others = [limiter.try_take("a"), limiter.try_take("b"), limiter.try_take(None)]
+    assert all(others) and limiter.try_take("c") is None and limiter.available == 0
+    assert limiter.throttle_reason("c") == "ConcurrentInvocationLimitExceeded"
+    slot = fixed[0]
+    assert slot is not None
+    limiter.release_slot(slot)
+    assert limiter.try_take("fixed") is not None
+    # A slot goes back to the pool it came from, even if the reservation changed meanwhile.
+    limiter.set_reserved("fixed", None)
+    assert limiter.unreserved_limit == 5 and limiter.available == 2
+    busy = fixed[1]
+    assert busy is not None
+    limiter.release_slot(busy)
+    assert limiter.available == 2
+
+
+def test_waiting_for_a_reserved_slot_resumes_when_one_is_freed() -> None:
+    async def scenario() -> None:
+        limiter = ConcurrencyLimiter(10)
+        limiter.set_reserved("one", 1)
+        first = limiter.try_take("one")
+        assert first is not None
+        waiter = asyncio.ensure_future(limiter.take("one"))
+        await asyncio.sleep(0.01)
+        assert not waiter.done()
+        limiter.release_slot(first)
+        slot = await asyncio.wait_for(waiter, 1)
+        assert slot.pool == "one"
+
+    asyncio.run(scenario())

@@ -22,10 +22,19 @@ from starlette.routing import Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from squall import config as limits
+from squall.aliases import is_alias
 from squall.api import lambda_wire as wire
 from squall.api.errors import render_error
-from squall.errors import AccessDenied, InvalidParameterValue, ResourceNotFound, SquallError, ValidationError
-from squall.models import LATEST, FunctionConfig
+from squall.api.esm_api import EventSourceMappingApi
+from squall.errors import (
+    AccessDenied,
+    InvalidParameterValue,
+    InvalidRequestContent,
+    ResourceNotFound,
+    SquallError,
+    ValidationError,
+)
+from squall.models import LATEST, Alias, FunctionConfig
 from squall.platform import Platform
 from squall.platform_api import FunctionChanges
 
@@ -42,6 +51,16 @@ _ACTIONS = [
     ("GET", re.compile(r"^/2015-03-31/functions/[^/]+$"), "GetFunction"),
     ("DELETE", re.compile(r"^/2015-03-31/functions/[^/]+$"), "DeleteFunction"),
     ("GET", re.compile(r"^/2016-08-19/account-settings/?$"), "GetAccountSettings"),
+    ("POST", re.compile(r"^/2015-03-31/functions/[^/]+/versions$"), "PublishVersion"),
+    ("GET", re.compile(r"^/2015-03-31/functions/[^/]+/versions$"), "ListVersionsByFunction"),
+    ("POST", re.compile(r"^/2015-03-31/functions/[^/]+/aliases$"), "CreateAlias"),
+    ("GET", re.compile(r"^/2015-03-31/functions/[^/]+/aliases$"), "ListAliases"),
+    ("GET", re.compile(r"^/2015-03-31/functions/[^/]+/aliases/[^/]+$"), "GetAlias"),
+    ("PUT", re.compile(r"^/2015-03-31/functions/[^/]+/aliases/[^/]+$"), "UpdateAlias"),
+    ("DELETE", re.compile(r"^/2015-03-31/functions/[^/]+/aliases/[^/]+$"), "DeleteAlias"),
+    ("PUT", re.compile(r"^/2017-10-31/functions/[^/]+/concurrency$"), "PutFunctionConcurrency"),
+    ("GET", re.compile(r"^/2019-09-30/functions/[^/]+/concurrency$"), "GetFunctionConcurrency"),
+    ("DELETE", re.compile(r"^/2017-10-31/functions/[^/]+/concurrency$"), "DeleteFunctionConcurrency"),
 ]
 
 
@@ -102,7 +121,20 @@ class LambdaApi:
             Route("/2014-11-13/functions/{name}/invoke-async", self._guard(self.invoke_async), methods=["POST"]),
             Route("/2016-08-19/account-settings/", self._guard(self.account_settings), methods=["GET"]),
             Route("/2016-08-19/account-settings", self._guard(self.account_settings), methods=["GET"]),
+            Route("/2015-03-31/functions/{name}/versions", self._guard(self.publish_version), methods=["POST"]),
+            Route("/2015-03-31/functions/{name}/versions", self._guard(self.list_versions), methods=["GET"]),
+            Route("/2015-03-31/functions/{name}/aliases", self._guard(self.create_alias), methods=["POST"]),
+            Route("/2015-03-31/functions/{name}/aliases", self._guard(self.list_aliases), methods=["GET"]),
+            Route("/2015-03-31/functions/{name}/aliases/{alias}", self._guard(self.get_alias), methods=["GET"]),
+            Route("/2015-03-31/functions/{name}/aliases/{alias}", self._guard(self.update_alias), methods=["PUT"]),
+            Route("/2015-03-31/functions/{name}/aliases/{alias}", self._guard(self.delete_alias), methods=["DELETE"]),
+            Route("/2017-10-31/functions/{name}/concurrency", self._guard(self.put_concurrency), methods=["PUT"]),
+            Route("/2019-09-30/functions/{name}/concurrency", self._guard(self.get_concurrency), methods=["GET"]),
+            Route("/2017-10-31/functions/{name}/concurrency", self._guard(self.delete_concurrency), methods=["DELETE"]),
         ]
+        if platform.mappings is not None and platform.streams is not None and platform.stream_mappings is not None:
+            mappings = EventSourceMappingApi(platform.mappings, platform.streams, platform.stream_mappings, platform)
+            routes += mappings.routes(self._guard)
         self.router = Router(routes=routes, default=self._unknown)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -141,7 +173,10 @@ class LambdaApi:
         await response(scope, receive, send)
 
     # --- functions -------------------------------------------------------------------------------
-    def _render(self, config: FunctionConfig) -> dict[str, Any]:
+    def _render(self, config: FunctionConfig, alias: str | None = None) -> dict[str, Any]:
+        """FunctionConfiguration; read through an alias, its FunctionArn names the alias."""
+        if alias is not None:
+            return wire.function_configuration(config, self.platform.function_arn(config.name, alias))
         return wire.function_configuration(config, wire.qualified_arn(self.platform.function_arn(config.name), config))
 
     async def create_function(self, request: Request) -> Response:
@@ -206,22 +241,28 @@ class LambdaApi:
             body["NextMarker"] = next_marker
         return _json(body)
 
-    async def _lookup(self, request: Request) -> FunctionConfig:
+    async def _lookup(self, request: Request) -> tuple[FunctionConfig, str | None]:
+        """The version a Get* request names, and the alias it was named through (if any)."""
         name, qualifier = wire.split_function_name(request.path_params["name"], request.query_params.get("Qualifier"))
-        return await self.platform.get_function(name, qualifier)
+        config = await self.platform.get_function(name, qualifier)
+        return config, qualifier if is_alias(qualifier) else None
 
     async def get_function(self, request: Request) -> Response:
-        config = await self._lookup(request)
+        config, alias = await self._lookup(request)
         body: dict[str, Any] = {
-            "Configuration": self._render(config),
+            "Configuration": self._render(config, alias),
             "Code": {"RepositoryType": "S3", "Location": self._code_url(config.code_hex)},
         }
         if config.tags:
             body["Tags"] = config.tags
+        reserved = await self.platform.get_function_concurrency(config.name)
+        if reserved is not None:
+            body["Concurrency"] = {"ReservedConcurrentExecutions": reserved}
         return _json(body)
 
     async def get_configuration(self, request: Request) -> Response:
-        return _json(self._render(await self._lookup(request)))
+        config, alias = await self._lookup(request)
+        return _json(self._render(config, alias))
 
     async def delete_function(self, request: Request) -> Response:
         name, qualifier = wire.split_function_name(request.path_params["name"], request.query_params.get("Qualifier"))
@@ -237,7 +278,7 @@ class LambdaApi:
             )
         zip_bytes = wire.decode_zip(data["ZipFile"])
         updated = await self.platform.update_function_code(
-            name,
+            name,  # with Publish=true: the new version
             zip_bytes,
             publish=bool(data.get("Publish")),
             revision_id=data.get("RevisionId"),
@@ -304,6 +345,121 @@ class LambdaApi:
         outcome = await self.platform.invoke(name, qualifier, _body(request), "Event")
         return _json({"Status": 202}, 202, headers={"x-amzn-RequestId": outcome.request_id})
 
+    # --- versions --------------------------------------------------------------------------------
+    async def publish_version(self, request: Request) -> Response:
+        name = _unqualified(request)
+        data = wire.parse_body(_body(request))
+        v = wire.Violations()
+        v.length(data.get("Description"), "description", 256)
+        v.raise_if_any()
+        version = await self.platform.publish_version(
+            name, data.get("CodeSha256"), data.get("Description"), data.get("RevisionId")
+        )
+        return _json(self._render(version), 201)
+
+    async def list_versions(self, request: Request) -> Response:
+        name = _unqualified(request)
+        versions = await self.platform.list_versions(name)
+        page, next_marker = _page(
+            versions, [c.version for c in versions], request.query_params.get("Marker"), _max_items(request)
+        )
+        body: dict[str, Any] = {"Versions": [self._render(c) for c in page]}
+        if next_marker:
+            body["NextMarker"] = next_marker
+        return _json(body)
+
+    # --- aliases ---------------------------------------------------------------------------------
+    def _render_alias(self, alias: Alias) -> dict[str, Any]:
+        return wire.alias_configuration(alias, self.platform.function_arn(alias.function_name, alias.name))
+
+    async def create_alias(self, request: Request) -> Response:
+        name = _unqualified(request)
+        data = wire.parse_body(_body(request))
+        v = wire.Violations()
+        if data.get("Name") is None:
+            v.add(None, "name", "Member must not be null")
+        if data.get("FunctionVersion") is None:
+            v.add(None, "functionVersion", "Member must not be null")
+        wire.validate_alias(data, v)
+        v.raise_if_any()
+        alias = await self.platform.create_alias(
+            name, data["Name"], data["FunctionVersion"], data.get("Description") or "", wire.routing_weights(data)
+        )
+        return _json(self._render_alias(alias), 201)
+
+    async def get_alias(self, request: Request) -> Response:
+        name, alias = self._alias_path(request)
+        return _json(self._render_alias(await self.platform.get_alias(name, alias)))
+
+    async def update_alias(self, request: Request) -> Response:
+        name, alias_name = self._alias_path(request)
+        data = wire.parse_body(_body(request))
+        v = wire.Violations()
+        wire.validate_alias(data, v)
+        v.raise_if_any()
+        alias = await self.platform.update_alias(
+            name,
+            alias_name,
+            data.get("FunctionVersion"),
+            data.get("Description"),
+            wire.routing_weights(data) if "RoutingConfig" in data else None,
+            data.get("RevisionId"),
+        )
+        return _json(self._render_alias(alias))
+
+    async def delete_alias(self, request: Request) -> Response:
+        name, alias = self._alias_path(request)
+        await self.platform.delete_alias(name, alias)
+        return Response(status_code=204)
+
+    async def list_aliases(self, request: Request) -> Response:
+        name = _unqualified(request)
+        version = request.query_params.get("FunctionVersion") or None
+        v = wire.Violations()
+        wire.validate_alias({"FunctionVersion": version}, v)
+        v.raise_if_any()
+        aliases = await self.platform.list_aliases(name, version)
+        page, next_marker = _page(
+            aliases, [a.name for a in aliases], request.query_params.get("Marker"), _max_items(request)
+        )
+        body: dict[str, Any] = {"Aliases": [self._render_alias(a) for a in page]}
+        if next_marker:
+            body["NextMarker"] = next_marker
+        return _json(body)
+
+    @staticmethod
+    def _alias_path(request: Request) -> tuple[str, str]:
+        name = _unqualified(request)
+        alias = unquote(request.path_params["alias"])
+        v = wire.Violations()
+        wire.validate_alias({"Name": alias}, v)
+        v.raise_if_any()
+        return name, alias
+
+    # --- reserved concurrency --------------------------------------------------------------------
+    async def put_concurrency(self, request: Request) -> Response:
+        name = _unqualified(request)
+        data = wire.parse_body(_body(request))
+        reserved = data.get("ReservedConcurrentExecutions")
+        v = wire.Violations()
+        if reserved is None:
+            v.add(None, "reservedConcurrentExecutions", "Member must not be null")
+        v.raise_if_any()
+        if not isinstance(reserved, int):
+            raise InvalidRequestContent("Could not parse request body into json: ReservedConcurrentExecutions")
+        v.at_least(reserved, "reservedConcurrentExecutions", 0)
+        v.raise_if_any()
+        value = await self.platform.put_function_concurrency(name, reserved)
+        return _json({"ReservedConcurrentExecutions": value})
+
+    async def get_concurrency(self, request: Request) -> Response:
+        reserved = await self.platform.get_function_concurrency(_unqualified(request))
+        return _json({} if reserved is None else {"ReservedConcurrentExecutions": reserved})
+
+    async def delete_concurrency(self, request: Request) -> Response:
+        await self.platform.delete_function_concurrency(_unqualified(request))
+        return Response(status_code=204)
+
     async def account_settings(self, request: Request) -> Response:
         usage = await self.platform.account_usage()
         limit = self.platform.settings.concurrency_limit
@@ -314,7 +470,7 @@ class LambdaApi:
                     "CodeSizeUnzipped": limits.CODE_SIZE_UNZIPPED,
                     "CodeSizeZipped": limits.CODE_SIZE_ZIPPED,
                     "ConcurrentExecutions": limit,
-                    "UnreservedConcurrentExecutions": limit,
+                    "UnreservedConcurrentExecutions": self.platform.limiter.unreserved_limit,
                 },
                 "AccountUsage": usage,
             }
@@ -328,6 +484,25 @@ class LambdaApi:
 
     def sign(self, code_hex: str, expires: int) -> str:
         return hmac.new(self.signing_key, f"{code_hex}:{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+def _unqualified(request: Request) -> str:
+    """The function a version, alias or concurrency request is about."""
+    name, _ = wire.split_function_name(unquote(request.path_params["name"]))
+    return name
+
+
+def _max_items(request: Request) -> int | None:
+    return _int_param(request.query_params.get("MaxItems"), "maxItems", 1, 10000)
+
+
+def _page(items: list[Any], keys: list[str], marker: str | None, max_items: int | None) -> tuple[list[Any], str | None]:
+    """One page from ``marker`` (the key of its first item); returns (page, next marker)."""
+    start = keys.index(marker) if marker and marker in keys else 0
+    if max_items is None:
+        return items[start:], None
+    end = start + max_items
+    return items[start:end], keys[end] if end < len(keys) else None
 
 
 def _int_param(raw: str | None, member: str, low: int, high: int) -> int | None:

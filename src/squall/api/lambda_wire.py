@@ -16,7 +16,7 @@ from typing import Any
 from squall import config as limits
 from squall.errors import InvalidParameterValue, InvalidRequestContent, ValidationError
 from squall.logs.format import log_group_name
-from squall.models import LATEST, FunctionConfig
+from squall.models import LATEST, Alias, FunctionConfig
 
 FUNCTION_NAME_PATTERN = (
     r"(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\d{1}:)?(\d{12}:)?"
@@ -27,6 +27,19 @@ ROLE_PATTERN = r"arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+"
 _ROLE_RE = re.compile(ROLE_PATTERN)
 _ENV_NAME_RE = re.compile(r"[a-zA-Z]([a-zA-Z0-9_])+")
 _QUALIFIER_RE = re.compile(r"(|[a-zA-Z0-9$_-]+)")
+ALIAS_PATTERN = r"(?!^[0-9]+$)([a-zA-Z0-9-_]+)"
+_ALIAS_RE = re.compile(ALIAS_PATTERN)
+VERSION_PATTERN = r"(\$LATEST|[0-9]+)"
+_VERSION_RE = re.compile(VERSION_PATTERN)
+_WEIGHT_CONSTRAINT = (
+    "Map value must satisfy constraint: [Member must have value less than or equal to 1.0, "
+    "Member must have value greater than or equal to 0.0, Member must not be null]"
+)
+_WEIGHT_KEY_CONSTRAINT = (
+    "Map keys must satisfy constraint: [Member must have length less than or equal to 1024, "
+    "Member must have length greater than or equal to 1, Member must satisfy regular expression "
+    "pattern: [0-9]+, Member must not be null]"
+)
 RUNTIMES = [
     "nodejs",
     "nodejs4.3",
@@ -320,3 +333,44 @@ def function_configuration(config: FunctionConfig, arn: str) -> dict[str, Any]:
 
 def qualified_arn(base_arn: str, config: FunctionConfig) -> str:
     return base_arn if config.version == LATEST else f"{base_arn}:{config.version}"
+
+
+def validate_alias(data: dict[str, Any], v: Violations) -> None:
+    """The members of CreateAlias and UpdateAlias (and an alias name in a path)."""
+    name = data.get("Name")
+    v.length(name, "name", 128, 1)
+    v.pattern(name, "name", _ALIAS_RE, ALIAS_PATTERN)
+    version = data.get("FunctionVersion")
+    v.length(version, "functionVersion", 1024, 1)
+    v.pattern(version, "functionVersion", _VERSION_RE, VERSION_PATTERN)
+    v.length(data.get("Description"), "description", 256)
+    routing = data.get("RoutingConfig")
+    weights = routing.get("AdditionalVersionWeights") if isinstance(routing, dict) else None
+    if isinstance(weights, dict):
+        shown = "{" + ", ".join(f"{k}={val}" for k, val in weights.items()) + "}"
+        member = "routingConfig.additionalVersionWeights"
+        if any(not re.fullmatch(r"[0-9]+", str(k)) or len(str(k)) > 1024 for k in weights):
+            v.add(shown, member, _WEIGHT_KEY_CONSTRAINT)
+        elif any(not isinstance(val, int | float) or not 0.0 <= val <= 1.0 for val in weights.values()):
+            v.add(shown, member, _WEIGHT_CONSTRAINT)
+
+
+def routing_weights(data: dict[str, Any]) -> dict[str, float]:
+    """RoutingConfig.AdditionalVersionWeights of a validated request ({} when absent)."""
+    routing = data.get("RoutingConfig")
+    weights = routing.get("AdditionalVersionWeights") if isinstance(routing, dict) else None
+    return {str(k): float(val) for k, val in (weights or {}).items()}
+
+
+def alias_configuration(alias: Alias, arn: str) -> dict[str, Any]:
+    """AliasConfiguration as Lambda returns it."""
+    body: dict[str, Any] = {
+        "AliasArn": arn,
+        "Name": alias.name,
+        "FunctionVersion": alias.function_version,
+        "Description": alias.description,
+        "RevisionId": alias.revision_id,
+    }
+    if alias.weights:
+        body["RoutingConfig"] = {"AdditionalVersionWeights": alias.weights}
+    return body

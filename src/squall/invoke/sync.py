@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
+from squall.aliases import AliasRegistry, is_alias
 from squall.errors import ResourceConflict, TooManyRequests
 from squall.executors.base import Executor
 from squall.invoke.concurrency import ConcurrencyLimiter
@@ -46,15 +47,20 @@ class Invoker:
         executor: Executor,
         limiter: ConcurrencyLimiter,
         hooks: list[AfterInvoke],
+        aliases: AliasRegistry | None = None,
     ) -> None:
         self.registry = registry
         self.executor = executor
         self.limiter = limiter
         self.hooks = hooks
+        self.aliases = aliases
 
     async def resolve(self, name: str, qualifier: str | None) -> FunctionConfig:
-        """The version an invocation will run; it must be invocable."""
-        config = await self.registry.get_active(name, qualifier)
+        """The version an invocation will run (an alias picks one by weight); it must be invocable."""
+        version = qualifier
+        if self.aliases is not None and qualifier is not None and is_alias(qualifier):
+            version = await self.aliases.route(name, qualifier)
+        config = await self.registry.get_active(name, version)
         if config.state != "Active":
             raise ResourceConflict(
                 "The operation cannot be performed at this time. The function is "
@@ -75,9 +81,12 @@ class Invoker:
     ) -> tuple[InvokeRequest, InvokeResult]:
         """Run one invocation. Over the concurrency limit: throttle, or wait when ``wait``."""
         if wait:
-            await self.limiter.acquire()
-        elif not self.limiter.try_acquire():
-            raise TooManyRequests("ConcurrentInvocationLimitExceeded")
+            slot = await self.limiter.take(config.name)
+        else:
+            taken = self.limiter.try_take(config.name)
+            if taken is None:
+                raise TooManyRequests(self.limiter.throttle_reason(config.name))
+            slot = taken
         request = InvokeRequest(
             request_id=request_id or str(uuid.uuid4()),
             payload=payload,
@@ -89,7 +98,7 @@ class Invoker:
         try:
             result = await self.executor.invoke(sandbox_spec(config), request)
         finally:
-            self.limiter.release()
+            self.limiter.release_slot(slot)
         for hook in self.hooks:
             hook(config, request, result)
         return request, result

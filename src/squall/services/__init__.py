@@ -1,0 +1,1 @@
+"""AWS-compatible services served on the API port next to Lambda, one package per service."""

@@ -9,7 +9,26 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
-from squall.models import AsyncEvent, FunctionConfig, LogEvent, UsageRecord
+import msgspec
+
+from squall.models import Alias, AsyncEvent, FunctionConfig, LogEvent, UsageRecord
+
+
+class LogGroupSummary(msgspec.Struct, frozen=True):
+    """A log group as CloudWatch Logs describes it: created with its first line."""
+
+    name: str
+    first_timestamp: int  # epoch ms of its oldest line
+    stored_bytes: int
+
+
+class LogStreamSummary(msgspec.Struct, frozen=True):
+    """A log stream of a group: the time of its first and last lines, and its size."""
+
+    name: str
+    first_timestamp: int
+    last_timestamp: int
+    stored_bytes: int
 
 
 class MetadataStore(ABC):
@@ -34,11 +53,46 @@ class MetadataStore(ABC):
 
     @abstractmethod
     def delete_function(self, name: str, version: str | None = None) -> bool:
-        """Delete one version, or the whole function with every version; False if absent."""
+        """Delete one version, or the whole function with every version, alias and reservation.
+
+        Returns False if absent."""
 
     @abstractmethod
     def function_count(self) -> int:
         """How many functions exist."""
+
+    @abstractmethod
+    def list_versions(self, name: str) -> list[FunctionConfig]:
+        """Every version of a function: ``$LATEST`` first, then numbered versions in ascending order."""
+
+    # --- aliases and reserved concurrency ---------------------------------------------------
+    @abstractmethod
+    def insert_alias(self, alias: Alias) -> bool:
+        """Add a new alias; False (and no change) if the function already has one of that name."""
+
+    @abstractmethod
+    def put_alias(self, alias: Alias) -> None:
+        """Insert or replace an alias."""
+
+    @abstractmethod
+    def get_alias(self, function_name: str, name: str) -> Alias | None:
+        """One alias, or None."""
+
+    @abstractmethod
+    def list_aliases(self, function_name: str) -> list[Alias]:
+        """A function's aliases ordered by name."""
+
+    @abstractmethod
+    def delete_alias(self, function_name: str, name: str) -> bool:
+        """Remove an alias; False if absent."""
+
+    @abstractmethod
+    def set_reserved_concurrency(self, function_name: str, reserved: int | None) -> None:
+        """Set (or with None, remove) a function's reserved concurrency."""
+
+    @abstractmethod
+    def reserved_concurrency(self) -> dict[str, int]:
+        """Every function's reserved concurrency."""
 
     # --- async invocation queue ---------------------------------------------------------------
     @abstractmethod
@@ -90,3 +144,31 @@ class MetadataStore(ABC):
     @abstractmethod
     def close(self) -> None:
         """Flush and release the store."""
+
+    # --- log groups and streams (CloudWatch Logs' read side) ---------------------------------------
+    @abstractmethod
+    def log_groups(self, prefix: str = "") -> list[LogGroupSummary]:
+        """Every log group whose name starts with ``prefix``, ordered by name."""
+
+    @abstractmethod
+    def log_streams(self, group: str) -> list[LogStreamSummary]:
+        """Every stream of a log group ordered by name; empty if the group does not exist."""
+
+    @abstractmethod
+    def log_event_range(
+        self,
+        group: str,
+        streams: Sequence[str] | None = None,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        after_id: int = 0,
+        before_id: int | None = None,
+        limit: int = 1000,
+        newest_first: bool = False,
+    ) -> list[tuple[int, str, LogEvent]]:
+        """Lines of a group (of ``streams`` only, if given) with ``start_ms <= timestamp < end_ms`` and
+        ``after_id < id < before_id``: (id, stream, event), oldest first or ``newest_first``."""
+
+    @abstractmethod
+    def delete_log_group(self, group: str) -> bool:
+        """Delete every line of a log group; False if it had none."""

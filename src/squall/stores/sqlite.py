@@ -20,8 +20,8 @@ from typing import Any
 import msgspec
 
 from squall.errors import ResourceConflict, StoreUnavailable
-from squall.models import LATEST, AsyncEvent, FunctionConfig, LogEvent, UsageRecord
-from squall.stores.base import MetadataStore
+from squall.models import LATEST, Alias, AsyncEvent, FunctionConfig, LogEvent, UsageRecord
+from squall.stores.base import LogGroupSummary, LogStreamSummary, MetadataStore
 
 #: How long a statement waits for another process's write lock before giving up.
 BUSY_TIMEOUT_MS = 10_000
@@ -79,6 +79,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX log_events_group ON log_events (log_group, id)",
         "CREATE INDEX log_events_stream ON log_events (log_group, stream, id)",
     ),
+    (
+        """CREATE TABLE aliases (
+            function_name TEXT NOT NULL,
+            name TEXT NOT NULL,
+            config TEXT NOT NULL,
+            PRIMARY KEY (function_name, name)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE reserved_concurrency (
+            function_name TEXT PRIMARY KEY,
+            reserved INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+    ),
 )
 
 #: The schema version this code writes.
@@ -92,6 +104,7 @@ _EVENT_COLUMNS = "id, request_id, function_name, qualifier, payload, enqueued_at
 
 _encode = msgspec.json.Encoder().encode
 _decode_config = msgspec.json.Decoder(FunctionConfig).decode
+_decode_alias = msgspec.json.Decoder(Alias).decode
 
 
 class SqliteMetadataStore(MetadataStore):
@@ -203,6 +216,8 @@ class SqliteMetadataStore(MetadataStore):
         with self._write() as conn:
             if version is None:
                 cur = conn.execute("DELETE FROM functions WHERE name = ?", (name,))
+                conn.execute("DELETE FROM aliases WHERE function_name = ?", (name,))
+                conn.execute("DELETE FROM reserved_concurrency WHERE function_name = ?", (name,))
             else:
                 cur = conn.execute("DELETE FROM functions WHERE name = ? AND version = ?", (name, version))
             return cur.rowcount > 0
@@ -211,6 +226,62 @@ class SqliteMetadataStore(MetadataStore):
         with self._read() as conn:
             row = conn.execute("SELECT COUNT(*) FROM functions WHERE version = ?", (LATEST,)).fetchone()
         return int(row[0])
+
+    def list_versions(self, name: str) -> list[FunctionConfig]:
+        with self._read() as conn:
+            rows = conn.execute("SELECT version, config FROM functions WHERE name = ?", (name,)).fetchall()
+        rows.sort(key=lambda row: (row[0] != LATEST, int(row[0]) if row[0] != LATEST else 0))
+        return [_config(config) for _, config in rows]
+
+    # --- aliases and reserved concurrency --------------------------------------------------------
+    def insert_alias(self, alias: Alias) -> bool:
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO aliases (function_name, name, config) VALUES (?, ?, ?)",
+                (alias.function_name, alias.name, _encode(alias).decode()),
+            )
+            return cur.rowcount > 0
+
+    def put_alias(self, alias: Alias) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO aliases (function_name, name, config) VALUES (?, ?, ?)",
+                (alias.function_name, alias.name, _encode(alias).decode()),
+            )
+
+    def get_alias(self, function_name: str, name: str) -> Alias | None:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT config FROM aliases WHERE function_name = ? AND name = ?", (function_name, name)
+            ).fetchone()
+        return None if row is None else _alias(row[0])
+
+    def list_aliases(self, function_name: str) -> list[Alias]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT config FROM aliases WHERE function_name = ? ORDER BY name", (function_name,)
+            ).fetchall()
+        return [_alias(row[0]) for row in rows]
+
+    def delete_alias(self, function_name: str, name: str) -> bool:
+        with self._write() as conn:
+            cur = conn.execute("DELETE FROM aliases WHERE function_name = ? AND name = ?", (function_name, name))
+            return cur.rowcount > 0
+
+    def set_reserved_concurrency(self, function_name: str, reserved: int | None) -> None:
+        with self._write() as conn:
+            if reserved is None:
+                conn.execute("DELETE FROM reserved_concurrency WHERE function_name = ?", (function_name,))
+            else:
+                conn.execute(
+                    "INSERT OR REPLACE INTO reserved_concurrency (function_name, reserved) VALUES (?, ?)",
+                    (function_name, reserved),
+                )
+
+    def reserved_concurrency(self) -> dict[str, int]:
+        with self._read() as conn:
+            rows = conn.execute("SELECT function_name, reserved FROM reserved_concurrency").fetchall()
+        return {str(name): int(reserved) for name, reserved in rows}
 
     # --- async invocation queue ------------------------------------------------------------------
     def enqueue(self, event: AsyncEvent) -> int:
@@ -351,6 +422,63 @@ class SqliteMetadataStore(MetadataStore):
             except sqlite3.Error as exc:
                 raise StoreUnavailable(f"Closing metadata store {self.path} failed: {exc}") from exc
 
+    # --- log groups and streams (CloudWatch Logs' read side) ---------------------------------------
+    def log_groups(self, prefix: str = "") -> list[LogGroupSummary]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT log_group, MIN(timestamp), SUM(LENGTH(CAST(message AS BLOB))) FROM log_events"
+                " WHERE substr(log_group, 1, ?) = ? GROUP BY log_group ORDER BY log_group",
+                (len(prefix), prefix),
+            ).fetchall()
+        return [LogGroupSummary(row[0], int(row[1]), int(row[2])) for row in rows]
+
+    def log_streams(self, group: str) -> list[LogStreamSummary]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT stream, MIN(timestamp), MAX(timestamp), SUM(LENGTH(CAST(message AS BLOB)))"
+                " FROM log_events WHERE log_group = ? GROUP BY stream ORDER BY stream",
+                (group,),
+            ).fetchall()
+        return [LogStreamSummary(row[0], int(row[1]), int(row[2]), int(row[3])) for row in rows]
+
+    def log_event_range(
+        self,
+        group: str,
+        streams: Sequence[str] | None = None,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        after_id: int = 0,
+        before_id: int | None = None,
+        limit: int = 1000,
+        newest_first: bool = False,
+    ) -> list[tuple[int, str, LogEvent]]:
+        sql = "SELECT id, stream, timestamp, message FROM log_events WHERE log_group = ? AND id > ?"
+        params: list[Any] = [group, after_id]
+        if streams is not None:
+            if not streams:
+                return []
+            sql += f" AND stream IN ({', '.join('?' * len(streams))})"
+            params.extend(streams)
+        if before_id is not None:
+            sql += " AND id < ?"
+            params.append(before_id)
+        if start_ms is not None:
+            sql += " AND timestamp >= ?"
+            params.append(start_ms)
+        if end_ms is not None:
+            sql += " AND timestamp < ?"
+            params.append(end_ms)
+        sql += f" ORDER BY id {'DESC' if newest_first else 'ASC'} LIMIT ?"
+        params.append(max(limit, 0))
+        with self._read() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return [(row[0], row[1], LogEvent(timestamp=row[2], message=row[3])) for row in rows]
+
+    def delete_log_group(self, group: str) -> bool:
+        with self._write() as conn:
+            cursor = conn.execute("DELETE FROM log_events WHERE log_group = ?", (group,))
+            return cursor.rowcount > 0
+
 
 def _create_private(path: Path) -> None:
     """Create the database file readable by its owner only (SQLite gives its -wal/-shm the same mode)."""
@@ -384,6 +512,13 @@ def _config(text: str) -> FunctionConfig:
         return _decode_config(text)
     except msgspec.MsgspecError as exc:
         raise StoreUnavailable(f"Metadata store holds an unreadable function configuration: {exc}") from exc
+
+
+def _alias(text: str) -> Alias:
+    try:
+        return _decode_alias(text)
+    except msgspec.MsgspecError as exc:
+        raise StoreUnavailable(f"Metadata store holds an unreadable alias: {exc}") from exc
 
 
 def _event(row: tuple[Any, ...]) -> AsyncEvent:

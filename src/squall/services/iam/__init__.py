@@ -1,0 +1,1 @@
+"""IAM roles and their policies: stored and returned, not enforced."""

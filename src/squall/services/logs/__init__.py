@@ -1,0 +1,1 @@
+"""CloudWatch Logs over the log lines Squall writes (``/aws/lambda/<function>``)."""

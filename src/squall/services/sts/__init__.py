@@ -1,0 +1,1 @@
+"""STS: who signed a request."""
