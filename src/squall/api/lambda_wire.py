@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from squall import config as limits
+from squall.api.validation import Violations as Violations  # re-exported: wire.Violations
 from squall.errors import InvalidParameterValue, InvalidRequestContent, ValidationError
 from squall.logs.format import log_group_name
 from squall.models import LATEST, Alias, FunctionConfig
@@ -109,47 +110,6 @@ RESERVED_ENV = frozenset(
         "LAMBDA_RUNTIME_DIR",
     }
 )
-
-
-class Violations:
-    """Collects model-constraint violations and raises them as one ValidationException."""
-
-    def __init__(self) -> None:
-        self.items: list[str] = []
-
-    def add(self, value: Any, member: str, constraint: str) -> None:
-        shown = "null" if value is None else str(value)
-        self.items.append(f"Value '{shown}' at '{member}' failed to satisfy constraint: {constraint}")
-
-    def at_least(self, value: int | None, member: str, low: int) -> None:
-        if value is not None and value < low:
-            self.add(value, member, f"Member must have value greater than or equal to {low}")
-
-    def at_most(self, value: int | None, member: str, high: int) -> None:
-        if value is not None and value > high:
-            self.add(value, member, f"Member must have value less than or equal to {high}")
-
-    def length(self, value: str | None, member: str, high: int, low: int = 0) -> None:
-        if value is None:
-            return
-        if len(value) > high:
-            self.add(value, member, f"Member must have length less than or equal to {high}")
-        elif len(value) < low:
-            self.add(value, member, f"Member must have length greater than or equal to {low}")
-
-    def pattern(self, value: str | None, member: str, regex: re.Pattern[str], text: str) -> None:
-        if value is not None and not regex.fullmatch(value):
-            self.add(value, member, f"Member must satisfy regular expression pattern: {text}")
-
-    def enum(self, value: str | None, member: str, allowed: list[str]) -> None:
-        if value is not None and value not in allowed:
-            self.add(value, member, f"Member must satisfy enum value set: [{', '.join(allowed)}]")
-
-    def raise_if_any(self) -> None:
-        if self.items:
-            count = len(self.items)
-            noun = "error" if count == 1 else "errors"
-            raise ValidationError(f"{count} validation {noun} detected: " + "; ".join(self.items))
 
 
 def parse_body(body: bytes) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 
 from squall.api.errors import render_error
-from squall.api.lambda_wire import Violations
+from squall.api.validation import Violations
 from squall.errors import SquallError, UnknownOperation
 from squall.services.streams import shards
 from squall.services.streams.errors import (
