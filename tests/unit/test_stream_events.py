@@ -5,7 +5,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from aws_lambda_powertools.utilities.parser.models import KinesisDataStreamModel
 
 from squall.services.streams.events import kinesis_event
