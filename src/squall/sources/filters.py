@@ -56,7 +56,8 @@ def _matches(pattern: dict[str, Any], event: Any) -> bool:
     for key, expected in pattern.items():
         actual = event.get(key, _MISSING) if isinstance(event, dict) else _MISSING
         if isinstance(expected, dict):
-            if actual is _MISSING or not _matches(expected, actual):
+            # Patterns address leaf paths: under a missing or non-object value every path is absent.
+            if not _matches(expected, actual if isinstance(actual, dict) else {}):
                 return False
         elif not any(_value_matches(rule, actual) for rule in expected):
             return False
@@ -83,8 +84,8 @@ def _operator_matches(rule: dict[str, Any], actual: Any) -> bool:
     ((operator, operand),) = rule.items()
     if operator == "exists":
         return (actual is not _MISSING) == bool(operand)
-    if actual is _MISSING:
-        return False
+    if actual is _MISSING or isinstance(actual, dict):
+        return False  # a value rule never matches an object, only leaves
     if operator == "prefix":
         return isinstance(actual, str) and actual.startswith(str(operand))
     if operator == "anything-but":
