@@ -163,6 +163,20 @@ def build_rows(results: dict[str, Any], errors: dict[str, str]) -> list[Row]:
     rows += _warm_rows(results, base["pipe_rtt_ms"]["p50"] if base else None)
     if results.get("throughput"):
         rows += _throughput_rows(results["throughput"])
+    for key in sorted(k for k in results if k.startswith("streams_batch_")):
+        run = results[key]
+        rows.append(
+            Row(
+                f"stream delivery, batch {run['batch_size']} (records/s)",
+                f"{run['records_per_s']:.0f}/s",
+                f"{run['records']} records over {run['shards']} shards in {run['seconds']:.2f} s "
+                f"(puts {run['put_seconds']:.2f} s)",
+                ">= 100000/s" if run["batch_size"] == 1000 else "",
+                ("PASS" if run["records_per_s"] >= 100_000 else f"FAIL ({100_000 / run['records_per_s']:.1f}x)")
+                if run["batch_size"] == 1000
+                else "",
+            )
+        )
     for key, message in errors.items():
         first = message.strip().splitlines()[0] if message.strip() else "failed"
         rows.append(Row(f"ERROR {key}", "", first[:100], "", "ERROR"))

@@ -3,7 +3,7 @@ in-process) and throughput against the floor the machine sets, print a table, sa
 
     python -m benchmarks.run [--quick] [--only NAME ...]
 
-NAME is one of: floor, cold, warm-http, in-process, throughput.
+NAME is one of: floor, cold, warm-http, in-process, throughput, streams.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import floor, scenarios
+from benchmarks import floor, scenarios, streams
 from benchmarks.harness import (
     BOTO3_SOURCE,
     PLAIN_SOURCE,
@@ -36,8 +36,10 @@ from benchmarks.harness import (
 from benchmarks.report import build_rows, render_table
 from benchmarks.stats import Summary
 
-SCENARIOS = ("floor", "cold", "warm-http", "in-process", "throughput")
-SERVER_SCENARIOS = {"cold", "warm-http", "throughput"}
+SCENARIOS = ("floor", "cold", "warm-http", "in-process", "throughput", "streams")
+SERVER_SCENARIOS = {"cold", "warm-http", "throughput", "streams"}
+#: (batch size, records) of the stream delivery runs; --quick divides the records by 5.
+STREAM_RUNS = ((1, 2_000), (100, 20_000), (1000, 50_000))
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 WARM_FUNCTION = "bench-warm"
@@ -176,6 +178,15 @@ class Runner:
                         ),
                         server,
                     )
+                if "streams" in self.selected:
+                    divisor = 5 if self.plan.cold_samples < 30 else 1
+                    for batch, count in STREAM_RUNS:
+                        self.progress(f"streams: {count // divisor} records over 4 shards at batch size {batch}")
+                        self.attempt(
+                            f"streams_batch_{batch}",
+                            functools.partial(streams.delivery, server, lam, batch, count // divisor),
+                            server,
+                        )
             finally:
                 self.progress("stopping squall server (SIGTERM)")
                 began = time.perf_counter()

@@ -11,6 +11,14 @@ import msgspec
 LATEST = "$LATEST"
 
 
+class LayerRef(msgspec.Struct, kw_only=True, frozen=True):
+    """A function's reference to one layer version: its ARN and the address of its code."""
+
+    arn: str
+    code_hex: str
+    code_size: int
+
+
 class FunctionConfig(msgspec.Struct, kw_only=True):
     """One function version's configuration, as stored. ``version`` is ``$LATEST`` or a number."""
 
@@ -32,6 +40,8 @@ class FunctionConfig(msgspec.Struct, kw_only=True):
     dead_letter_target: str | None = None
     kms_key_arn: str | None = None
     layers: list[str] = msgspec.field(default_factory=list)
+    #: The layer versions ``layers`` names, resolved when set (a deleted layer version keeps working).
+    layer_refs: list[LayerRef] = msgspec.field(default_factory=list)
     logging_config: dict[str, str] = msgspec.field(default_factory=dict)
     last_modified: str = ""
     revision_id: str = ""
@@ -83,11 +93,14 @@ class SandboxSpec(msgspec.Struct, kw_only=True, frozen=True):
     architecture: str = "x86_64"
     log_format: str = "Text"
     log_level: str | None = None
+    #: The code of the function's layers, in order (merged into ``/opt``, later ones on top).
+    layer_hexes: tuple[str, ...] = ()
 
     @property
     def pool_key(self) -> str:
         """Warm sandboxes are shared only between invocations of the same version and revision."""
-        return f"{self.function_name}:{self.version}:{self.revision_id}"
+        key = f"{self.function_name}:{self.version}:{self.revision_id}"
+        return f"{key}:{','.join(self.layer_hexes)}" if self.layer_hexes else key
 
 
 class InvokeRequest(msgspec.Struct, kw_only=True):

@@ -22,10 +22,12 @@ from squall.executors.local import LocalExecutor
 from squall.invoke.async_queue import AsyncDispatcher
 from squall.invoke.concurrency import MIN_UNRESERVED, ConcurrencyLimiter
 from squall.invoke.sync import Invoker
+from squall.layers import LayerRegistry, LayerStore
 from squall.logs import format as logfmt
 from squall.metering.usage import UsageRecorder
 from squall.models import LATEST, Alias, FunctionConfig
 from squall.platform_api import FunctionChanges, InvokeOutcome
+from squall.policies import Policies, PolicyStore
 from squall.registry import FunctionRegistry
 from squall.services.streams.service import StreamService
 from squall.sources.mappings import EventSourceMapping, MappingStore
@@ -60,6 +62,9 @@ class Platform:
         self.streams: StreamService | None = None
         self.mappings: MappingStore | None = None
         self.stream_mappings: StreamMappings | None = None
+        #: Layer versions and functions' resource policies (built by ``build``).
+        self.layers: LayerRegistry | None = None
+        self.policies: Policies | None = None
         self.ready = False
         self.draining = False
         self._background: list[asyncio.Task[None]] = []
@@ -90,11 +95,14 @@ class Platform:
         platform = cls(settings, store, code, executor, keyring)
         platform.streams = StreamService(data / "streams.db", settings.account_id, settings.region)
         platform.mappings = MappingStore(data / "mappings.db")
+        platform.layers = LayerRegistry(LayerStore(data / "layers.db"), code, settings.account_id, settings.region)
+        platform.policies = Policies(PolicyStore(data / "policies.db"))
         platform.stream_mappings = StreamMappings(
             platform.mappings,
             platform.streams,
             platform.invoke_for_mapping,
             f"arn:aws:iam::{settings.account_id}:role/squall-event-source",
+            platform.deliver_to_destination,
         )
         return platform
 
@@ -130,15 +138,26 @@ class Platform:
             self.streams.close()
         if self.mappings is not None:
             self.mappings.close()
+        if self.layers is not None:
+            self.layers.store.close()
+        if self.policies is not None:
+            self.policies.store.close()
 
-    async def invoke_for_mapping(self, mapping: EventSourceMapping, payload: bytes) -> tuple[str | None, bytes]:
+    async def deliver_to_destination(self, destination: str, payload: bytes) -> None:
+        """Send an invocation record to a destination; functions today, queues and topics when they exist."""
+        if ":function:" not in destination:
+            raise InvalidParameterValue(f"Squall cannot deliver to {destination} yet: only functions are destinations.")
+        name, _, qualifier = destination.split(":function:", 1)[1].partition(":")
+        await self.invoke(name, qualifier or None, payload, "Event", trigger="destination")
+
+    async def invoke_for_mapping(self, mapping: EventSourceMapping, payload: bytes) -> tuple[str | None, bytes, str]:
         """Invoke a mapping's function synchronously with one batch, waiting for a concurrency slot."""
         name, _, qualifier = mapping.function_arn.split(":function:", 1)[1].partition(":")
         config = await self.invoker.resolve(name, qualifier or None)
         _, result = await self.invoker.invoke(
             config, payload, qualifier=qualifier or None, trigger="kinesis", wait=True
         )
-        return result.function_error, result.payload
+        return result.function_error, result.payload, config.version
 
     async def _reap_loop(self) -> None:
         while True:
@@ -190,6 +209,8 @@ class Platform:
                     f"Unable to delete version because the following aliases reference it: [{', '.join(names)}]"
                 )
         await self.registry.delete(name, qualifier)
+        if self.policies is not None:
+            await asyncio.to_thread(self.policies.store.forget, name, qualifier)
         if qualifier is None:
             self.aliases.forget_function(name)
             self.limiter.set_reserved(name, None)

@@ -9,6 +9,8 @@ from typing import Any
 
 import msgspec
 
+from squall.models import LayerRef
+
 
 class InvokeOutcome(msgspec.Struct, kw_only=True):
     """What the caller of Invoke gets back."""
@@ -36,6 +38,7 @@ class FunctionChanges(msgspec.Struct, kw_only=True, omit_defaults=True):
     dead_letter_target: str | msgspec.UnsetType | None = msgspec.UNSET
     kms_key_arn: str | msgspec.UnsetType | None = msgspec.UNSET
     layers: list[str] | msgspec.UnsetType = msgspec.UNSET
+    layer_refs: list[LayerRef] | msgspec.UnsetType = msgspec.UNSET
     logging_config: dict[str, str] | msgspec.UnsetType = msgspec.UNSET
 
     def as_dict(self) -> dict[str, Any]:

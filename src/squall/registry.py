@@ -214,6 +214,13 @@ class FunctionRegistry:
             del self._cache[key]
         await self.on_change(name)
 
+    async def set_tags(self, name: str, tags: dict[str, str]) -> None:
+        """Replace a function's tags (kept on ``$LATEST``; its revision id does not change)."""
+        current = await self.get(name)
+        updated = msgspec.structs.replace(current, tags=dict(tags))
+        await asyncio.to_thread(self.store.put_function, updated)
+        self._cache[(name, LATEST)] = updated
+
     # --- helpers ---------------------------------------------------------------------------------
     async def _updatable(self, name: str, revision_id: str | None) -> FunctionConfig:
         current = await self.get(name)

@@ -28,7 +28,7 @@ def squall_cli(*args: str, server: SquallServer | None = None, **kwargs: Any) ->
 
 
 def test_every_command_has_help() -> None:
-    for command in ([], ["server"], ["logs"], ["cost"]):
+    for command in ([], ["server"], ["logs"], ["cost"], ["streams"]):
         result = squall_cli(*command, "--help")
         assert result.returncode == 0, result.stderr
         assert "Usage:" in result.stdout

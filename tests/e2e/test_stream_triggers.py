@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import function_zip
+from tests.conftest import function_zip, make_zip
+
+FAILURE_SINK = """
+import boto3, json
+
+def handler(event, context):
+    note = json.dumps({"data": json.dumps(event)})
+    boto3.client("kinesis").put_record(StreamName="doomed-dlq-sink", Data=note, PartitionKey="f")
+"""
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -228,3 +236,77 @@ def test_delivery_resumes_from_the_checkpoint_after_a_crash(new_server: Any) -> 
     # At least once, in order, nothing lost; the checkpoint keeps a crash from replaying everything.
     assert list(dict.fromkeys(delivered)) == [f"before {i}" for i in range(10)] + [f"after {i}" for i in range(5)]
     assert len(delivered) <= 15 + 5
+
+
+def test_on_failure_destination_gets_the_batch_info(lam: Any, kinesis: Any, make_function: Any) -> None:
+    source, _ = setup(kinesis, make_function, "doomed")
+    _, failures = setup(kinesis, make_function, "doomed-dlq")  # its sink collects the failure records
+    # The destination function gets the failure record as its event and writes it to a stream.
+    make_function("failure-sink", make_zip({"app.py": FAILURE_SINK}), Timeout=10)
+    kinesis.put_record(StreamName="doomed-src", Data=b"poison-x", PartitionKey="k")
+    kinesis.put_record(StreamName="doomed-src", Data=b"fine", PartitionKey="k")
+    mapping = lam.create_event_source_mapping(
+        EventSourceArn=source,
+        FunctionName="doomed",
+        StartingPosition="TRIM_HORIZON",
+        MaximumRetryAttempts=0,
+        DestinationConfig={
+            "OnFailure": {"Destination": lam.get_function(FunctionName="failure-sink")["Configuration"]["FunctionArn"]}
+        },
+    )
+    assert mapping["DestinationConfig"]["OnFailure"]["Destination"].endswith(":function:failure-sink")
+    notes = sink_notes(kinesis, failures, 1)
+    record = json.loads(notes[0]["data"])
+    assert record["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert record["requestContext"]["functionArn"].endswith(":function:doomed")
+    assert record["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"}
+    info = record["KinesisBatchInfo"]
+    assert info["shardId"] == "shardId-000000000000" and info["streamArn"] == source
+    assert info["batchSize"] == 2 and int(info["startSequenceNumber"]) < int(info["endSequenceNumber"])
+    assert info["approximateArrivalOfFirstRecord"].endswith("Z") and record["version"] == "1.0"
+    lam.delete_event_source_mapping(UUID=mapping["UUID"])
+
+
+def test_new_records_wake_an_idle_poller_at_once(lam: Any, kinesis: Any, make_function: Any) -> None:
+    source, sink = setup(kinesis, make_function, "prompt")
+    mapping = lam.create_event_source_mapping(EventSourceArn=source, FunctionName="prompt", StartingPosition="LATEST")
+    kinesis.put_record(StreamName="prompt-src", Data=b"warm-up", PartitionKey="k")
+    sink_notes(kinesis, sink, 1)
+    time.sleep(2)  # the poller is idle now, waiting for a put
+    started = time.monotonic()
+    kinesis.put_record(StreamName="prompt-src", Data=b"ping", PartitionKey="k")
+    notes = sink_notes(kinesis, sink, 2)
+    assert [n["data"] for n in notes] == ["warm-up", "ping"]
+    assert time.monotonic() - started < 1.0  # far below the idle backstop (5 s)
+    lam.delete_event_source_mapping(UUID=mapping["UUID"])
+
+
+def test_squall_streams_shows_shards_and_lag(squall: Any, lam: Any, kinesis: Any, make_function: Any) -> None:
+    import subprocess
+    import sys
+
+    source, _ = setup(kinesis, make_function, "lagging")
+    for i in range(3):
+        kinesis.put_record(StreamName="lagging-src", Data=f"{i}".encode(), PartitionKey="k")
+    mapping = lam.create_event_source_mapping(
+        EventSourceArn=source, FunctionName="lagging", StartingPosition="TRIM_HORIZON", Enabled=False
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "squall", "streams", "--json", "--data-dir", str(squall.data_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    report = json.loads(result.stdout)
+    stream = next(s for s in report["streams"] if s["name"] == "lagging-src")
+    assert stream["shards"] == [{"id": "shardId-000000000000", "open": True, "records": 3}]
+    entry = next(m for m in report["mappings"] if m["uuid"] == mapping["UUID"])
+    assert entry["state"] == "Disabled" and entry["lag"][0]["behind"] == 3 and entry["lag"][0]["iterator_age_ms"] >= 0
+    text = subprocess.run(
+        [sys.executable, "-m", "squall", "streams", "--data-dir", str(squall.data_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "lagging-src  PROVISIONED  1 open shard(s)" in text and "behind 3" in text
+    lam.delete_event_source_mapping(UUID=mapping["UUID"])

@@ -26,6 +26,8 @@ from squall.aliases import is_alias
 from squall.api import lambda_wire as wire
 from squall.api.errors import render_error
 from squall.api.esm_api import EventSourceMappingApi
+from squall.api.layers_api import LayersApi, function_layers
+from squall.api.tags_policies_api import TagsPoliciesApi, check_tags
 from squall.errors import (
     AccessDenied,
     InvalidParameterValue,
@@ -135,6 +137,10 @@ class LambdaApi:
         if platform.mappings is not None and platform.streams is not None and platform.stream_mappings is not None:
             mappings = EventSourceMappingApi(platform.mappings, platform.streams, platform.stream_mappings, platform)
             routes += mappings.routes(self._guard)
+        if platform.layers is not None:
+            routes += LayersApi(platform.layers, self._code_url).routes(self._guard)
+        if platform.policies is not None:
+            routes += TagsPoliciesApi(platform, platform.policies).routes(self._guard)
         self.router = Router(routes=routes, default=self._unknown)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -190,6 +196,8 @@ class LambdaApi:
         if data.get("Code") is None:
             v.add(None, "code", "Member must not be null")
         wire.validate_settings(data, v)
+        if isinstance(data.get("Tags"), dict):
+            check_tags(v, data["Tags"])
         v.raise_if_any()
         fn_name, qualifier = wire.split_function_name(str(name), member="functionName", max_len=140)
         if qualifier:
@@ -216,6 +224,9 @@ class LambdaApi:
             v.raise_if_any()
             raise InvalidParameterValue("Only one architecture may be specified.")
         fields = wire.settings_from(data)
+        layer_refs = await asyncio.to_thread(function_layers, self.platform.layers, data)
+        if layer_refs is not None:
+            fields["layer_refs"] = layer_refs
         config = FunctionConfig(
             name=fn_name,
             code_sha256="",
@@ -253,8 +264,9 @@ class LambdaApi:
             "Configuration": self._render(config, alias),
             "Code": {"RepositoryType": "S3", "Location": self._code_url(config.code_hex)},
         }
-        if config.tags:
-            body["Tags"] = config.tags
+        tags = config.tags if config.version == LATEST else (await self.platform.get_function(config.name)).tags
+        if tags:
+            body["Tags"] = tags
         reserved = await self.platform.get_function_concurrency(config.name)
         if reserved is not None:
             body["Concurrency"] = {"ReservedConcurrentExecutions": reserved}
@@ -293,7 +305,11 @@ class LambdaApi:
         wire.validate_settings(data, v)
         v.raise_if_any()
         await asyncio.to_thread(wire.check_runtime_supported, data.get("Runtime"))
-        changes = FunctionChanges(**wire.settings_from(data))
+        fields = wire.settings_from(data)
+        layer_refs = await asyncio.to_thread(function_layers, self.platform.layers, data)
+        if layer_refs is not None:
+            fields["layer_refs"] = layer_refs
+        changes = FunctionChanges(**fields)
         updated = await self.platform.update_function_configuration(name, changes, data.get("RevisionId"))
         return _json(self._render(updated))
 

@@ -265,7 +265,7 @@ def function_configuration(config: FunctionConfig, arn: str) -> dict[str, Any]:
         "Version": config.version,
         "TracingConfig": {"Mode": config.tracing_mode},
         "RevisionId": config.revision_id,
-        "Layers": [{"Arn": arn_, "CodeSize": 0} for arn_ in config.layers] or None,
+        "Layers": [{"Arn": ref.arn, "CodeSize": ref.code_size} for ref in config.layer_refs] or None,
         "State": config.state,
         "StateReason": config.state_reason,
         "StateReasonCode": config.state_reason_code,

@@ -128,3 +128,12 @@ def _open_store(data_dir: Path | None):  # type: ignore[no-untyped-def]
             f"No Squall data in {settings.data_dir}: start `squall server` first, or pass --data-dir."
         )
     return SqliteMetadataStore(path)
+
+
+def _register_commands() -> None:
+    from squall.cli.streams import streams
+
+    main.add_command(streams)
+
+
+_register_commands()

@@ -17,6 +17,7 @@ from typing import Any
 from squall import config
 from squall.errors import SandboxError
 from squall.executors.base import Executor
+from squall.layers import merged_tree
 from squall.logs import format as logfmt
 from squall.metering.pricing import billed_ms
 from squall.models import InvokeRequest, InvokeResult, SandboxSpec, Usage
@@ -273,6 +274,11 @@ class LocalExecutor(Executor):
         if task_dir is None:
             task_dir = await asyncio.to_thread(self.code_store.unpacked, spec.code_hex)
             self._unpacked[spec.code_hex] = task_dir
+        opt_dir = None
+        if spec.layer_hexes:
+            opt_dir = await asyncio.to_thread(
+                merged_tree, self.code_store, spec.layer_hexes, self.code_store.root / "merged"
+            )
         uid = self._free_uids.pop() if self.isolation else None
         sandbox = Sandbox(spec, zygote, Path(), None, uid)
         sandbox.directory = self.work_dir / sandbox.id
@@ -293,6 +299,9 @@ class LocalExecutor(Executor):
             "max_files": config.SANDBOX_MAX_FILES,
             "max_procs": config.SANDBOX_MAX_PROCS,
             "max_file_bytes": spec.ephemeral_mb * 1024 * 1024,
+            # Layers: the merged tree, bound at /opt (confined) or read in place (unconfined).
+            "opt_dir": None if opt_dir is None else str(opt_dir),
+            "opt_root": None if opt_dir is None else ("/opt" if self.isolation else str(opt_dir)),
         }
         task_root = "/var/task" if self.isolation else str(task_dir)
         env = self._environment(

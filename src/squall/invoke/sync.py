@@ -35,6 +35,7 @@ def sandbox_spec(config: FunctionConfig) -> SandboxSpec:
         architecture=config.architectures[0] if config.architectures else "x86_64",
         log_format=config.logging_config.get("LogFormat", "Text"),
         log_level=config.logging_config.get("ApplicationLogLevel"),
+        layer_hexes=tuple(ref.code_hex for ref in config.layer_refs),
     )
 
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,11 +27,15 @@ from squall.sources.mappings import EventSourceMapping, MappingStore
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL_S = 0.2
+#: An idle poller waits for a put notification; this is only the backstop.
+IDLE_WAIT_S = 5.0
 MAX_BATCH_BYTES = 6 * 1024 * 1024
 RETRY_BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0)
 
-#: Invokes the mapping's function with an event: returns (function error or None, response payload).
-Invoke = Callable[[EventSourceMapping, bytes], Awaitable[tuple[str | None, bytes]]]
+#: Invokes the mapping's function with an event: (function error or None, response payload, executed version).
+Invoke = Callable[[EventSourceMapping, bytes], Awaitable[tuple[str | None, bytes, str]]]
+#: Sends a failure record to an OnFailure destination (by ARN).
+Deliver = Callable[[str, bytes], Awaitable[None]]
 
 
 def stream_name(arn: str) -> str:
@@ -47,6 +53,8 @@ class ShardPoller:
         store: MappingStore,
         invoke: Invoke,
         role_arn: str,
+        deliver: Deliver | None = None,
+        wakeup: Callable[[], asyncio.Event] | None = None,
     ) -> None:
         self.mapping = mapping
         self.shard = shard
@@ -54,6 +62,8 @@ class ShardPoller:
         self.store = store
         self.invoke = invoke
         self.role_arn = role_arn
+        self.deliver = deliver
+        self.wakeup = wakeup
         self.finished = False
         self._attempts: dict[tuple[int, int], int] = {}
         self._filters = parse_filters({"Filters": [{"Pattern": p} for p in mapping.filter_patterns]})
@@ -68,6 +78,8 @@ class ShardPoller:
             position = self.shard.start_seq
             await asyncio.to_thread(self.store.save_checkpoint, self.mapping.uuid, self.shard.shard_id, position)
         while True:
+            # Taken before reading, so a put that lands between the read and the wait still wakes us.
+            signal = self.wakeup() if self.wakeup is not None else None
             records, _ = await asyncio.to_thread(
                 self.streams.read, self.name, self.shard.shard_id, position, self.mapping.batch_size
             )
@@ -84,7 +96,11 @@ class ShardPoller:
                     )
                     self.finished = True
                     return
-                await asyncio.sleep(POLL_INTERVAL_S)
+                if signal is None:
+                    await asyncio.sleep(POLL_INTERVAL_S)
+                else:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(signal.wait(), IDLE_WAIT_S)
                 continue
             kept = [r for r in records if matches_any(self._filters, kinesis_view(r.partition_key, r.data))]
             # Filtered-out records are skipped for good: the checkpoint moves past them.
@@ -103,7 +119,7 @@ class ShardPoller:
                 batch, self.shard.shard_id, self.mapping.event_source_arn, self.streams.region, self.role_arn
             )
             try:
-                error, payload = await self.invoke(self.mapping, json.dumps(event).encode())
+                error, payload, version = await self.invoke(self.mapping, json.dumps(event).encode())
             except Exception:
                 # The batch never reached the function: retried, without counting against the retries.
                 log.exception("mapping %s: could not invoke the function", self.mapping.uuid)
@@ -119,15 +135,18 @@ class ShardPoller:
             key = (remaining[0].seq, remaining[-1].seq)
             attempts = self._attempts.get(key, 0) + 1
             self._attempts[key] = attempts
-            if self._expired(remaining, attempts):
+            condition = self._expired(remaining, attempts)
+            if condition is not None:
                 log.warning(
-                    "mapping %s: discarding records %s..%s of %s after %d attempts",
+                    "mapping %s: discarding records %s..%s of %s after %d attempts (%s)",
                     self.mapping.uuid,
                     sequence(key[0]),
                     sequence(key[1]),
                     self.shard.shard_id,
                     attempts,
+                    condition,
                 )
+                await self._report_failure(remaining, condition, attempts, version, error)
                 continue
             if self.mapping.bisect_on_error and error is not None and len(remaining) > 1:
                 half = len(remaining) // 2
@@ -158,12 +177,50 @@ class ShardPoller:
             failed.append(numbers[identifier])
         return min(failed)
 
-    def _expired(self, records: list[StoredRecord], attempts: int) -> bool:
-        retries = self.mapping.maximum_retry_attempts
-        too_many = retries != -1 and attempts > retries
+    def _expired(self, records: list[StoredRecord], attempts: int) -> str | None:
+        """Why the records are given up on (the failure record's ``condition``), or None to retry."""
         age = self.mapping.maximum_record_age_s
-        too_old = age != -1 and time.time() - records[0].arrival > age
-        return too_many or too_old
+        if age != -1 and time.time() - records[0].arrival > age:
+            return "RecordAgeExceeded"
+        retries = self.mapping.maximum_retry_attempts
+        if retries != -1 and attempts > retries:
+            return "RetryAttemptsExhausted"
+        return None
+
+    async def _report_failure(
+        self, records: list[StoredRecord], condition: str, attempts: int, version: str, error: str | None
+    ) -> None:
+        """Send the spec's invocation record (with ``KinesisBatchInfo``, no records) to OnFailure."""
+        if not self.mapping.on_failure or self.deliver is None:
+            return
+        record = {
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": self.mapping.function_arn,
+                "condition": condition,
+                "approximateInvokeCount": attempts,
+            },
+            "responseContext": {"statusCode": 200, "executedVersion": version, "functionError": error or "Unhandled"},
+            "version": "1.0",
+            "timestamp": _iso(time.time()),
+            "KinesisBatchInfo": {
+                "shardId": self.shard.shard_id,
+                "startSequenceNumber": sequence(records[0].seq),
+                "endSequenceNumber": sequence(records[-1].seq),
+                "approximateArrivalOfFirstRecord": _iso(records[0].arrival),
+                "approximateArrivalOfLastRecord": _iso(records[-1].arrival),
+                "batchSize": len(records),
+                "streamArn": self.mapping.event_source_arn,
+            },
+        }
+        try:
+            await self.deliver(self.mapping.on_failure, json.dumps(record).encode())
+        except Exception:
+            log.exception("mapping %s: the OnFailure destination %s failed", self.mapping.uuid, self.mapping.on_failure)
+
+
+def _iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{int(epoch % 1 * 1000):03d}Z"
 
 
 def _cap(records: list[StoredRecord]) -> list[StoredRecord]:
@@ -179,16 +236,34 @@ def _cap(records: list[StoredRecord]) -> list[StoredRecord]:
 class StreamMappings:
     """Runs the pollers of every enabled stream mapping, following shards as streams are resharded."""
 
-    def __init__(self, store: MappingStore, streams: StreamService, invoke: Invoke, role_arn: str) -> None:
+    def __init__(
+        self, store: MappingStore, streams: StreamService, invoke: Invoke, role_arn: str, deliver: Deliver | None = None
+    ) -> None:
         self.store = store
         self.streams = streams
         self.invoke = invoke
         self.role_arn = role_arn
+        self.deliver = deliver
+        self._signals: dict[str, asyncio.Event] = {}
+        self._loop_ref: asyncio.AbstractEventLoop | None = None
         self._pollers: dict[tuple[str, str], tuple[ShardPoller, asyncio.Task[None]]] = {}
         self._loop: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        self._loop_ref = asyncio.get_running_loop()
+        self.streams.add_listener(self._on_put)
         self._loop = asyncio.ensure_future(self._supervise())
+
+    def _on_put(self, stream: str) -> None:
+        """Called in the putting thread after a commit: wake that stream's idle pollers at once."""
+        if self._loop_ref is not None:
+            self._loop_ref.call_soon_threadsafe(self._wake, stream)
+
+    def _wake(self, stream: str) -> None:
+        self._signals.pop(stream, asyncio.Event()).set()
+
+    def _signal(self, stream: str) -> asyncio.Event:
+        return self._signals.setdefault(stream, asyncio.Event())
 
     async def stop(self) -> None:
         if self._loop is not None:
@@ -237,7 +312,17 @@ class StreamMappings:
                 ready = [await self._parent_done(mapping, p, done) for p in parents]
                 if not all(ready):
                     continue  # children wait for their parents, so order per key holds
-                poller = ShardPoller(mapping, shard, self.streams, self.store, self.invoke, self.role_arn)
+                name = stream_name(mapping.event_source_arn)
+                poller = ShardPoller(
+                    mapping,
+                    shard,
+                    self.streams,
+                    self.store,
+                    self.invoke,
+                    self.role_arn,
+                    self.deliver,
+                    functools.partial(self._signal, name),
+                )
                 self._pollers[key] = (poller, asyncio.ensure_future(poller.run()))
 
     async def _parent_done(self, mapping: EventSourceMapping, parent: str, done: set[str]) -> bool:

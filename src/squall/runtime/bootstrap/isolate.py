@@ -149,13 +149,16 @@ def prepare_root(new_root: str, expose: list[str]) -> None:
         os.makedirs(new_root + mount_point, exist_ok=True)
 
 
-def enter_root(new_root: str, task_dir: str, tmp_mb: int, uid: int) -> None:
-    """Add the function's code (read-only) and its own ``/tmp``, then make ``new_root`` the root.
+def enter_root(new_root: str, task_dir: str, tmp_mb: int, uid: int, opt_dir: str | None = None) -> None:
+    """Add the function's code (read-only), its layers at ``/opt`` (read-only, ``opt_dir``: the
+    merged tree of every layer) and its own ``/tmp``, then make ``new_root`` the root.
 
     ``/tmp`` is a tmpfs of the function's EphemeralStorage size, owned by the sandbox's user: it
     survives warm invocations, cannot fill the host's disk, and vanishes with the sandbox.
     """
     _bind(task_dir, new_root + "/var/task", readonly=True)
+    if opt_dir:
+        _bind(opt_dir, new_root + "/opt", readonly=True)
     _mount(None, new_root + "/tmp", None, MS_REMOUNT | MS_NOSUID | MS_NODEV, f"size={tmp_mb}m")
     os.chown(new_root + "/tmp", uid, uid)
     os.chmod(new_root + "/tmp", 0o700)
@@ -192,7 +195,7 @@ def confine(spec: dict[str, Any], prepared_root: str | None) -> None:
     if spec.get("isolate"):
         if prepared_root is None:
             raise RuntimeError("an isolated sandbox needs a prepared root")
-        enter_root(prepared_root, spec["task_dir"], spec["tmp_mb"], spec["uid"])
+        enter_root(prepared_root, spec["task_dir"], spec["tmp_mb"], spec["uid"], spec.get("opt_dir"))
     set_limits(spec["max_files"], spec["max_procs"], spec["max_file_bytes"])
     if spec.get("isolate"):
         drop_privileges(spec["uid"], spec["gid"])

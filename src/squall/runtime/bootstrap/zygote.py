@@ -71,6 +71,10 @@ def _run_child(spec: dict[str, Any], channel_fd: int, prepared_root: str | None)
         task_root = spec["env"]["LAMBDA_TASK_ROOT"]
         os.chdir(task_root)
         sys.path.insert(0, task_root)
+        opt_root = spec.get("opt_root")
+        if opt_root:  # as on Lambda: the layers' Python dirs come right after the function's code
+            version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+            sys.path[1:1] = [f"{opt_root}/python/lib/{version}/site-packages", f"{opt_root}/python"]
         sys.stdout = open(1, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
         sys.stderr = open(2, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
         channel = socket.socket(fileno=channel_fd)

@@ -15,7 +15,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -95,6 +95,7 @@ class StreamService:
         self.region = region
         self._iterator_key = iterator_key or os.urandom(32)
         self._lock = threading.Lock()
+        self._listeners: list[Callable[[str], None]] = []
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
             os.close(fd)
@@ -120,6 +121,10 @@ class StreamService:
                 self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise StoreUnavailable(f"Stream store failure: {exc}") from exc
+
+    def add_listener(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(stream name)`` after every committed put (from the putting thread)."""
+        self._listeners.append(listener)
 
     def arn(self, name: str) -> str:
         return f"arn:aws:kinesis:{self.region}:{self.account_id}:stream/{name}"
@@ -255,6 +260,8 @@ class StreamService:
                 rows.append((name, shard, counter, partition_key, data, now))
             conn.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)", rows)
             conn.execute("UPDATE streams SET counter = ? WHERE name = ?", (counter, name))
+        for listener in self._listeners:
+            listener(name)
         return placed
 
     def read(self, name: str, shard_id: str, from_counter: int, limit: int) -> tuple[list[StoredRecord], float | None]:
@@ -275,6 +282,15 @@ class StreamService:
         if records and newest[0] is not None and records[-1].seq < newest[0]:
             behind = records[-1].arrival
         return records, behind
+
+    def backlog(self, name: str, shard_id: str, position: int) -> tuple[int, float | None]:
+        """How many records of a shard wait at or after ``position``, and when the oldest arrived."""
+        with self._lock:
+            count, oldest = self._conn.execute(
+                "SELECT COUNT(*), MIN(arrival) FROM records WHERE stream = ? AND shard_id = ? AND seq >= ?",
+                (name, shard_id, position),
+            ).fetchone()
+        return int(count), oldest
 
     def latest_counter(self, name: str) -> int:
         with self._lock:

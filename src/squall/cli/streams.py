@@ -1,0 +1,106 @@
+"""``squall streams``: streams, their shards, and how far behind each event source mapping is."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from squall.config import Settings
+
+
+def stream_report(data_dir: Path) -> dict[str, Any]:
+    """Streams with their shards, and mappings with their per-shard backlog and iterator age."""
+    from squall.services.streams.service import StreamService
+    from squall.sources.mappings import MappingStore
+    from squall.sources.streams import stream_name
+
+    streams_path, mappings_path = data_dir / "streams.db", data_dir / "mappings.db"
+    if not streams_path.exists():
+        raise click.ClickException(
+            f"No streams in {data_dir}: start `squall server` and create one, or pass --data-dir."
+        )
+    settings = Settings.load(data_dir=data_dir)
+    service = StreamService(streams_path, settings.account_id, settings.region)
+    mappings = MappingStore(mappings_path) if mappings_path.exists() else None
+    now = time.time()
+    try:
+        streams = []
+        listed, _ = service.list_streams(None, 10_000)
+        for stream in listed:
+            shards = service.shards(stream.name)
+            streams.append(
+                {
+                    "name": stream.name,
+                    "mode": stream.mode,
+                    "retention_hours": stream.retention_hours,
+                    "shards": [
+                        {
+                            "id": s.shard_id,
+                            "open": s.end_seq is None,
+                            "records": service.backlog(stream.name, s.shard_id, 0)[0],
+                        }
+                        for s in shards
+                    ],
+                }
+            )
+        report_mappings = []
+        for mapping in mappings.all() if mappings is not None else []:
+            name = stream_name(mapping.event_source_arn)
+            lag = []
+            for shard in service.shards(name) if any(s["name"] == name for s in streams) else []:
+                position = mappings.checkpoint(mapping.uuid, shard.shard_id) if mappings is not None else None
+                behind, oldest = service.backlog(name, shard.shard_id, position or 0)
+                lag.append(
+                    {
+                        "shard": shard.shard_id,
+                        "behind": behind,
+                        "iterator_age_ms": int((now - oldest) * 1000) if oldest and behind else 0,
+                    }
+                )
+            report_mappings.append(
+                {
+                    "uuid": mapping.uuid,
+                    "stream": name,
+                    "function": mapping.function_arn,
+                    "state": "Enabled" if mapping.enabled else "Disabled",
+                    "last_result": mapping.last_processing_result,
+                    "lag": lag,
+                }
+            )
+        return {"streams": streams, "mappings": report_mappings}
+    finally:
+        service.close()
+        if mappings is not None:
+            mappings.close()
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Squall's data directory [env SQUALL_DATA_DIR]")
+def streams(as_json: bool, data_dir: Path | None) -> None:
+    """List streams and shards, and the event source mappings reading them with their lag."""
+    report = stream_report(Settings.load(data_dir=data_dir).data_dir)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    if not report["streams"]:
+        click.echo("No streams.")
+    for stream in report["streams"]:
+        open_count = sum(1 for s in stream["shards"] if s["open"])
+        click.echo(
+            f"{stream['name']}  {stream['mode']}  {open_count} open shard(s), retention {stream['retention_hours']} h"
+        )
+        for shard in stream["shards"]:
+            click.echo(f"  {shard['id']}  {'open  ' if shard['open'] else 'closed'}  {shard['records']} record(s)")
+    for mapping in report["mappings"]:
+        function = mapping["function"].split(":function:")[-1]
+        click.echo(
+            f"mapping {mapping['uuid']}  {mapping['stream']} -> {function}  {mapping['state']}  "
+            f"({mapping['last_result']})"
+        )
+        for lag in mapping["lag"]:
+            click.echo(f"  {lag['shard']}  behind {lag['behind']}  iterator age {lag['iterator_age_ms']} ms")

@@ -1,0 +1,219 @@
+"""Lambda layers: published layer versions, and the merged ``/opt`` tree a function's layers make.
+
+A layer version is immutable: its zip lives in the ``CodeStore`` (by SHA-256) and its metadata in
+its own SQLite file. Version numbers of a layer are never reused, even after deletion. A function
+keeps the code address of each of its layers, so deleting a layer version does not break the
+functions that already use it (as on Lambda).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sqlite3
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import msgspec
+
+from squall.errors import InvalidParameterValue, StoreUnavailable
+from squall.models import LayerRef
+from squall.stores.code import CodeStore
+
+#: How many layers one function may use.
+MAX_LAYERS = 5
+
+
+class LayerVersion(msgspec.Struct, kw_only=True):
+    """One published version of a layer."""
+
+    name: str
+    version: int
+    description: str = ""
+    created_date: str = ""
+    compatible_runtimes: list[str] = msgspec.field(default_factory=list)
+    compatible_architectures: list[str] = msgspec.field(default_factory=list)
+    license_info: str | None = None
+    code_sha256: str = ""  # base64, as Lambda reports it
+    code_hex: str = ""
+    code_size: int = 0
+
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder(LayerVersion).decode
+
+
+class LayerStore:
+    """Layer versions in one SQLite file; safe to share between threads."""
+
+    def __init__(self, path: Path) -> None:
+        self._lock = threading.Lock()
+        try:
+            self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = FULL")
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS layer_versions (name TEXT NOT NULL, version INTEGER NOT NULL,"
+                " config TEXT NOT NULL, PRIMARY KEY (name, version)) WITHOUT ROWID"
+            )
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS layer_counters (name TEXT PRIMARY KEY, last INTEGER NOT NULL)"
+            )
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"Cannot open layer store {path}: {exc}") from exc
+
+    def publish(self, layer: LayerVersion) -> LayerVersion:
+        """Store ``layer`` as the next version of its name (numbers are never reused)."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                row = self._conn.execute("SELECT last FROM layer_counters WHERE name = ?", (layer.name,)).fetchone()
+                number = (int(row[0]) if row else 0) + 1
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO layer_counters (name, last) VALUES (?, ?)", (layer.name, number)
+                )
+                stored = msgspec.structs.replace(layer, version=number)
+                self._conn.execute(
+                    "INSERT INTO layer_versions (name, version, config) VALUES (?, ?, ?)",
+                    (layer.name, number, _encode(stored).decode()),
+                )
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise StoreUnavailable(f"Layer store write failed: {exc}") from exc
+        return stored
+
+    def get(self, name: str, version: int) -> LayerVersion | None:
+        rows = self._query("SELECT config FROM layer_versions WHERE name = ? AND version = ?", (name, version))
+        return _decode(str(rows[0][0])) if rows else None
+
+    def versions(self, name: str) -> list[LayerVersion]:
+        """Every version of a layer, newest first."""
+        rows = self._query("SELECT config FROM layer_versions WHERE name = ? ORDER BY version DESC", (name,))
+        return [_decode(str(row[0])) for row in rows]
+
+    def names(self) -> list[str]:
+        return [str(row[0]) for row in self._query("SELECT DISTINCT name FROM layer_versions ORDER BY name", ())]
+
+    def delete(self, name: str, version: int) -> None:
+        with self._lock:
+            try:
+                self._conn.execute("DELETE FROM layer_versions WHERE name = ? AND version = ?", (name, version))
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(f"Layer store write failed: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def _query(self, sql: str, params: tuple[object, ...]) -> list[tuple[object, ...]]:
+        with self._lock:
+            try:
+                return list(self._conn.execute(sql, params).fetchall())
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(f"Layer store read failed: {exc}") from exc
+
+
+class LayerRegistry:
+    """Publishing and resolving layer versions for one account and region."""
+
+    def __init__(self, store: LayerStore, code: CodeStore, account_id: str, region: str) -> None:
+        self.store = store
+        self.code = code
+        self.account_id = account_id
+        self.region = region
+
+    def layer_arn(self, name: str) -> str:
+        return f"arn:aws:lambda:{self.region}:{self.account_id}:layer:{name}"
+
+    def version_arn(self, name: str, version: int) -> str:
+        return f"{self.layer_arn(name)}:{version}"
+
+    def resolve(self, arns: Sequence[str]) -> list[LayerRef]:
+        """The code of each layer version a function names, in order; Lambda's errors otherwise."""
+        if len(arns) > MAX_LAYERS:
+            raise InvalidParameterValue(f"Cannot reference more than {MAX_LAYERS} layers.")
+        refs: list[LayerRef] = []
+        seen: dict[str, str] = {}
+        prefix = self.layer_arn("")
+        for arn in arns:
+            parts = arn.split(":")
+            if len(parts) > 3 and parts[3] and parts[3] != self.region:
+                raise InvalidParameterValue(
+                    "Layers are not in the same region as the function. "
+                    f"Layers are expected to be in region {self.region}."
+                )
+            name, _, number = arn[len(prefix) :].rpartition(":")
+            layer = self.store.get(name, int(number)) if arn.startswith(prefix) and number.isdigit() else None
+            if layer is None:
+                raise InvalidParameterValue(f"Layer version {arn} does not exist.")
+            layer_arn = arn.rpartition(":")[0]
+            if layer_arn in seen:
+                raise InvalidParameterValue(
+                    "Two different versions of the same layer are not allowed to be referenced in the same "
+                    f"function. {seen[layer_arn]} and {arn} are versions of the same layer."
+                )
+            seen[layer_arn] = arn
+            refs.append(LayerRef(arn=arn, code_hex=layer.code_hex, code_size=layer.code_size))
+        return refs
+
+
+def merged_tree(code: CodeStore, hexes: Sequence[str], root: Path) -> Path:
+    """One read-only tree holding every layer's files, later layers overriding earlier ones.
+
+    Addressed by the hash of the layers' code hashes, built once and renamed into place atomically,
+    so every sandbox of any function with the same layer list shares it.
+    """
+    key = hashlib.sha256("\n".join(hexes).encode()).hexdigest()
+    final = root / key
+    if final.is_dir():
+        return final
+    sources = [code.unpacked(h) for h in hexes]
+    root.mkdir(mode=0o711, parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".merge-", dir=root))
+    try:
+        for source in sources:
+            _overlay(str(source), str(tmp))
+        os.chmod(tmp, 0o755)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not final.is_dir():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # another builder got there first
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def _remove(path: str) -> None:
+    if os.path.islink(path) or (os.path.exists(path) and not os.path.isdir(path)):
+        os.unlink(path)
+    elif os.path.isdir(path):
+        shutil.rmtree(path)
+
+
+def _overlay(source: str, dest: str) -> None:
+    """Copy ``source``'s entries over ``dest``; an entry replaces whatever was at its path."""
+    for entry in os.scandir(source):
+        target = os.path.join(dest, entry.name)
+        if entry.is_symlink():
+            _remove(target)
+            os.symlink(os.readlink(entry.path), target)
+        elif entry.is_dir():
+            if os.path.islink(target) or (os.path.exists(target) and not os.path.isdir(target)):
+                _remove(target)
+            os.makedirs(target, mode=0o755, exist_ok=True)
+            os.chmod(target, 0o755)
+            _overlay(entry.path, target)
+        else:
+            _remove(target)
+            try:
+                os.link(entry.path, target)  # packages are never modified once unpacked
+            except OSError:
+                shutil.copy2(entry.path, target)

@@ -1,0 +1,185 @@
+"""Resource-based policies of functions (AddPermission, RemovePermission, GetPolicy).
+
+Stored and returned in the policy document shape Lambda builds; Squall does not enforce them.
+One policy per function and qualifier (a version or alias; the unqualified function is ``""``),
+each in its own SQLite file with a revision id that changes on every edit.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+from squall.errors import PreconditionFailed, ResourceConflict, ResourceNotFound, SquallError, StoreUnavailable
+
+#: Lambda's limit on a function's policy document, in bytes.
+POLICY_LIMIT = 20480
+NOT_FOUND = "The resource you requested does not exist."
+#: RemovePermission's message when there is no policy at all.
+NO_POLICY = "No policy is associated with the given resource."
+_ACCOUNT = re.compile(r"\d{12}")
+
+
+class PolicyLengthExceeded(SquallError):
+    code = "PolicyLengthExceededException"
+    status = 400
+    error_type = "User"
+    message_key = "message"
+
+
+class PolicyStore:
+    """Policy documents by (function, qualifier) in one SQLite file; safe to share between threads."""
+
+    def __init__(self, path: Path) -> None:
+        self._lock = threading.Lock()
+        try:
+            self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = FULL")
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS policies (function_name TEXT NOT NULL, qualifier TEXT NOT NULL,"
+                " statements TEXT NOT NULL, revision_id TEXT NOT NULL, PRIMARY KEY (function_name, qualifier))"
+                " WITHOUT ROWID"
+            )
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"Cannot open policy store {path}: {exc}") from exc
+
+    def get(self, function_name: str, qualifier: str) -> tuple[list[dict[str, Any]], str] | None:
+        with self._lock:
+            row = self._execute(
+                "SELECT statements, revision_id FROM policies WHERE function_name = ? AND qualifier = ?",
+                (function_name, qualifier),
+            ).fetchone()
+        return None if row is None else (json.loads(row[0]), str(row[1]))
+
+    def put(self, function_name: str, qualifier: str, statements: list[dict[str, Any]]) -> str:
+        """Replace the statements (none: drop the policy); returns the new revision id."""
+        revision = str(uuid.uuid4())
+        with self._lock:
+            if statements:
+                self._execute(
+                    "INSERT OR REPLACE INTO policies (function_name, qualifier, statements, revision_id)"
+                    " VALUES (?, ?, ?, ?)",
+                    (function_name, qualifier, json.dumps(statements), revision),
+                )
+            else:
+                self._execute(
+                    "DELETE FROM policies WHERE function_name = ? AND qualifier = ?", (function_name, qualifier)
+                )
+        return revision
+
+    def forget(self, function_name: str, qualifier: str | None = None) -> None:
+        """Drop a deleted function's policies (or one version's)."""
+        with self._lock:
+            if qualifier is None:
+                self._execute("DELETE FROM policies WHERE function_name = ?", (function_name,))
+            else:
+                self._execute(
+                    "DELETE FROM policies WHERE function_name = ? AND qualifier = ?", (function_name, qualifier)
+                )
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def _execute(self, sql: str, params: tuple[object, ...]) -> sqlite3.Cursor:
+        try:
+            return self._conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"Policy store failed: {exc}") from exc
+
+
+def document(statements: list[dict[str, Any]]) -> str:
+    """The policy document as GetPolicy returns it (a JSON string)."""
+    return json.dumps({"Version": "2012-10-17", "Id": "default", "Statement": statements}, separators=(",", ":"))
+
+
+def statement(request: dict[str, Any], resource_arn: str) -> dict[str, Any]:
+    """The statement AddPermission adds, built from its (validated) request members."""
+    principal = str(request["Principal"])
+    shown: Any
+    if principal == "*":
+        shown = "*"
+    elif _ACCOUNT.fullmatch(principal):
+        shown = {"AWS": f"arn:aws:iam::{principal}:root"}
+    elif principal.startswith("arn:"):
+        shown = {"AWS": principal}
+    else:
+        shown = {"Service": principal}
+    body: dict[str, Any] = {
+        "Sid": request["StatementId"],
+        "Effect": "Allow",
+        "Principal": shown,
+        "Action": request["Action"],
+        "Resource": resource_arn,
+    }
+    equals: dict[str, str] = {}
+    if request.get("SourceAccount"):
+        equals["AWS:SourceAccount"] = request["SourceAccount"]
+    if request.get("PrincipalOrgID"):
+        equals["aws:PrincipalOrgID"] = request["PrincipalOrgID"]
+    if request.get("EventSourceToken"):
+        equals["lambda:EventSourceToken"] = request["EventSourceToken"]
+    if request.get("FunctionUrlAuthType"):
+        equals["lambda:FunctionUrlAuthType"] = request["FunctionUrlAuthType"]
+    condition: dict[str, Any] = {}
+    if equals:
+        condition["StringEquals"] = equals
+    if request.get("SourceArn"):
+        condition["ArnLike"] = {"AWS:SourceArn": request["SourceArn"]}
+    if condition:
+        body["Condition"] = condition
+    return body
+
+
+class Policies:
+    """AddPermission / RemovePermission / GetPolicy over a ``PolicyStore``."""
+
+    def __init__(self, store: PolicyStore) -> None:
+        self.store = store
+
+    def add(self, function_name: str, qualifier: str, new: dict[str, Any], revision_id: str | None) -> None:
+        current = self.store.get(function_name, qualifier)
+        statements, revision = current if current is not None else ([], None)
+        if revision_id is not None and revision_id != revision:
+            raise PreconditionFailed(
+                "The Revision Id provided does not match the latest Revision Id. "
+                "Call the GetPolicy API to retrieve the latest Revision Id"
+            )
+        if any(s.get("Sid") == new["Sid"] for s in statements):
+            raise ResourceConflict(
+                f"The statement id ({new['Sid']}) provided already exists. Please provide a new statement id, "
+                "or remove the existing statement."
+            )
+        statements = [*statements, new]
+        size = len(document(statements).encode())
+        if size > POLICY_LIMIT:
+            raise PolicyLengthExceeded(f"The final policy size ({size}) is bigger than the limit ({POLICY_LIMIT}).")
+        self.store.put(function_name, qualifier, statements)
+
+    def remove(self, function_name: str, qualifier: str, sid: str, revision_id: str | None) -> None:
+        current = self.store.get(function_name, qualifier)
+        if current is None:
+            raise ResourceNotFound(NO_POLICY)
+        statements, revision = current
+        if revision_id is not None and revision_id != revision:
+            raise PreconditionFailed(
+                "The Revision Id provided does not match the latest Revision Id. "
+                "Call the GetPolicy API to retrieve the latest Revision Id"
+            )
+        kept = [s for s in statements if s.get("Sid") != sid]
+        if len(kept) == len(statements):
+            raise ResourceNotFound(f"Statement {sid} is not found in resource policy.")
+        self.store.put(function_name, qualifier, kept)
+
+    def get(self, function_name: str, qualifier: str) -> tuple[str, str]:
+        current = self.store.get(function_name, qualifier)
+        if current is None:
+            raise ResourceNotFound(NOT_FOUND)
+        statements, revision = current
+        return document(statements), revision
