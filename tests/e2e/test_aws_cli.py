@@ -349,3 +349,30 @@ def test_wrong_credentials_are_rejected(
     assert re.search(r'"GET /2015-03-31/functions/? HTTP/1\.1" 403 ', proc.stderr), proc.stderr[-3000:]
     # The same CLI with the right credentials file works.
     assert "Functions" in aws_json(squall, "lambda", "list-functions")
+
+
+def test_version_alias_invoke_and_logs_flow(squall: SquallServer, tmp_path: Path, cleanup: list[str]) -> None:
+    """Issue 3's CLI flow: create, publish a version, alias it, invoke through the alias, read the logs."""
+    cleanup.append("cli-flow")
+    source = "def handler(event, context):\n    print('flow', context.function_version)\n    return 'v1'\n"
+    create_with_cli(squall, tmp_path, "cli-flow", make_zip({"app.py": source}))
+    version = aws_json(squall, "lambda", "publish-version", "--function-name", "cli-flow")
+    assert version["Version"] == "1"
+    alias = aws_json(
+        squall, "lambda", "create-alias", "--function-name", "cli-flow", "--name", "live", "--function-version", "1"
+    )
+    assert alias["AliasArn"].endswith(":function:cli-flow:live")
+    out = tmp_path / "flow.json"
+    printed = aws_json(
+        squall, "lambda", "invoke", "--function-name", "cli-flow", "--qualifier", "live", *payload_args({}), str(out)
+    )
+    assert printed["StatusCode"] == 200 and printed["ExecutedVersion"] == "1"
+    assert json.loads(out.read_text()) == "v1"
+    deadline = time.monotonic() + 10
+    messages: list[str] = []
+    while time.monotonic() < deadline and not any(m.startswith("flow 1") for m in messages):
+        events = aws_json(squall, "logs", "filter-log-events", "--log-group-name", "/aws/lambda/cli-flow")
+        messages = [e["message"] for e in events["events"]]
+        time.sleep(0.2)
+    assert any(m.startswith("flow 1") for m in messages), messages
+    assert any(m.startswith("REPORT RequestId: ") for m in messages)
