@@ -61,6 +61,9 @@ class Settings:
     isolation: bool = True
     #: How the server forwards log lines: "info" prints a line per request too.
     log_level: str = "info"
+    #: Compresses the async queue's timeline: multiplies every retry and backoff delay and every
+    #: MaximumEventAgeInSeconds (tests use 0.01 to run minutes in seconds).
+    async_retry_scale: float = 1.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -21,6 +21,8 @@ from squall.executors.base import Executor
 from squall.executors.local import LocalExecutor
 from squall.invoke.async_queue import AsyncDispatcher
 from squall.invoke.concurrency import MIN_UNRESERVED, ConcurrencyLimiter
+from squall.invoke.destinations import Destinations
+from squall.invoke.event_config import EventConfigStore, EventInvokeConfigs
 from squall.invoke.sync import Invoker
 from squall.layers import LayerRegistry, LayerStore
 from squall.logs import format as logfmt
@@ -57,7 +59,11 @@ class Platform:
         self.recorder = UsageRecorder(store)
         self.aliases = AliasRegistry(store, self.registry)
         self.invoker = Invoker(self.registry, executor, self.limiter, [self.recorder], aliases=self.aliases)
-        self.dispatcher = AsyncDispatcher(store, self.invoker)
+        self.dispatcher = AsyncDispatcher(
+            store, self.invoker, settings.async_retry_scale, destinations=Destinations(self._invoke_event)
+        )
+        #: Async retry settings and destinations per version or alias (built by ``build``).
+        self.event_configs: EventInvokeConfigs | None = None
         #: The data services of this tier (built by ``build``).
         self.streams: StreamService | None = None
         self.mappings: MappingStore | None = None
@@ -97,6 +103,9 @@ class Platform:
         platform.mappings = MappingStore(data / "mappings.db")
         platform.layers = LayerRegistry(LayerStore(data / "layers.db"), code, settings.account_id, settings.region)
         platform.policies = Policies(PolicyStore(data / "policies.db"))
+        event_store = EventConfigStore(data / "event_invoke.db")
+        platform.event_configs = EventInvokeConfigs(event_store, platform.registry, platform.aliases)
+        platform.dispatcher.event_configs = event_store
         platform.stream_mappings = StreamMappings(
             platform.mappings,
             platform.streams,
@@ -142,6 +151,8 @@ class Platform:
             self.layers.store.close()
         if self.policies is not None:
             self.policies.store.close()
+        if self.event_configs is not None:
+            self.event_configs.store.close()
 
     async def deliver_to_destination(self, destination: str, payload: bytes) -> None:
         """Send an invocation record to a destination; functions today, queues and topics when they exist."""
@@ -149,6 +160,10 @@ class Platform:
             raise InvalidParameterValue(f"Squall cannot deliver to {destination} yet: only functions are destinations.")
         name, _, qualifier = destination.split(":function:", 1)[1].partition(":")
         await self.invoke(name, qualifier or None, payload, "Event", trigger="destination")
+
+    async def _invoke_event(self, name: str, qualifier: str | None, payload: bytes) -> None:
+        """An async invoke on Squall's own behalf (a destination function)."""
+        await self.invoke(name, qualifier, payload, "Event", trigger="destination")
 
     async def invoke_for_mapping(self, mapping: EventSourceMapping, payload: bytes) -> tuple[str | None, bytes, str]:
         """Invoke a mapping's function synchronously with one batch, waiting for a concurrency slot."""
@@ -211,6 +226,8 @@ class Platform:
         await self.registry.delete(name, qualifier)
         if self.policies is not None:
             await asyncio.to_thread(self.policies.store.forget, name, qualifier)
+        if self.event_configs is not None:
+            await self.event_configs.forget(name, qualifier)
         if qualifier is None:
             self.aliases.forget_function(name)
             self.limiter.set_reserved(name, None)

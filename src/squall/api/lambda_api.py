@@ -26,6 +26,7 @@ from squall.aliases import is_alias
 from squall.api import lambda_wire as wire
 from squall.api.errors import render_error
 from squall.api.esm_api import EventSourceMappingApi
+from squall.api.event_config_api import EventInvokeConfigApi
 from squall.api.layers_api import LayersApi, function_layers
 from squall.api.tags_policies_api import TagsPoliciesApi, check_tags
 from squall.errors import (
@@ -141,6 +142,8 @@ class LambdaApi:
             routes += LayersApi(platform.layers, self._code_url).routes(self._guard)
         if platform.policies is not None:
             routes += TagsPoliciesApi(platform, platform.policies).routes(self._guard)
+        if platform.event_configs is not None:
+            routes += EventInvokeConfigApi(platform.event_configs, platform.registry).routes(self._guard)
         self.router = Router(routes=routes, default=self._unknown)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -50,6 +50,11 @@ def main() -> None:
     help="Accept unsigned requests (throwaway local use only) [env SQUALL_NO_AUTH]",
 )
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="Server log level")
+@click.option(
+    "--async-retry-scale",
+    type=float,
+    help="Multiply async retry delays and event max ages by this factor [env SQUALL_ASYNC_RETRY_SCALE; default 1.0]",
+)
 def server(**options: object) -> None:
     """Start Squall: the AWS APIs (Lambda...) and the HTTP gateway, on this machine.
 

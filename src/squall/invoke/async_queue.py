@@ -3,7 +3,9 @@
 An Event invocation is acknowledged only once it is committed to the store, so it survives a
 restart. The dispatcher claims due events with a lease (a crashed server's events come back when
 the lease ends) and runs them under the same concurrency rules, waiting for a free slot rather
-than dropping anything. Retries, destinations and the DLQ build on this (later issue).
+than dropping anything. Function errors are retried (``MaximumRetryAttempts``, ~1 then ~2 min),
+throttles back off exponentially, events older than ``MaximumEventAgeInSeconds`` are dropped, and
+the outcome goes to the OnSuccess / OnFailure destination. The DLQ waits for queues and topics.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ import logging
 import time
 
 from squall.errors import ResourceConflict, ResourceNotFound
+from squall.invoke.destinations import Destinations, invocation_record
+from squall.invoke.event_config import EventConfigStore, EventInvokeConfig
 from squall.invoke.sync import Invoker
-from squall.models import AsyncEvent
+from squall.models import LATEST, AsyncEvent, FunctionConfig, InvokeResult
 from squall.stores.base import MetadataStore
 
 log = logging.getLogger(__name__)
@@ -24,14 +28,32 @@ log = logging.getLogger(__name__)
 LEASE_S = 900 + 60
 POLL_S = 0.5
 CLAIM_BATCH = 64
+#: Lambda's delays before the first and second retry of a function error (spec section 4).
+RETRY_DELAYS_S = (60.0, 120.0)
+#: Throttles and dispatch failures: exponential backoff from 1 s up to 5 min (spec section 4).
+BACKOFF_MIN_S = 1.0
+BACKOFF_MAX_S = 300.0
+#: ``attempts`` holds function runs in its low digits and dispatch failures in multiples of this.
+DISPATCH_UNIT = 1000
+MAX_DISPATCH_FAILURES = 1000
 
 
 class AsyncDispatcher:
     """Owns the async queue: ``enqueue`` from the API, ``run`` in the background."""
 
-    def __init__(self, store: MetadataStore, invoker: Invoker) -> None:
+    def __init__(
+        self,
+        store: MetadataStore,
+        invoker: Invoker,
+        retry_scale: float = 1.0,
+        event_configs: EventConfigStore | None = None,
+        destinations: Destinations | None = None,
+    ) -> None:
         self.store = store
         self.invoker = invoker
+        self.retry_scale = retry_scale
+        self.event_configs = event_configs
+        self.destinations = destinations
         self._wake = asyncio.Event()
         self._tasks: dict[asyncio.Task[None], AsyncEvent] = {}
         self._stopping = False
@@ -73,13 +95,23 @@ class AsyncDispatcher:
             await asyncio.to_thread(self.store.complete, event.id)
             return
         except ResourceConflict:
-            await asyncio.to_thread(self.store.reschedule, event.id, time.time() + 1, event.attempts)
+            await self._dispatch_failed(event)
             return
         if self._stopping:
             await asyncio.to_thread(self.store.reschedule, event.id, 0.0, event.attempts)
             return
+        settings = await self._settings(event)
+        invokes = event.attempts % DISPATCH_UNIT
+        # The scale compresses the whole async timeline: delays and event ages alike.
+        if time.time() - event.enqueued_at > settings.max_age_s * self.retry_scale:
+            await self._finish(event, config, settings, "EventAgeExceeded", invokes, None)
+            return
+        if self.invoker.limiter.reserved.get(config.name) == 0:
+            # Reserved concurrency 0: straight to the on-failure destination, without retries.
+            await self._finish(event, config, settings, "RetriesExhausted", invokes, None)
+            return
         try:
-            await self.invoker.invoke(
+            _, result = await self.invoker.invoke(
                 config,
                 event.payload,
                 qualifier=qualifier,
@@ -89,8 +121,56 @@ class AsyncDispatcher:
             )
         except Exception:
             log.exception("async event %s could not be run; it is retried", event.request_id)
-            await asyncio.to_thread(self.store.reschedule, event.id, time.time() + 1, event.attempts + 1)
+            await self._dispatch_failed(event)
             return
+        invokes += 1
+        if result.function_error is None:
+            await self._finish(event, config, settings, "Success", invokes, result)
+        elif invokes <= settings.retries:
+            delay = RETRY_DELAYS_S[min(invokes, len(RETRY_DELAYS_S)) - 1] * self.retry_scale
+            attempts = event.attempts - event.attempts % DISPATCH_UNIT + invokes
+            await asyncio.to_thread(self.store.reschedule, event.id, time.time() + delay, attempts)
+        else:
+            await self._finish(event, config, settings, "RetriesExhausted", invokes, result)
+
+    async def _settings(self, event: AsyncEvent) -> EventInvokeConfig:
+        found = None
+        if self.event_configs is not None:
+            found = await asyncio.to_thread(self.event_configs.get, event.function_name, event.qualifier or LATEST)
+        return found or EventInvokeConfig(function_name=event.function_name, qualifier=event.qualifier, last_modified=0)
+
+    async def _dispatch_failed(self, event: AsyncEvent) -> None:
+        """Throttled or not dispatched: back off exponentially (1 s up to 5 min), not counted as a retry."""
+        failures = event.attempts // DISPATCH_UNIT
+        delay = min(BACKOFF_MAX_S, BACKOFF_MIN_S * 2**failures) * self.retry_scale
+        attempts = event.attempts + DISPATCH_UNIT if failures < MAX_DISPATCH_FAILURES else event.attempts
+        await asyncio.to_thread(self.store.reschedule, event.id, time.time() + delay, attempts)
+
+    async def _finish(
+        self,
+        event: AsyncEvent,
+        config: FunctionConfig,
+        settings: EventInvokeConfig,
+        condition: str,
+        invokes: int,
+        result: InvokeResult | None,
+    ) -> None:
+        """Done with an event: send its record to the matching destination, then drop it from the queue."""
+        target = settings.on_success if condition == "Success" else settings.on_failure
+        if condition != "Success":
+            log.warning("async event %s of %s failed: %s", event.request_id, event.function_name, condition)
+        if target and self.destinations is not None:
+            record = invocation_record(
+                request_id=event.request_id,
+                function_arn=self.invoker.registry.arn(config.name, config.version),
+                condition=condition,
+                invoke_count=invokes,
+                request_payload=event.payload,
+                executed_version=config.version,
+                function_error=result.function_error if result is not None else None,
+                response_payload=result.payload if result is not None else None,
+            )
+            await self.destinations.send(target, record)
         await asyncio.to_thread(self.store.complete, event.id)
 
     def _forget(self, task: asyncio.Task[None]) -> None:
