@@ -99,7 +99,8 @@ class SandboxCgroup:
 
 
 class CgroupManager:
-    """Creates sandbox cgroups under a directory of Squall's own."""
+    """Squall's own cgroup directory: each spare sandbox creates and joins ``spare-<pid>`` in it
+    (see ``bootstrap/isolate.py``), and the claim sets the limits."""
 
     def __init__(self, base: Path, version: int) -> None:
         self.base = base
@@ -118,20 +119,6 @@ class CgroupManager:
     def adopt(self, pid: int) -> SandboxCgroup:
         """The cgroup a spare sandbox created for itself (``spare-<pid>``) before it was claimed."""
         return SandboxCgroup(self.base / f"spare-{pid}", self.version)
-
-    def create(self, sandbox_id: str, memory_mb: int) -> SandboxCgroup:
-        path = self.base / sandbox_id
-        path.mkdir()
-        limit = str(memory_mb * 1024 * 1024)
-        if self.version == 2:
-            (path / "memory.max").write_text(limit)
-            with contextlib.suppress(OSError):
-                (path / "memory.swap.max").write_text("0")
-        else:
-            (path / "memory.limit_in_bytes").write_text(limit)
-            with contextlib.suppress(OSError):
-                (path / "memory.memsw.limit_in_bytes").write_text(limit)
-        return SandboxCgroup(path, self.version)
 
     def close(self) -> None:
         """Remove Squall's directory (sandbox cgroups must be gone already)."""
