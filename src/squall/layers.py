@@ -22,6 +22,7 @@ import msgspec
 from squall.errors import InvalidParameterValue, StoreUnavailable
 from squall.models import LayerRef
 from squall.stores.code import CodeStore
+from squall.stores.sqlite_file import open_durable
 
 #: How many layers one function may use.
 MAX_LAYERS = 5
@@ -51,19 +52,15 @@ class LayerStore:
 
     def __init__(self, path: Path) -> None:
         self._lock = threading.Lock()
-        try:
-            self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute("PRAGMA synchronous = FULL")
-            self._conn.execute(
+        self._conn = open_durable(
+            path,
+            [
                 "CREATE TABLE IF NOT EXISTS layer_versions (name TEXT NOT NULL, version INTEGER NOT NULL,"
-                " config TEXT NOT NULL, PRIMARY KEY (name, version)) WITHOUT ROWID"
-            )
-            self._conn.execute(
-                "CREATE TABLE IF NOT EXISTS layer_counters (name TEXT PRIMARY KEY, last INTEGER NOT NULL)"
-            )
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"Cannot open layer store {path}: {exc}") from exc
+                " config TEXT NOT NULL, PRIMARY KEY (name, version)) WITHOUT ROWID",
+                "CREATE TABLE IF NOT EXISTS layer_counters (name TEXT PRIMARY KEY, last INTEGER NOT NULL)",
+            ],
+            "layer store",
+        )
 
     def publish(self, layer: LayerVersion) -> LayerVersion:
         """Store ``layer`` as the next version of its name (numbers are never reused)."""

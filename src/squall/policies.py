@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from squall.errors import PreconditionFailed, ResourceConflict, ResourceNotFound, SquallError, StoreUnavailable
+from squall.stores.sqlite_file import open_durable
 
 #: Lambda's limit on a function's policy document, in bytes.
 POLICY_LIMIT = 20480
@@ -37,17 +38,15 @@ class PolicyStore:
 
     def __init__(self, path: Path) -> None:
         self._lock = threading.Lock()
-        try:
-            self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute("PRAGMA synchronous = FULL")
-            self._conn.execute(
+        self._conn = open_durable(
+            path,
+            [
                 "CREATE TABLE IF NOT EXISTS policies (function_name TEXT NOT NULL, qualifier TEXT NOT NULL,"
                 " statements TEXT NOT NULL, revision_id TEXT NOT NULL, PRIMARY KEY (function_name, qualifier))"
-                " WITHOUT ROWID"
-            )
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"Cannot open policy store {path}: {exc}") from exc
+                " WITHOUT ROWID",
+            ],
+            "policy store",
+        )
 
     def get(self, function_name: str, qualifier: str) -> tuple[list[dict[str, Any]], str] | None:
         with self._lock:

@@ -18,6 +18,7 @@ import msgspec
 from squall.aliases import is_alias
 from squall.errors import InvalidParameterValue, ResourceNotFound, StoreUnavailable
 from squall.models import LATEST
+from squall.stores.sqlite_file import open_durable
 
 if TYPE_CHECKING:
     from squall.aliases import AliasRegistry
@@ -85,15 +86,15 @@ class EventConfigStore:
 
     def __init__(self, path: Path) -> None:
         self._lock = threading.Lock()
-        try:
-            self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute(
+        # Acknowledged configs must be durable: synchronous=FULL, like every other store.
+        self._conn = open_durable(
+            path,
+            [
                 "CREATE TABLE IF NOT EXISTS event_invoke_configs (function_name TEXT NOT NULL,"
-                " qualifier TEXT NOT NULL, config TEXT NOT NULL, PRIMARY KEY (function_name, qualifier))"
-            )
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"Event invoke config store unavailable: {exc}") from exc
+                " qualifier TEXT NOT NULL, config TEXT NOT NULL, PRIMARY KEY (function_name, qualifier))",
+            ],
+            "event invoke config store",
+        )
 
     def _run(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
         try:

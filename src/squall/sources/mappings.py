@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from squall.errors import StoreUnavailable
+from squall.stores.sqlite_file import open_durable
 
 
 class EventSourceMapping(msgspec.Struct, kw_only=True):
@@ -46,17 +47,15 @@ class MappingStore:
 
     def __init__(self, path: Path) -> None:
         self._lock = threading.Lock()
-        try:
-            self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-            self._conn.execute("CREATE TABLE IF NOT EXISTS mappings (uuid TEXT PRIMARY KEY, body BLOB NOT NULL)")
-            self._conn.execute(
+        self._conn = open_durable(
+            path,
+            [
+                "CREATE TABLE IF NOT EXISTS mappings (uuid TEXT PRIMARY KEY, body BLOB NOT NULL)",
                 "CREATE TABLE IF NOT EXISTS checkpoints (uuid TEXT NOT NULL, shard_id TEXT NOT NULL,"
-                " position INTEGER NOT NULL, PRIMARY KEY (uuid, shard_id))"
-            )
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"Cannot open the mapping store {path}: {exc}") from exc
+                " position INTEGER NOT NULL, PRIMARY KEY (uuid, shard_id))",
+            ],
+            "mapping store",
+        )
 
     def _run(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:

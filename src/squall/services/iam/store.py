@@ -6,7 +6,6 @@ are unique regardless of case, as in IAM. ``sqlite3`` errors become ``StoreUnava
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -17,6 +16,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from squall.errors import StoreUnavailable
+from squall.stores.sqlite_file import open_durable
 
 T = TypeVar("T")
 
@@ -46,19 +46,11 @@ class SqliteRoleStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            os.close(fd)
-            self._conn: sqlite3.Connection | None = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=10
-            )
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute("PRAGMA synchronous = FULL")
-            self._conn.execute(
-                "CREATE TABLE IF NOT EXISTS roles (name TEXT PRIMARY KEY COLLATE NOCASE, role TEXT NOT NULL)"
-            )
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreUnavailable(f"Cannot open role store {self.path}: {exc}") from exc
+        self._conn: sqlite3.Connection | None = open_durable(
+            self.path,
+            ["CREATE TABLE IF NOT EXISTS roles (name TEXT PRIMARY KEY COLLATE NOCASE, role TEXT NOT NULL)"],
+            "role store",
+        )
 
     @contextmanager
     def _conn_locked(self) -> Iterator[sqlite3.Connection]:

@@ -25,6 +25,7 @@ import msgspec
 from squall.errors import StoreUnavailable
 from squall.services.streams import shards
 from squall.services.streams.errors import ExpiredIterator, InvalidArgument, StreamInUse, StreamNotFound
+from squall.stores.sqlite_file import open_durable
 
 ITERATOR_TTL_MS = 300_000
 DEFAULT_RETENTION_HOURS = 24
@@ -96,17 +97,7 @@ class StreamService:
         self._iterator_key = iterator_key or os.urandom(32)
         self._lock = threading.Lock()
         self._listeners: list[Callable[[str], None]] = []
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-            os.close(fd)
-            self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-            self._conn.execute("PRAGMA busy_timeout=10000")
-            for statement in _SCHEMA:
-                self._conn.execute(statement)
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"Cannot open the stream store {path}: {exc}") from exc
+        self._conn = open_durable(path, _SCHEMA, "stream store")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:

@@ -1,0 +1,28 @@
+"""One way to open a durable SQLite file for a small store of Squall's own (streams, mappings,
+layers, policies, event invoke configs, IAM roles): created 0600, WAL, ``synchronous=FULL``, a busy
+timeout, its schema applied, and driver errors translated at this edge."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+from squall.errors import StoreUnavailable
+
+
+def open_durable(path: Path, schema: Sequence[str], what: str) -> sqlite3.Connection:
+    """A connection in autocommit mode (callers run their own ``BEGIN IMMEDIATE`` where they need one),
+    shareable between threads behind the caller's lock; StoreUnavailable if it cannot be opened."""
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA busy_timeout = 10000")
+        for statement in schema:
+            conn.execute(statement)
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreUnavailable(f"Cannot open the {what} {path}: {exc}") from exc
+    return conn
