@@ -19,8 +19,22 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
+
+
+def error_of(call: Any, **kwargs: Any) -> tuple[str, str, int, dict[str, Any]]:
+    """(code, message, HTTP status, whole response) of the ClientError that ``call(**kwargs)`` must raise."""
+    with pytest.raises(ClientError) as info:
+        call(**kwargs)
+    response = info.value.response
+    return (
+        response["Error"]["Code"],
+        response["Error"]["Message"],
+        response["ResponseMetadata"]["HTTPStatusCode"],
+        response,
+    )
 
 
 def free_port() -> int:

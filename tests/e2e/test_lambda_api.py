@@ -9,25 +9,12 @@ import urllib.request
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from tests.conftest import function_zip, make_zip
 
-from .conftest import ROLE
+from .conftest import ROLE, error_of
 
 pytestmark = pytest.mark.e2e
-
-
-def error_of(call: Any, **kwargs: Any) -> tuple[str, str, int, dict[str, Any]]:
-    with pytest.raises(ClientError) as info:
-        call(**kwargs)
-    response = info.value.response
-    return (
-        response["Error"]["Code"],
-        response["Error"]["Message"],
-        response["ResponseMetadata"]["HTTPStatusCode"],
-        response,
-    )
 
 
 def test_create_get_list_update_delete(lam: Any, make_function: Any) -> None:

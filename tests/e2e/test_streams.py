@@ -8,7 +8,8 @@ import time
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+
+from .conftest import error_of as aws_error
 
 pytestmark = pytest.mark.e2e
 
@@ -19,10 +20,7 @@ def kinesis(squall: Any) -> Any:
 
 
 def error(call: Any, **kwargs: Any) -> tuple[str, str, int]:
-    with pytest.raises(ClientError) as info:
-        call(**kwargs)
-    response = info.value.response
-    return response["Error"]["Code"], response["Error"]["Message"], response["ResponseMetadata"]["HTTPStatusCode"]
+    return aws_error(call, **kwargs)[:3]
 
 
 def read_all(kinesis: Any, stream: str, shard: str, kind: str = "TRIM_HORIZON", **kwargs: Any) -> list[dict[str, Any]]:

@@ -10,6 +10,8 @@ from botocore.exceptions import ClientError
 
 from tests.conftest import make_zip
 
+from .conftest import error_of as aws_error
+
 pytestmark = pytest.mark.e2e
 
 FN_ARN = "arn:aws:lambda:us-east-1:000000000000:function:"
@@ -18,10 +20,7 @@ NOT_FOUND = "The resource you requested does not exist."
 
 
 def error_of(call: Any, **kwargs: Any) -> tuple[str, str, int]:
-    with pytest.raises(ClientError) as info:
-        call(**kwargs)
-    response = info.value.response
-    return response["Error"]["Code"], response["Error"]["Message"], response["ResponseMetadata"]["HTTPStatusCode"]
+    return aws_error(call, **kwargs)[:3]
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from tests.conftest import make_zip
 
-from .conftest import ROLE, SquallServer
+from .conftest import ROLE, SquallServer, error_of
 
 pytestmark = pytest.mark.e2e
 
@@ -39,18 +39,6 @@ def package(tag: str) -> bytes:
 
 def sha(zip_bytes: bytes) -> str:
     return base64.b64encode(hashlib.sha256(zip_bytes).digest()).decode()
-
-
-def error_of(call: Any, **kwargs: Any) -> tuple[str, str, int, dict[str, Any]]:
-    with pytest.raises(ClientError) as info:
-        call(**kwargs)
-    response = info.value.response
-    return (
-        response["Error"]["Code"],
-        response["Error"]["Message"],
-        response["ResponseMetadata"]["HTTPStatusCode"],
-        response,
-    )
 
 
 def invoke(lam: Any, **kwargs: Any) -> tuple[dict[str, Any], str]:
