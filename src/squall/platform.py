@@ -36,6 +36,7 @@ from squall.sources.mappings import EventSourceMapping, MappingStore
 from squall.sources.streams import StreamMappings
 from squall.stores.base import MetadataStore
 from squall.stores.code import CodeStore
+from squall.stores.leases import SqliteLeaseStore
 from squall.stores.sqlite import SqliteMetadataStore
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ class Platform:
             platform.streams,
             platform.invoke_for_mapping,
             f"arn:aws:iam::{settings.account_id}:role/squall-event-source",
+            SqliteLeaseStore(data / "leases.db"),
             platform.deliver_to_destination,
         )
         return platform

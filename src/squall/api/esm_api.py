@@ -64,6 +64,7 @@ class EventSourceMappingApi:
             "BisectBatchOnFunctionError": mapping.bisect_on_error,
             "MaximumRetryAttempts": mapping.maximum_retry_attempts,
             "FunctionResponseTypes": mapping.function_response_types,
+            "TumblingWindowInSeconds": mapping.tumbling_window_s,
             "EventSourceMappingArn": f"arn:aws:lambda:{region}:{account}:event-source-mapping:{mapping.uuid}",
         }
         if mapping.starting_position_timestamp is not None:
@@ -88,6 +89,8 @@ class EventSourceMappingApi:
         v.at_most(data.get("MaximumRetryAttempts"), "maximumRetryAttempts", 10000)
         v.at_least(data.get("MaximumRecordAgeInSeconds"), "maximumRecordAgeInSeconds", -1)
         v.at_most(data.get("MaximumRecordAgeInSeconds"), "maximumRecordAgeInSeconds", 604800)
+        v.at_least(data.get("TumblingWindowInSeconds"), "tumblingWindowInSeconds", 0)
+        v.at_most(data.get("TumblingWindowInSeconds"), "tumblingWindowInSeconds", 900)
         v.enum(data.get("StartingPosition"), "startingPosition", _POSITIONS)
         for value in data.get("FunctionResponseTypes") or []:
             v.enum(value, "functionResponseTypes", ["ReportBatchItemFailures"])
@@ -111,6 +114,7 @@ class EventSourceMappingApi:
             "BisectBatchOnFunctionError": "bisect_on_error",
             "ParallelizationFactor": "parallelization_factor",
             "FunctionResponseTypes": "function_response_types",
+            "TumblingWindowInSeconds": "tumbling_window_s",
         }
         for member, field in fields.items():
             if data.get(member) is not None:

@@ -2,6 +2,8 @@
 
 A checkpoint is the next sequence counter to deliver from one shard; it only moves forward after
 a batch was handled (or deliberately discarded), so delivery is at least once and never loses a record.
+Beside it, in the same transaction, each shard keeps its open tumbling window (start and state) and
+the IteratorAge of its last batch.
 """
 
 from __future__ import annotations
@@ -16,6 +18,12 @@ import msgspec
 
 from squall.errors import StoreUnavailable
 from squall.stores.sqlite_file import open_durable
+
+_SAVE_CHECKPOINT = "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)"
+_SAVE_PROGRESS = (
+    "INSERT INTO shard_progress VALUES (?, ?, ?, ?) ON CONFLICT (uuid, shard_id) DO UPDATE SET"
+    " iterator_age_ms = COALESCE(excluded.iterator_age_ms, iterator_age_ms), window = excluded.window"
+)
 
 
 class EventSourceMapping(msgspec.Struct, kw_only=True):
@@ -35,6 +43,7 @@ class EventSourceMapping(msgspec.Struct, kw_only=True):
     maximum_record_age_s: int = -1
     bisect_on_error: bool = False
     parallelization_factor: int = 1
+    tumbling_window_s: int = 0
     function_response_types: list[str] = msgspec.field(default_factory=list)
     on_failure: str | None = None
     filter_patterns: list[str] = msgspec.field(default_factory=list)
@@ -53,6 +62,8 @@ class MappingStore:
                 "CREATE TABLE IF NOT EXISTS mappings (uuid TEXT PRIMARY KEY, body BLOB NOT NULL)",
                 "CREATE TABLE IF NOT EXISTS checkpoints (uuid TEXT NOT NULL, shard_id TEXT NOT NULL,"
                 " position INTEGER NOT NULL, PRIMARY KEY (uuid, shard_id))",
+                "CREATE TABLE IF NOT EXISTS shard_progress (uuid TEXT NOT NULL, shard_id TEXT NOT NULL,"
+                " iterator_age_ms INTEGER, window TEXT, PRIMARY KEY (uuid, shard_id))",
             ],
             "mapping store",
         )
@@ -86,13 +97,40 @@ class MappingStore:
     def delete(self, uuid: str) -> None:
         self._run("DELETE FROM mappings WHERE uuid = ?", (uuid,))
         self._run("DELETE FROM checkpoints WHERE uuid = ?", (uuid,))
+        self._run("DELETE FROM shard_progress WHERE uuid = ?", (uuid,))
 
     def checkpoint(self, uuid: str, shard_id: str) -> int | None:
         rows = self._run("SELECT position FROM checkpoints WHERE uuid = ? AND shard_id = ?", (uuid, shard_id))
         return int(rows[0][0]) if rows else None
 
-    def save_checkpoint(self, uuid: str, shard_id: str, position: int) -> None:
-        self._run("INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)", (uuid, shard_id, position))
+    def save_checkpoint(
+        self, uuid: str, shard_id: str, position: int, window: str | None = None, iterator_age_ms: int | None = None
+    ) -> None:
+        """Move a shard's checkpoint, with its open window (JSON, or None) and last IteratorAge, atomically."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    self._conn.execute(_SAVE_CHECKPOINT, (uuid, shard_id, position))
+                    self._conn.execute(_SAVE_PROGRESS, (uuid, shard_id, iterator_age_ms, window))
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(f"Mapping store failure: {exc}") from exc
+
+    def progress(self, uuid: str, shard_id: str) -> tuple[int | None, str | None, int | None]:
+        """A shard's checkpoint, open window (JSON) and last IteratorAge in ms; None where there is none."""
+        rows = self._run(
+            "SELECT c.position, p.window, p.iterator_age_ms FROM checkpoints c LEFT JOIN shard_progress p"
+            " ON p.uuid = c.uuid AND p.shard_id = c.shard_id WHERE c.uuid = ? AND c.shard_id = ?",
+            (uuid, shard_id),
+        )
+        if not rows:
+            return None, None, None
+        position, window, age = rows[0]
+        return int(position), window, None if age is None else int(age)
 
     def close(self) -> None:
         with self._lock:

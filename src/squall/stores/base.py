@@ -7,7 +7,7 @@ the scale-out tier and passes the same contract tests.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import msgspec
 
@@ -172,3 +172,36 @@ class MetadataStore(ABC):
     @abstractmethod
     def delete_log_group(self, group: str) -> bool:
         """Delete every line of a log group; False if it had none."""
+
+
+class LeaseStore(ABC):
+    """Named leases with an owner and an expiry, so that several servers can share the work.
+
+    A poller holds the lease of its (mapping, shard) while it delivers; another server does not take a
+    lease that is held and unexpired, unless its owner was declared dead by ``reap_abandoned``.
+    Owners are opaque strings; ``squall.sources.owner`` builds and checks the embedded tier's.
+    """
+
+    @abstractmethod
+    def acquire(self, owner: str, lease: str, ttl_s: float) -> bool:
+        """Take ``lease`` for ``owner`` for ``ttl_s`` seconds if it is free, expired or already ours."""
+
+    @abstractmethod
+    def extend(self, owner: str, ttl_s: float) -> set[str]:
+        """Push back the expiry of every lease ``owner`` holds; the names of those it still holds."""
+
+    @abstractmethod
+    def release(self, owner: str, lease: str | None = None) -> None:
+        """Give up one lease of ``owner``, or all of them when ``lease`` is None."""
+
+    @abstractmethod
+    def reap_abandoned(self, alive: Callable[[str], bool]) -> int:
+        """Free the leases of owners that ``alive`` says are gone; how many were freed."""
+
+    @abstractmethod
+    def holders(self) -> dict[str, str]:
+        """Every unexpired lease and its owner."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the store's connection (not the leases)."""
