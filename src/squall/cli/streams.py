@@ -16,7 +16,7 @@ def stream_report(data_dir: Path) -> dict[str, Any]:
     """Streams with their shards, and mappings with their per-shard backlog and iterator age."""
     from squall.services.streams.service import StreamService
     from squall.sources.mappings import MappingStore
-    from squall.sources.streams import stream_name
+    from squall.sources.streams import lease_name, stream_name
 
     streams_path, mappings_path = data_dir / "streams.db", data_dir / "mappings.db"
     if not streams_path.exists():
@@ -48,17 +48,21 @@ def stream_report(data_dir: Path) -> dict[str, Any]:
                 }
             )
         report_mappings = []
+        holders = _lease_holders(data_dir)
         for mapping in mappings.all() if mappings is not None else []:
+            assert mappings is not None
             name = stream_name(mapping.event_source_arn)
             lag = []
             for shard in service.shards(name) if any(s["name"] == name for s in streams) else []:
-                position = mappings.checkpoint(mapping.uuid, shard.shard_id) if mappings is not None else None
+                position, _, last_age = mappings.progress(mapping.uuid, shard.shard_id)
                 behind, oldest = service.backlog(name, shard.shard_id, position or 0)
                 lag.append(
                     {
                         "shard": shard.shard_id,
                         "behind": behind,
                         "iterator_age_ms": int((now - oldest) * 1000) if oldest and behind else 0,
+                        "last_batch_iterator_age_ms": last_age,
+                        "held_by": holders.get(lease_name(mapping.uuid, shard.shard_id)),
                     }
                 )
             report_mappings.append(
@@ -76,6 +80,19 @@ def stream_report(data_dir: Path) -> dict[str, Any]:
         service.close()
         if mappings is not None:
             mappings.close()
+
+
+def _lease_holders(data_dir: Path) -> dict[str, str]:
+    """Which server process delivers each shard now (lease name -> owner)."""
+    from squall.stores.leases import SqliteLeaseStore
+
+    if not (data_dir / "leases.db").exists():
+        return {}
+    store = SqliteLeaseStore(data_dir / "leases.db")
+    try:
+        return store.holders()
+    finally:
+        store.close()
 
 
 @click.command()
@@ -103,4 +120,9 @@ def streams(as_json: bool, data_dir: Path | None) -> None:
             f"({mapping['last_result']})"
         )
         for lag in mapping["lag"]:
-            click.echo(f"  {lag['shard']}  behind {lag['behind']}  iterator age {lag['iterator_age_ms']} ms")
+            last = lag["last_batch_iterator_age_ms"]
+            click.echo(
+                f"  {lag['shard']}  behind {lag['behind']}  iterator age {lag['iterator_age_ms']} ms"
+                + (f" (last batch {last} ms)" if last is not None else "")
+                + (f"  held by {lag['held_by']}" if lag["held_by"] else "")
+            )
