@@ -21,6 +21,8 @@ import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
+
 from squall.services.streams.events import kinesis_event
 from squall.services.streams.service import Shard, StoredRecord, StreamService, sequence
 from squall.sources.filters import kinesis_view, matches_any, parse_filters
@@ -209,7 +211,7 @@ class ShardPoller:
                 event |= self._window.fields(self.shard.shard_id, self.mapping.event_source_arn)
             self.iterator_age_ms = int((time.time() - batch[-1].arrival) * 1000)
             try:
-                error, payload, version = await self.invoke(self.mapping, json.dumps(event).encode())
+                error, payload, version = await self.invoke(self.mapping, msgspec.json.encode(event))
             except Exception:
                 # The batch never reached the function: retried, without counting against the retries.
                 log.exception("mapping %s: could not invoke the function", self.mapping.uuid)
