@@ -223,6 +223,7 @@ class ShardPoller:
                 self.mapping.last_processing_result = "OK"
                 continue
             self.mapping.last_processing_result = "PROBLEM: Function call failed"
+            await asyncio.to_thread(self.store.record_result, self.mapping.uuid, self.mapping.last_processing_result)
             remaining = [r for r in batch if r.seq >= failed_from]
             key = (remaining[0].seq, remaining[-1].seq)
             attempts = self._attempts.get(key, 0) + 1
