@@ -23,6 +23,8 @@ from squall.invoke.async_queue import AsyncDispatcher
 from squall.invoke.concurrency import MIN_UNRESERVED, ConcurrencyLimiter
 from squall.invoke.destinations import Destinations
 from squall.invoke.event_config import EventConfigStore, EventInvokeConfigs
+from squall.invoke.provisioned import ProvisionedConcurrency
+from squall.invoke.provisioned_store import ProvisionedStore
 from squall.invoke.sync import Invoker
 from squall.layers import LayerRegistry, LayerStore
 from squall.logs import format as logfmt
@@ -65,6 +67,8 @@ class Platform:
         )
         #: Async retry settings and destinations per version or alias (built by ``build``).
         self.event_configs: EventInvokeConfigs | None = None
+        #: Provisioned concurrency configs and their environments (built by ``build``).
+        self.provisioned: ProvisionedConcurrency | None = None
         #: The data services of this tier (built by ``build``).
         self.streams: StreamService | None = None
         self.mappings: MappingStore | None = None
@@ -107,6 +111,9 @@ class Platform:
         event_store = EventConfigStore(data / "event_invoke.db")
         platform.event_configs = EventInvokeConfigs(event_store, platform.registry, platform.aliases)
         platform.dispatcher.event_configs = event_store
+        platform.provisioned = ProvisionedConcurrency(
+            ProvisionedStore(data / "provisioned.db"), platform.registry, platform.aliases, executor, platform.limiter
+        )
         platform.stream_mappings = StreamMappings(
             platform.mappings,
             platform.streams,
@@ -122,6 +129,8 @@ class Platform:
         for function, reserved in (await asyncio.to_thread(self.store.reserved_concurrency)).items():
             self.limiter.set_reserved(function, reserved)
         await self.executor.start()
+        if self.provisioned is not None:
+            await self.provisioned.start()
         if self.stream_mappings is not None:
             await self.stream_mappings.start()
         self._background = [
@@ -138,6 +147,8 @@ class Platform:
         await self.dispatcher.stop(grace)
         if self.stream_mappings is not None:
             await self.stream_mappings.stop()
+        if self.provisioned is not None:
+            await self.provisioned.stop()
         await self.executor.shutdown(grace)
         for task in self._background:
             task.cancel()
@@ -230,6 +241,8 @@ class Platform:
             await asyncio.to_thread(self.policies.store.forget, name, qualifier)
         if self.event_configs is not None:
             await self.event_configs.forget(name, qualifier)
+        if self.provisioned is not None:
+            await self.provisioned.forget(name, qualifier)
         if qualifier is None:
             self.aliases.forget_function(name)
             self.limiter.set_reserved(name, None)

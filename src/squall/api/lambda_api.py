@@ -28,6 +28,7 @@ from squall.api.errors import render_error
 from squall.api.esm_api import EventSourceMappingApi
 from squall.api.event_config_api import EventInvokeConfigApi
 from squall.api.layers_api import LayersApi, function_layers
+from squall.api.provisioned_api import ProvisionedApi
 from squall.api.tags_policies_api import TagsPoliciesApi, check_tags
 from squall.errors import (
     AccessDenied,
@@ -144,6 +145,8 @@ class LambdaApi:
             routes += TagsPoliciesApi(platform, platform.policies).routes(self._guard)
         if platform.event_configs is not None:
             routes += EventInvokeConfigApi(platform.event_configs, platform.registry).routes(self._guard)
+        if platform.provisioned is not None:
+            routes += ProvisionedApi(platform.provisioned).routes(self._guard)
         self.router = Router(routes=routes, default=self._unknown)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -9,7 +9,24 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+import msgspec
+
 from squall.models import InvokeRequest, InvokeResult, SandboxSpec
+
+#: ``AWS_LAMBDA_INITIALIZATION_TYPE`` of sandboxes started ahead of demand.
+PROVISIONED_INIT = "provisioned-concurrency"
+
+
+class ProvisionedState(msgspec.Struct, kw_only=True):
+    """Where one version's provisioned sandboxes stand: how many are wanted and how many are ready."""
+
+    target: int
+    #: Initialised and alive (idle or running an invocation).
+    allocated: int
+    #: Initialised, alive and idle right now.
+    idle: int
+    #: Why the last initialisation failed (filling stops until the next ``provision``).
+    failure: str | None = None
 
 
 class Executor(ABC):
@@ -34,6 +51,22 @@ class Executor(ABC):
     @abstractmethod
     async def reap_idle(self, keep_alive_s: float) -> int:
         """Stop sandboxes idle for longer than ``keep_alive_s``; return how many stopped."""
+
+    @abstractmethod
+    async def provision(self, spec: SandboxSpec, count: int) -> None:
+        """Keep ``count`` initialised sandboxes of ``spec``'s version ready, with the provisioned
+        initialisation type: started in the background, never reaped for idleness, replaced when
+        one dies. Invocations of that version use them first. Calling again changes the count and
+        retries a failed initialisation."""
+
+    @abstractmethod
+    async def unprovision(self, key: str) -> None:
+        """Stop keeping sandboxes for the version with this pool key; idle ones stop now, busy ones
+        when their invocation ends."""
+
+    @abstractmethod
+    def provisioned(self) -> dict[str, ProvisionedState]:
+        """Every provisioned version's state, by pool key."""
 
     @abstractmethod
     async def shutdown(self, grace_s: float) -> None:

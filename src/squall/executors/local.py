@@ -16,7 +16,7 @@ from typing import Any
 
 from squall import config
 from squall.errors import SandboxError
-from squall.executors.base import Executor
+from squall.executors.base import PROVISIONED_INIT, Executor, ProvisionedState
 from squall.layers import merged_tree
 from squall.logs import format as logfmt
 from squall.metering.pricing import billed_ms
@@ -35,6 +35,28 @@ UID_BLOCK = 10_000
 UID_BLOCKS = 1_000
 UID_LOCK_DIR = Path("/run/squall-uids") if Path("/run").is_dir() else Path("/tmp/squall-uids")
 WATCHDOG_INTERVAL_S = 0.05
+#: How long a watcher waits for an idle provisioned sandbox to exit (in effect: for ever).
+_FOREVER_S = 10.0**9
+
+
+class _ProvisionedPool:
+    """One version's provisioned sandboxes: idle ones, busy ones, and what keeps them at ``target``."""
+
+    def __init__(self, spec: SandboxSpec, target: int) -> None:
+        self.spec = spec
+        self.target = target
+        self.active = True
+        self.idle: list[Sandbox] = []
+        self.busy: set[Sandbox] = set()
+        self.failure: str | None = None
+        self.filler: asyncio.Task[None] | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.idle) + len(self.busy)
+
+    def state(self) -> ProvisionedState:
+        return ProvisionedState(target=self.target, allocated=self.size, idle=len(self.idle), failure=self.failure)
 
 
 class LocalExecutor(Executor):
@@ -66,6 +88,12 @@ class LocalExecutor(Executor):
         self._cleanups: set[asyncio.Task[None]] = set()
         self._unpacked: dict[str, Path] = {}
         self._watchdog: asyncio.Task[None] | None = None
+        self._provisioned: dict[str, _ProvisionedPool] = {}
+        #: The provisioned pool each provisioned sandbox belongs to, and its exit watcher.
+        self._owners: dict[Sandbox, _ProvisionedPool] = {}
+        self._exit_watchers: dict[Sandbox, asyncio.Task[None]] = {}
+        #: What a provisioned sandbox printed while it initialised, logged with its first invocation.
+        self._init_logs: dict[Sandbox, bytes] = {}
 
     # --- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -95,6 +123,11 @@ class LocalExecutor(Executor):
         deadline = time.monotonic() + grace_s
         while self._busy and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
+        fillers = [pool.filler for pool in self._provisioned.values() if pool.filler is not None]
+        for provisioned in list(self._provisioned):
+            await self.unprovision(provisioned)
+        if fillers:
+            await asyncio.wait(fillers, timeout=max(grace_s, 0.1))
         everyone = [*self._busy, *(sb for pool in self._idle.values() for sb in pool)]
         self._idle.clear()
         await asyncio.gather(*(sb.cleanup() for sb in everyone), return_exceptions=True)
@@ -128,7 +161,8 @@ class LocalExecutor(Executor):
 
     @property
     def warm(self) -> int:
-        return len(self._busy) + sum(len(pool) for pool in self._idle.values())
+        provisioned_idle = sum(len(pool.idle) for pool in self._provisioned.values())
+        return len(self._busy) + sum(len(pool) for pool in self._idle.values()) + provisioned_idle
 
     async def retire(self, function_name: str) -> None:
         for key in [k for k in self._idle if k.split(":", 1)[0] == function_name]:
@@ -150,11 +184,19 @@ class LocalExecutor(Executor):
 
     # --- the hot path ------------------------------------------------------------------------------
     async def invoke(self, spec: SandboxSpec, request: InvokeRequest) -> InvokeResult:
-        pool = self._idle.get(spec.pool_key)
-        sandbox = pool.pop() if pool else None
-        cold = sandbox is None
-        init_log = b""
         start_wall = time.time()
+        init_log = b""
+        sandbox: Sandbox | None = None
+        provisioned = self._provisioned.get(spec.pool_key)
+        if provisioned is not None and provisioned.idle:
+            # A provisioned environment first; when all are busy, spill over to on-demand ones.
+            sandbox = provisioned.idle.pop()
+            provisioned.busy.add(sandbox)
+            init_log = self._init_logs.pop(sandbox, b"")
+        else:
+            pool = self._idle.get(spec.pool_key)
+            sandbox = pool.pop() if pool else None
+        cold = sandbox is None
         if sandbox is None:
             sandbox, failure = await self._cold_start(spec, request.initialization_type)
             init_log = sandbox.read_log()
@@ -226,11 +268,7 @@ class LocalExecutor(Executor):
             error_type=outcome.error_type if outcome.status else None,
         )
         lines.append(report.encode() + b"\n")
-        if outcome.alive and not sandbox.dead:
-            sandbox.last_used = time.monotonic()
-            self._idle[spec.pool_key].append(sandbox)
-        else:
-            self._cleanup_later(sandbox)
+        self._put_back(sandbox, spec, outcome.alive)
         return InvokeResult(
             request_id=rid,
             payload=outcome.payload,
@@ -248,6 +286,92 @@ class LocalExecutor(Executor):
                 init_ms=init_ms,
             ),
         )
+
+    def _put_back(self, sandbox: Sandbox, spec: SandboxSpec, alive: bool) -> None:
+        """After an invocation: back to its pool (provisioned or warm), or gone if it cannot be reused."""
+        owner = self._owners.get(sandbox)
+        if owner is not None:
+            owner.busy.discard(sandbox)
+            if alive and not sandbox.dead and owner.active and owner.size < owner.target:
+                owner.idle.append(sandbox)
+            else:
+                self._drop_provisioned(sandbox)
+                self._fill(owner)
+            return
+        if alive and not sandbox.dead:
+            sandbox.last_used = time.monotonic()
+            self._idle[spec.pool_key].append(sandbox)
+        else:
+            self._cleanup_later(sandbox)
+
+    # --- provisioned concurrency -------------------------------------------------------------------
+    async def provision(self, spec: SandboxSpec, count: int) -> None:
+        pool = self._provisioned.get(spec.pool_key)
+        if pool is None:
+            pool = self._provisioned[spec.pool_key] = _ProvisionedPool(spec, count)
+        pool.target = count
+        pool.failure = None
+        while pool.size > pool.target and pool.idle:
+            sandbox = pool.idle.pop()
+            self._drop_provisioned(sandbox)
+        self._fill(pool)
+
+    async def unprovision(self, key: str) -> None:
+        pool = self._provisioned.pop(key, None)
+        if pool is None:
+            return
+        # A sandbox being started now is stopped by the filler itself once it is up (cancelling the
+        # start would leave its process behind).
+        pool.active = False
+        for sandbox in pool.idle:
+            self._drop_provisioned(sandbox)
+        pool.idle.clear()
+
+    def provisioned(self) -> dict[str, ProvisionedState]:
+        return {key: pool.state() for key, pool in self._provisioned.items()}
+
+    def _fill(self, pool: _ProvisionedPool) -> None:
+        if pool.active and (pool.filler is None or pool.filler.done()):
+            pool.filler = asyncio.ensure_future(self._fill_pool(pool))
+
+    async def _fill_pool(self, pool: _ProvisionedPool) -> None:
+        """Start sandboxes one at a time until the pool is full; an initialisation failure stops it."""
+        while pool.active and pool.failure is None and pool.size < pool.target:
+            try:
+                sandbox, failure = await self._cold_start(pool.spec, PROVISIONED_INIT)
+            except Exception as exc:
+                log.warning("provisioning %s failed: %s", pool.spec.pool_key, exc)
+                pool.failure = str(exc)
+                return
+            init_log = sandbox.read_log()
+            if failure is not None:
+                pool.failure = failure.error_type or "Runtime.Unknown"
+                self._cleanup_later(sandbox)
+                return
+            if not pool.active or pool.size >= pool.target:
+                self._cleanup_later(sandbox)
+                return
+            pool.idle.append(sandbox)
+            self._owners[sandbox] = pool
+            self._init_logs[sandbox] = init_log
+            self._exit_watchers[sandbox] = asyncio.ensure_future(self._watch_exit(sandbox, pool))
+
+    async def _watch_exit(self, sandbox: Sandbox, pool: _ProvisionedPool) -> None:
+        """An idle provisioned sandbox that dies (killed, crashed) is replaced."""
+        status = await sandbox.zygote.exit_status(sandbox.pid, timeout=_FOREVER_S)
+        if status is not None and sandbox in pool.idle:
+            pool.idle.remove(sandbox)
+            self._exit_watchers.pop(sandbox, None)
+            self._drop_provisioned(sandbox)
+            self._fill(pool)
+
+    def _drop_provisioned(self, sandbox: Sandbox) -> None:
+        self._owners.pop(sandbox, None)
+        self._init_logs.pop(sandbox, None)
+        watcher = self._exit_watchers.pop(sandbox, None)
+        if watcher is not None:
+            watcher.cancel()
+        self._cleanup_later(sandbox)
 
     # --- cold starts -------------------------------------------------------------------------------
     async def _zygote(self, runtime: str) -> Zygote:
