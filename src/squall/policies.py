@@ -136,6 +136,37 @@ def statement(request: dict[str, Any], resource_arn: str) -> dict[str, Any]:
     return body
 
 
+def check_revision(given: str | None, current: str | None, read_api: str) -> None:
+    """PreconditionFailed unless ``given`` (if any) is the policy's current revision id."""
+    if given is not None and given != current:
+        raise PreconditionFailed(
+            "The Revision Id provided does not match the latest Revision Id. "
+            f"Call the {read_api} API to retrieve the latest Revision Id"
+        )
+
+
+def with_statement(statements: list[dict[str, Any]], new: dict[str, Any]) -> list[dict[str, Any]]:
+    """The statements with ``new`` added: its Sid must be new, the document within the size limit."""
+    if any(s.get("Sid") == new["Sid"] for s in statements):
+        raise ResourceConflict(
+            f"The statement id ({new['Sid']}) provided already exists. Please provide a new statement id, "
+            "or remove the existing statement."
+        )
+    added = [*statements, new]
+    size = len(document(added).encode())
+    if size > POLICY_LIMIT:
+        raise PolicyLengthExceeded(f"The final policy size ({size}) is bigger than the limit ({POLICY_LIMIT}).")
+    return added
+
+
+def without_statement(statements: list[dict[str, Any]], sid: str) -> list[dict[str, Any]]:
+    """The statements without the one whose Sid is ``sid``; ResourceNotFound if there is none."""
+    kept = [s for s in statements if s.get("Sid") != sid]
+    if len(kept) == len(statements):
+        raise ResourceNotFound(f"Statement {sid} is not found in resource policy.")
+    return kept
+
+
 class Policies:
     """AddPermission / RemovePermission / GetPolicy over a ``PolicyStore``."""
 
@@ -145,36 +176,16 @@ class Policies:
     def add(self, function_name: str, qualifier: str, new: dict[str, Any], revision_id: str | None) -> None:
         current = self.store.get(function_name, qualifier)
         statements, revision = current if current is not None else ([], None)
-        if revision_id is not None and revision_id != revision:
-            raise PreconditionFailed(
-                "The Revision Id provided does not match the latest Revision Id. "
-                "Call the GetPolicy API to retrieve the latest Revision Id"
-            )
-        if any(s.get("Sid") == new["Sid"] for s in statements):
-            raise ResourceConflict(
-                f"The statement id ({new['Sid']}) provided already exists. Please provide a new statement id, "
-                "or remove the existing statement."
-            )
-        statements = [*statements, new]
-        size = len(document(statements).encode())
-        if size > POLICY_LIMIT:
-            raise PolicyLengthExceeded(f"The final policy size ({size}) is bigger than the limit ({POLICY_LIMIT}).")
-        self.store.put(function_name, qualifier, statements)
+        check_revision(revision_id, revision, "GetPolicy")
+        self.store.put(function_name, qualifier, with_statement(statements, new))
 
     def remove(self, function_name: str, qualifier: str, sid: str, revision_id: str | None) -> None:
         current = self.store.get(function_name, qualifier)
         if current is None:
             raise ResourceNotFound(NO_POLICY)
         statements, revision = current
-        if revision_id is not None and revision_id != revision:
-            raise PreconditionFailed(
-                "The Revision Id provided does not match the latest Revision Id. "
-                "Call the GetPolicy API to retrieve the latest Revision Id"
-            )
-        kept = [s for s in statements if s.get("Sid") != sid]
-        if len(kept) == len(statements):
-            raise ResourceNotFound(f"Statement {sid} is not found in resource policy.")
-        self.store.put(function_name, qualifier, kept)
+        check_revision(revision_id, revision, "GetPolicy")
+        self.store.put(function_name, qualifier, without_statement(statements, sid))
 
     def get(self, function_name: str, qualifier: str) -> tuple[str, str]:
         current = self.store.get(function_name, qualifier)

@@ -54,6 +54,15 @@ def _signature(config: FunctionConfig) -> str:
     return hashlib.sha256(msgspec.json.encode(fields, order="sorted")).hexdigest()
 
 
+#: Functions whose versions one store read lists while paging through every version.
+_NAMES_BATCH = 50
+
+
+def _version_key(version: str) -> int:
+    """Sort key of a version: ``$LATEST`` first, then published versions by number."""
+    return int(version) if version.isdigit() else 0
+
+
 def now_timestamp() -> str:
     """Lambda's LastModified format: ``2020-04-10T19:06:32.563+0000``."""
     now = time.time()
@@ -108,6 +117,30 @@ class FunctionRegistry:
 
     async def list(self, marker: str | None, limit: int) -> tuple[list[FunctionConfig], str | None]:
         return await asyncio.to_thread(self.store.list_functions, marker, limit)
+
+    async def list_all_versions(
+        self, marker: str | None, limit: int
+    ) -> tuple[builtins.list[FunctionConfig], str | None]:
+        """ListFunctions with FunctionVersion=ALL: ``$LATEST`` and every published version of each
+        function, by function name and then version; the marker is ``name:version`` of the next item."""
+        return await asyncio.to_thread(self._all_versions_page, marker, limit)
+
+    def _all_versions_page(self, marker: str | None, limit: int) -> tuple[builtins.list[FunctionConfig], str | None]:
+        start_name, _, start_version = (marker or "").partition(":")
+        start = (start_name, _version_key(start_version or LATEST))
+        page: builtins.list[FunctionConfig] = []
+        names_marker: str | None = start_name or None
+        while True:
+            functions, names_marker = self.store.list_functions(names_marker, _NAMES_BATCH)
+            for function in functions:
+                for config in self.store.list_versions(function.name):
+                    if (config.name, _version_key(config.version)) < start:
+                        continue
+                    if len(page) == limit:
+                        return page, f"{config.name}:{config.version}"
+                    page.append(config)
+            if names_marker is None:
+                return page, None
 
     # --- writes ----------------------------------------------------------------------------------
     async def create(self, config: FunctionConfig, zip_bytes: bytes, publish: bool) -> FunctionConfig:

@@ -28,8 +28,10 @@ from squall.api.errors import render_error
 from squall.api.esm_api import EventSourceMappingApi
 from squall.api.event_config_api import EventInvokeConfigApi
 from squall.api.layers_api import LayersApi, function_layers
+from squall.api.list_filter import list_filter
 from squall.api.provisioned_api import ProvisionedApi
 from squall.api.tags_policies_api import TagsPoliciesApi, check_tags
+from squall.code_limits import PackageSizes
 from squall.errors import (
     AccessDenied,
     InvalidParameterValue,
@@ -104,6 +106,7 @@ class LambdaApi:
         self.platform = platform
         self.code_url_base = code_url_base
         self.signing_key = signing_key
+        self.sizes = PackageSizes(platform.code)
         routes = [
             Route("/2015-03-31/functions", self._guard(self.create_function), methods=["POST"]),
             Route("/2015-03-31/functions/", self._guard(self.list_functions), methods=["GET"]),
@@ -233,6 +236,7 @@ class LambdaApi:
         layer_refs = await asyncio.to_thread(function_layers, self.platform.layers, data)
         if layer_refs is not None:
             fields["layer_refs"] = layer_refs
+        await asyncio.to_thread(self.sizes.check, zip_bytes, layer_refs or [])
         config = FunctionConfig(
             name=fn_name,
             code_sha256="",
@@ -250,10 +254,19 @@ class LambdaApi:
     async def list_functions(self, request: Request) -> Response:
         query = request.query_params
         max_items = _int_param(query.get("MaxItems"), "maxItems", 1, 10000) or LIST_PAGE_MAX
-        functions, next_marker = await self.platform.list_functions(
-            query.get("Marker") or None, min(max_items, LIST_PAGE_MAX)
-        )
-        body: dict[str, Any] = {"Functions": [self._render(f) for f in functions]}
+        every_version = list_filter(query.get("MasterRegion"), query.get("FunctionVersion"))
+        if every_version is None:  # Lambda@Edge replicas of another region: Squall has none
+            return _json({"Functions": []})
+        lister = self.platform.registry.list_all_versions if every_version else self.platform.list_functions
+        functions, next_marker = await lister(query.get("Marker") or None, min(max_items, LIST_PAGE_MAX))
+        body: dict[str, Any] = {
+            "Functions": [
+                wire.function_configuration(f, self.platform.function_arn(f.name, f.version))
+                if every_version
+                else self._render(f)
+                for f in functions
+            ]
+        }
         if next_marker:
             body["NextMarker"] = next_marker
         return _json(body)
@@ -295,6 +308,7 @@ class LambdaApi:
                 "Please provide a source for function code: ZipFile (S3 sources come with Squall's buckets)."
             )
         zip_bytes = wire.decode_zip(data["ZipFile"])
+        await asyncio.to_thread(self.sizes.check, zip_bytes, (await self.platform.get_function(name)).layer_refs)
         updated = await self.platform.update_function_code(
             name,  # with Publish=true: the new version
             zip_bytes,
@@ -315,6 +329,7 @@ class LambdaApi:
         layer_refs = await asyncio.to_thread(function_layers, self.platform.layers, data)
         if layer_refs is not None:
             fields["layer_refs"] = layer_refs
+            await asyncio.to_thread(self.sizes.check, (await self.platform.get_function(name)).code_hex, layer_refs)
         changes = FunctionChanges(**fields)
         updated = await self.platform.update_function_configuration(name, changes, data.get("RevisionId"))
         return _json(self._render(updated))

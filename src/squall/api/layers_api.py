@@ -1,8 +1,13 @@
-"""Lambda's layer operations (``/2018-10-31/layers``) and the ``Layers`` member of functions."""
+"""Lambda's layer operations (``/2018-10-31/layers``) and the ``Layers`` member of functions.
+
+Layer version permissions (Add/RemoveLayerVersionPermission, GetLayerVersionPolicy) are stored and
+returned, not enforced: every layer is usable by every function of the server.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +37,10 @@ _LAYER_NAME_RE = re.compile(LAYER_NAME_PATTERN)
 _LAYER_VERSION_ARN_RE = re.compile(LAYER_VERSION_ARN_PATTERN)
 ARCHITECTURES = ["x86_64", "arm64"]
 LIST_MAX = 50
+STATEMENT_ID_PATTERN = r"([a-zA-Z0-9-_]+)"
+LAYER_ACTION_PATTERN = r"lambda:GetLayerVersion"
+LAYER_PRINCIPAL_PATTERN = r"\d{12}|\*|arn:(aws[a-zA-Z-]*):iam::\d{12}:root"
+ORGANIZATION_ID_PATTERN = r"o-[a-z0-9]{10,32}"
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -75,6 +84,9 @@ class LayersApi:
             Route(PATH + "/{layer}/versions", guard(self.list_versions), methods=["GET"]),
             Route(PATH + "/{layer}/versions/{number}", guard(self.get), methods=["GET"]),
             Route(PATH + "/{layer}/versions/{number}", guard(self.delete), methods=["DELETE"]),
+            Route(PATH + "/{layer}/versions/{number}/policy", guard(self.add_permission), methods=["POST"]),
+            Route(PATH + "/{layer}/versions/{number}/policy", guard(self.get_policy), methods=["GET"]),
+            Route(PATH + "/{layer}/versions/{number}/policy/{sid}", guard(self.remove_permission), methods=["DELETE"]),
         ]
 
     # --- rendering -------------------------------------------------------------------------------
@@ -183,6 +195,44 @@ class LayersApi:
             body["NextMarker"] = marker
         return _json(body)
 
+    async def add_permission(self, request: Request) -> Response:
+        name = _layer_name(request.path_params["layer"])
+        number = _number(request.path_params["number"])
+        data = wire.parse_body(await _body(request))
+        v = wire.Violations()
+        for member in ("StatementId", "Action", "Principal"):
+            if data.get(member) is None:
+                v.add(None, member[0].lower() + member[1:], "Member must not be null")
+        _check_statement_id(v, data.get("StatementId"))
+        v.length(data.get("Action"), "action", 22)
+        v.pattern(data.get("Action"), "action", re.compile(LAYER_ACTION_PATTERN), LAYER_ACTION_PATTERN)
+        v.length(data.get("Principal"), "principal", 10000)
+        v.pattern(data.get("Principal"), "principal", re.compile(LAYER_PRINCIPAL_PATTERN), LAYER_PRINCIPAL_PATTERN)
+        v.length(data.get("OrganizationId"), "organizationId", 34)
+        v.pattern(
+            data.get("OrganizationId"), "organizationId", re.compile(ORGANIZATION_ID_PATTERN), ORGANIZATION_ID_PATTERN
+        )
+        v.raise_if_any()
+        revision_id = request.query_params.get("RevisionId")
+        new, revision = await asyncio.to_thread(self.layers.add_permission, name, number, data, revision_id)
+        return _json({"Statement": json.dumps(new, separators=(",", ":")), "RevisionId": revision}, 201)
+
+    async def remove_permission(self, request: Request) -> Response:
+        name = _layer_name(request.path_params["layer"])
+        number = _number(request.path_params["number"])
+        sid = unquote(request.path_params["sid"])
+        v = wire.Violations()
+        _check_statement_id(v, sid)
+        v.raise_if_any()
+        revision_id = request.query_params.get("RevisionId")
+        await asyncio.to_thread(self.layers.remove_permission, name, number, sid, revision_id)
+        return Response(status_code=204)
+
+    async def get_policy(self, request: Request) -> Response:
+        name = _layer_name(request.path_params["layer"])
+        policy, revision = await asyncio.to_thread(self.layers.policy, name, _number(request.path_params["number"]))
+        return _json({"Policy": policy, "RevisionId": revision})
+
     async def _get_by_arn(self, arn: str | None) -> Response:
         v = wire.Violations()
         if arn is None:
@@ -217,6 +267,11 @@ def _layer_name(raw: str) -> str:
     v.pattern(raw, "layerName", _LAYER_NAME_RE, LAYER_NAME_PATTERN)
     v.raise_if_any()
     return raw.rpartition(":layer:")[2]
+
+
+def _check_statement_id(v: wire.Violations, sid: Any) -> None:
+    v.length(sid, "statementId", 100, 1)
+    v.pattern(sid, "statementId", re.compile(STATEMENT_ID_PATTERN), STATEMENT_ID_PATTERN)
 
 
 def _number(raw: str) -> int:
