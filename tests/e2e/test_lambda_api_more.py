@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import signal
 import zipfile
 from typing import Any
@@ -418,3 +419,30 @@ def test_code_and_layers_at_the_limit_are_accepted_and_updates_past_it_refused(
         lam.update_function_code(FunctionName="big-at", ZipFile=make_zip({"app.py": HANDLER + "\n"}))
     finally:
         lam.delete_function(FunctionName="big-at")
+
+
+@pytest.mark.slow
+def test_a_fifty_megabyte_zip_is_accepted_and_a_bigger_one_refused_with_lambdas_message(
+    lam: Any, make_function: Any
+) -> None:
+    def stored_zip(size: int) -> bytes:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+            archive.writestr("app.py", HANDLER)
+            archive.writestr("blob.bin", os.urandom(size))  # incompressible, so the zip is this big
+        return buffer.getvalue()
+
+    limit = 50 * 1024 * 1024
+    at_limit = stored_zip(limit - 400)
+    assert len(at_limit) <= limit
+    make_function("zip-at-limit", at_limit)
+    code, message, status, _ = error_of(
+        lam.create_function,
+        FunctionName="zip-over-limit",
+        Runtime="python3.11",
+        Role=ROLE,
+        Handler="app.handler",
+        Code={"ZipFile": stored_zip(limit + 1024)},
+    )
+    assert (code, status) == ("RequestEntityTooLargeException", 413)
+    assert message == "Request must be smaller than 69905067 bytes for the CreateFunction operation"

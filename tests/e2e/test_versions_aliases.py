@@ -99,7 +99,8 @@ def test_publish_list_get_and_invoke_versions(lam: Any, make_function: Any) -> N
 
     versions = lam.list_versions_by_function(FunctionName="ver-fn")["Versions"]
     assert [v["Version"] for v in versions] == ["$LATEST", "1", "2", "3"]
-    assert versions[0]["FunctionArn"] == f"{ARN}:ver-fn"
+    assert [v["FunctionArn"].rsplit(":", 1)[1] for v in versions] == ["$LATEST", "1", "2", "3"]
+    assert versions[0]["FunctionArn"] == f"{ARN}:ver-fn:$LATEST"  # moto, checked against AWS, does the same
     assert versions[2]["FunctionArn"] == f"{ARN}:ver-fn:2"
     seen, marker = [], None
     while True:

@@ -40,8 +40,9 @@ from squall.errors import (
 logger = logging.getLogger(__name__)
 
 #: Bodies above this are refused before any service sees them. Services check their own, smaller
-#: limits (Lambda's 6 MB invoke payload); this cap only keeps one request from exhausting memory.
-MAX_BODY_BYTES = 64 * 1024 * 1024
+#: limits (Lambda's 6 MB invoke payload; a 50 MB zip, which arrives base64-encoded as ~70 MB of
+#: CreateFunction body); this cap only keeps one request from exhausting memory.
+MAX_BODY_BYTES = 80 * 1024 * 1024
 HEALTH_PATH = "/_squall/health"
 ADMIN_PREFIX = "/_squall/"
 ADMIN_SERVICE = "squall"

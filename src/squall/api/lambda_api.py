@@ -400,7 +400,10 @@ class LambdaApi:
         page, next_marker = _page(
             versions, [c.version for c in versions], request.query_params.get("Marker"), _max_items(request)
         )
-        body: dict[str, Any] = {"Versions": [self._render(c) for c in page]}
+        # Unlike GetFunction, the listing qualifies $LATEST's ARN too ("...:function:name:$LATEST").
+        body: dict[str, Any] = {
+            "Versions": [wire.function_configuration(c, self.platform.function_arn(c.name, c.version)) for c in page]
+        }
         if next_marker:
             body["NextMarker"] = next_marker
         return _json(body)
