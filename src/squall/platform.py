@@ -33,6 +33,7 @@ from squall.models import LATEST, Alias, FunctionConfig
 from squall.platform_api import FunctionChanges, InvokeOutcome
 from squall.policies import Policies, PolicyStore
 from squall.registry import FunctionRegistry
+from squall.services.queues.service import QueueService
 from squall.services.streams.service import StreamService
 from squall.sources.mappings import EventSourceMapping, MappingStore
 from squall.sources.streams import StreamMappings
@@ -71,6 +72,7 @@ class Platform:
         self.provisioned: ProvisionedConcurrency | None = None
         #: The data services of this tier (built by ``build``).
         self.streams: StreamService | None = None
+        self.queues: QueueService | None = None
         self.mappings: MappingStore | None = None
         self.stream_mappings: StreamMappings | None = None
         #: Layer versions and functions' resource policies (built by ``build``).
@@ -105,6 +107,7 @@ class Platform:
         executor = LocalExecutor(code, data / "sandboxes", settings.region, api_env, isolation=settings.isolation)
         platform = cls(settings, store, code, executor, keyring)
         platform.streams = StreamService(data / "streams.db", settings.account_id, settings.region)
+        platform.queues = QueueService(data / "queues.db", settings.account_id, settings.region)
         platform.mappings = MappingStore(data / "mappings.db")
         platform.layers = LayerRegistry(LayerStore(data / "layers.db"), code, settings.account_id, settings.region)
         platform.policies = Policies(PolicyStore(data / "policies.db"))
@@ -158,6 +161,8 @@ class Platform:
         self.store.close()
         if self.streams is not None:
             self.streams.close()
+        if self.queues is not None:
+            self.queues.close()
         if self.mappings is not None:
             self.mappings.close()
         if self.layers is not None:

@@ -29,6 +29,7 @@ from squall.services.iam.service import IamService
 from squall.services.iam.store import SqliteRoleStore
 from squall.services.logs.api import LogsApi
 from squall.services.logs.service import LogsService
+from squall.services.queues.api import SqsApi
 from squall.services.streams.api import KinesisApi
 from squall.services.sts.api import StsApi
 
@@ -81,6 +82,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     services: dict[str, ASGIApp] = {"lambda": lambda_api, "squall": AdminApi(platform, lambda_api)}
     if platform.streams is not None:
         services["kinesis"] = KinesisApi(platform.streams)
+    if platform.queues is not None:
+        services["sqs"] = SqsApi(platform.queues)
     services["iam"] = IamApi(IamService(roles, settings.account_id), platform.keyring)
     services["sts"] = StsApi(platform.keyring, settings.account_id)
     services["logs"] = LogsApi(LogsService(platform.store, settings.account_id, settings.region), platform.keyring)

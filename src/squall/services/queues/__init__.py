@@ -1,0 +1,1 @@
+"""The SQS-compatible queue service."""

@@ -1,0 +1,155 @@
+"""The queue service on a real SQLite file: visibility, FIFO groups, deduplication, redrive, restarts."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from squall.services.queues.errors import (
+    InvalidParameterValue,
+    PurgeQueueInProgress,
+    QueueDoesNotExist,
+    QueueNameExists,
+    ReceiptHandleIsInvalid,
+)
+from squall.services.queues.models import Outgoing
+from squall.services.queues.service import QueueService
+
+ACCOUNT = "000000000000"
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> QueueService:
+    return QueueService(tmp_path / "queues.db", ACCOUNT, "us-east-1")
+
+
+def message(body: str, group: str | None = None, dedup: str | None = None, delay: int = 0) -> Outgoing:
+    return Outgoing(body=body, attributes={}, system_attributes={}, delay=delay, group_id=group, dedup_id=dedup)
+
+
+def test_create_is_idempotent_only_for_matching_attributes(service: QueueService) -> None:
+    first = service.create_queue("q", False, {"DelaySeconds": "5"}, {})
+    assert service.create_queue("q", False, {"DelaySeconds": "5"}, {}).id == first.id
+    with pytest.raises(QueueNameExists, match="different value for attribute DelaySeconds"):
+        service.create_queue("q", False, {"DelaySeconds": "6"}, {})
+    service.delete_queue("q")
+    with pytest.raises(QueueDoesNotExist):
+        service.queue("q")
+
+
+def test_visibility_and_receipt_handles(service: QueueService) -> None:
+    service.create_queue("q", False, {}, {})
+    service.send("q", [message("a")], ACCOUNT)
+    (first,) = service.receive("q", 10, 0)
+    assert first.receive_count == 1
+    (second,) = service.receive("q", 10, 30)
+    assert second.receive_count == 2 and second.receipt_handle != first.receipt_handle
+    assert service.receive("q", 10, None) == []
+    assert service.counts("q").in_flight == 1
+    # A standard queue accepts the older handle too; deleting twice succeeds.
+    assert service.delete("q", [first.receipt_handle, second.receipt_handle]) == [None, None]
+    assert service.counts("q").in_flight == 0
+    (outcome,) = service.delete("q", ["bogus"])
+    assert isinstance(outcome, ReceiptHandleIsInvalid)
+
+
+def test_fifo_order_groups_and_deduplication(service: QueueService) -> None:
+    service.create_queue("f.fifo", True, {}, {})
+    sent = service.send(
+        "f.fifo",
+        [message("a1", "a", "1"), message("b1", "b", "2"), message("a2", "a", "3"), message("dup", "a", "1")],
+        ACCOUNT,
+    )
+    assert sent[3].message_id == sent[0].message_id  # a duplicate is acknowledged, not stored
+    numbers = [int(s.sequence_number or 0) for s in sent[:3]]
+    assert numbers == sorted(numbers) and len(set(numbers)) == 3
+    batch = service.receive("f.fifo", 1, 30)
+    assert [m.body for m in batch] == ["a1"]
+    # Group "a" has a message in flight: only "b" may be handed out.
+    assert [m.body for m in service.receive("f.fifo", 10, 30)] == ["b1"]
+    assert service.receive("f.fifo", 10, 30) == []
+    service.delete("f.fifo", [batch[0].receipt_handle])
+    assert [m.body for m in service.receive("f.fifo", 10, 30)] == ["a2"]
+
+
+def test_fifo_expired_receipt_handle(service: QueueService) -> None:
+    service.create_queue("f.fifo", True, {}, {})
+    service.send("f.fifo", [message("a", "g", "1")], ACCOUNT)
+    (got,) = service.receive("f.fifo", 1, 0)
+    (outcome,) = service.delete("f.fifo", [got.receipt_handle])
+    assert isinstance(outcome, InvalidParameterValue) and "The receipt handle has expired." in outcome.message
+
+
+def test_redrive_to_dead_letter_queue(service: QueueService) -> None:
+    service.create_queue("dlq", False, {}, {})
+    policy = json.dumps({"deadLetterTargetArn": service.arn("dlq"), "maxReceiveCount": 2})
+    service.create_queue("src", False, {"RedrivePolicy": policy}, {})
+    service.send("src", [message("poison")], ACCOUNT)
+    assert len(service.receive("src", 1, 0)) == 1
+    assert len(service.receive("src", 1, 0)) == 1
+    assert service.receive("src", 1, 0) == []  # the third receive moves it instead
+    (moved,) = service.receive("dlq", 1, 30)
+    assert moved.body == "poison" and moved.dlq_source == service.arn("src")
+    assert service.dead_letter_sources("dlq") == ["src"]
+
+
+def test_delay_and_purge(service: QueueService) -> None:
+    service.create_queue("q", False, {}, {})
+    service.send("q", [message("later", delay=60), message("now")], ACCOUNT)
+    counts = service.counts("q")
+    assert (counts.visible, counts.delayed, counts.in_flight) == (1, 1, 0)
+    assert service.next_visible("q") is not None
+    service.purge("q")
+    assert service.counts("q").visible == 0
+    with pytest.raises(PurgeQueueInProgress, match="Only one PurgeQueue operation on q is allowed every 60"):
+        service.purge("q")
+
+
+def test_state_survives_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "queues.db"
+    first = QueueService(path, ACCOUNT, "us-east-1")
+    first.create_queue("q", False, {}, {})
+    first.send("q", [message("held"), message("free")], ACCOUNT)
+    (held,) = first.receive("q", 1, 300)
+    first.close()
+    second = QueueService(path, ACCOUNT, "us-east-1")
+    counts = second.counts("q")
+    assert (counts.visible, counts.in_flight) == (1, 1)
+    assert [m.body for m in second.receive("q", 10, 30)] == ["free"]
+    assert second.delete("q", [held.receipt_handle]) == [None]
+    second.close()
+
+
+def test_messages_older_than_the_retention_period_are_dropped(
+    service: QueueService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service.create_queue("q", False, {"MessageRetentionPeriod": "60"}, {})
+    service.send("q", [message("old")], ACCOUNT)
+    later = time.time() + 61
+    monkeypatch.setattr("squall.services.queues.service.time.time", lambda: later)
+    assert service.receive("q", 10, None) == []
+    assert service.counts("q").visible == 0
+
+
+def test_concurrent_receivers_never_share_a_message(service: QueueService) -> None:
+    service.create_queue("q", False, {}, {})
+    for start in range(0, 200, 10):
+        service.send("q", [message(str(i)) for i in range(start, start + 10)], ACCOUNT)
+    seen: list[str] = []
+    guard = threading.Lock()
+
+    def drain() -> None:
+        while batch := service.receive("q", 10, 300):
+            with guard:
+                seen.extend(m.body for m in batch)
+
+    workers = [threading.Thread(target=drain) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert sorted(seen, key=int) == [str(i) for i in range(200)]
