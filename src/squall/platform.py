@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import logging
 import os
 import uuid
@@ -16,7 +17,13 @@ from squall import config as limits
 from squall.aliases import AliasRegistry, is_alias
 from squall.api.keyring import KeyRing
 from squall.config import Settings
-from squall.errors import InvalidParameterValue, InvalidRequestContent, RequestTooLarge, ResourceConflict
+from squall.errors import (
+    InvalidParameterValue,
+    InvalidRequestContent,
+    RequestTooLarge,
+    ResourceConflict,
+    ServiceError,
+)
 from squall.executors.base import Executor
 from squall.executors.local import LocalExecutor
 from squall.invoke.async_queue import AsyncDispatcher
@@ -63,8 +70,10 @@ class Platform:
         self.recorder = UsageRecorder(store)
         self.aliases = AliasRegistry(store, self.registry)
         self.invoker = Invoker(self.registry, executor, self.limiter, [self.recorder], aliases=self.aliases)
+        #: Where async outcomes, failed stream batches and dead letters go (queues join in ``build``).
+        self.destinations = Destinations(self._invoke_event)
         self.dispatcher = AsyncDispatcher(
-            store, self.invoker, settings.async_retry_scale, destinations=Destinations(self._invoke_event)
+            store, self.invoker, settings.async_retry_scale, destinations=self.destinations
         )
         #: Async retry settings and destinations per version or alias (built by ``build``).
         self.event_configs: EventInvokeConfigs | None = None
@@ -108,6 +117,7 @@ class Platform:
         platform = cls(settings, store, code, executor, keyring)
         platform.streams = StreamService(data / "streams.db", settings.account_id, settings.region)
         platform.queues = QueueService(data / "queues.db", settings.account_id, settings.region)
+        platform.destinations.queues = platform.queues
         platform.mappings = MappingStore(data / "mappings.db")
         platform.layers = LayerRegistry(LayerStore(data / "layers.db"), code, settings.account_id, settings.region)
         platform.policies = Policies(PolicyStore(data / "policies.db"))
@@ -173,11 +183,9 @@ class Platform:
             self.event_configs.store.close()
 
     async def deliver_to_destination(self, destination: str, payload: bytes) -> None:
-        """Send an invocation record to a destination; functions today, queues and topics when they exist."""
-        if ":function:" not in destination:
-            raise InvalidParameterValue(f"Squall cannot deliver to {destination} yet: only functions are destinations.")
-        name, _, qualifier = destination.split(":function:", 1)[1].partition(":")
-        await self.invoke(name, qualifier or None, payload, "Event", trigger="destination")
+        """Send a record (JSON) to a function or a queue; ServiceError when it could not be delivered."""
+        if not await self.destinations.send(destination, json.loads(payload)):
+            raise ServiceError(f"The record could not be delivered to {destination}.")
 
     async def _invoke_event(self, name: str, qualifier: str | None, payload: bytes) -> None:
         """An async invoke on Squall's own behalf (a destination function)."""

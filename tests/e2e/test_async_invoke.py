@@ -249,17 +249,17 @@ def test_reserved_concurrency_zero_goes_straight_to_on_failure(lam: Any, kinesis
 
 
 def test_unsupported_destination_is_stored_and_delivery_is_logged(lam: Any, kinesis: Any, server: SquallServer) -> None:
-    sink = setup(lam, kinesis, "toqueue")
-    queue = "arn:aws:sqs:us-east-1:000000000000:results"
+    sink = setup(lam, kinesis, "tobus")
+    bus = "arn:aws:events:us-east-1:000000000000:event-bus/default"  # no event buses in Squall yet
     config = lam.put_function_event_invoke_config(
-        FunctionName="toqueue", MaximumRetryAttempts=0, DestinationConfig={"OnSuccess": {"Destination": queue}}
+        FunctionName="tobus", MaximumRetryAttempts=0, DestinationConfig={"OnSuccess": {"Destination": bus}}
     )
-    assert config["DestinationConfig"]["OnSuccess"] == {"Destination": queue}
-    response = lam.invoke(FunctionName="toqueue", InvocationType="Event", Payload=b'{"n": 1}')
+    assert config["DestinationConfig"]["OnSuccess"] == {"Destination": bus}
+    response = lam.invoke(FunctionName="tobus", InvocationType="Event", Payload=b'{"n": 1}')
     runs, _ = notes(kinesis, sink, 1, 0)
     assert len(runs) == 1
     deadline = time.monotonic() + 10
-    expected = f"destination {queue}: Squall cannot deliver to this kind of target yet"
+    expected = f"destination {bus}: Squall cannot deliver to this kind of target yet"
     while expected not in server.log_path.read_text() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert expected in server.log_path.read_text()

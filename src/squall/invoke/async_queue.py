@@ -5,13 +5,15 @@ restart. The dispatcher claims due events with a lease (a crashed server's event
 the lease ends) and runs them under the same concurrency rules, waiting for a free slot rather
 than dropping anything. Function errors are retried (``MaximumRetryAttempts``, ~1 then ~2 min),
 throttles back off exponentially, events older than ``MaximumEventAgeInSeconds`` are dropped, and
-the outcome goes to the OnSuccess / OnFailure destination. The DLQ waits for queues and topics.
+the outcome goes to the OnSuccess / OnFailure destination, and a failed event to the function's dead-letter
+queue too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 
@@ -171,6 +173,15 @@ class AsyncDispatcher:
                 response_payload=result.payload if result is not None else None,
             )
             await self.destinations.send(target, record)
+        if condition != "Success" and config.dead_letter_target and self.destinations is not None:
+            await self.destinations.dead_letter(
+                config.dead_letter_target,
+                event.payload,
+                event.request_id,
+                _error_message(result) or condition,
+                # A function error is a 200 invoke; an event that never ran was throttled.
+                200 if result is not None else 429,
+            )
         await asyncio.to_thread(self.store.complete, event.id)
 
     def _forget(self, task: asyncio.Task[None]) -> None:
@@ -186,3 +197,14 @@ class AsyncDispatcher:
             task.cancel()
             # Cut short by the shutdown: due again as soon as Squall is back.
             self.store.reschedule(event.id, 0.0, event.attempts)
+
+
+def _error_message(result: InvokeResult | None) -> str:
+    """The ``errorMessage`` of a failed invocation's payload, if it has one."""
+    if result is None or result.function_error is None:
+        return ""
+    try:
+        payload = json.loads(result.payload)
+    except ValueError:
+        return result.payload.decode("utf-8", "replace")
+    return str(payload.get("errorMessage", "")) if isinstance(payload, dict) else str(payload)

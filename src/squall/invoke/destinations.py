@@ -1,19 +1,29 @@
 """Async invocation destinations: the invocation record (spec section 4) and where it is sent.
 
-A ``Destination`` delivers one record. Functions are the only kind Squall can reach today; queues,
-topics and buses plug in as further ``Destination`` classes once those services exist.
+A ``Destination`` delivers one record: to a function (as its async event) or to a queue (as the
+message body). Topics, buses and buckets plug in as further ``Destination`` classes. The same
+classes carry a dead-letter message: the original event, with Lambda's three message attributes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from squall.services.queues.service import QueueService
 
 log = logging.getLogger(__name__)
+
+#: Lambda's dead-letter ``ErrorMessage`` attribute holds the first kilobyte of the error message.
+DEAD_LETTER_MESSAGE_BYTES = 1024
+#: The SenderId of messages Squall sends on Lambda's behalf.
+LAMBDA_SENDER = "AROASQUALLLAMBDASERVICE:squall"
 
 #: Invokes a function asynchronously: (name, qualifier or None, payload).
 InvokeEvent = Callable[[str, str | None, bytes], Awaitable[None]]
@@ -87,6 +97,36 @@ class FunctionDestination(Destination):
         return True
 
 
+class QueueDestination(Destination):
+    """A queue: the record (or a dead-letter event) becomes the body of one message."""
+
+    def __init__(self, arn: str, queues: QueueService) -> None:
+        super().__init__(arn)
+        self.queues = queues
+
+    async def deliver(self, record: dict[str, Any]) -> bool:
+        request_id = str(record.get("requestContext", {}).get("requestId", ""))
+        return await self.send(json.dumps(record), {}, request_id)
+
+    async def send(self, body: str, attributes: dict[str, dict[str, str]], request_id: str) -> bool:
+        from squall.services.queues.sending import outgoing
+
+        name = self.queues.name_of_arn(self.arn)
+        try:
+            if name is None:
+                raise LookupError("not a queue of this account and region")
+            queue = await asyncio.to_thread(self.queues.queue, name)
+            params: dict[str, Any] = {"MessageBody": body, "MessageAttributes": attributes}
+            if queue.fifo:
+                params |= {"MessageGroupId": "lambda", "MessageDeduplicationId": request_id or None}
+            message = outgoing(queue, params)
+            await asyncio.to_thread(self.queues.send, name, [message], LAMBDA_SENDER)
+        except Exception as exc:
+            log.warning("destination %s: delivery failed: %s", self.arn, exc)
+            return False
+        return True
+
+
 class UnsupportedDestination(Destination):
     """A queue, topic, bus or bucket: stored in the config, but no such service to deliver to yet."""
 
@@ -102,15 +142,45 @@ class UnsupportedDestination(Destination):
 class Destinations:
     """Builds the ``Destination`` for an ARN and counts delivery failures."""
 
-    def __init__(self, invoke_event: InvokeEvent) -> None:
+    def __init__(self, invoke_event: InvokeEvent, queues: QueueService | None = None) -> None:
         self.invoke_event = invoke_event
+        self.queues = queues
         self.delivery_failures = 0
+        self.dead_letter_errors = 0
 
     def for_arn(self, arn: str) -> Destination:
         if ":lambda:" in arn and ":function:" in arn:
             return FunctionDestination(arn, self.invoke_event)
+        if arn.startswith("arn:aws:sqs:") and self.queues is not None:
+            return QueueDestination(arn, self.queues)
         return UnsupportedDestination(arn)
 
-    async def send(self, arn: str, record: dict[str, Any]) -> None:
-        if not await self.for_arn(arn).deliver(record):
-            self.delivery_failures += 1
+    async def send(self, arn: str, record: dict[str, Any]) -> bool:
+        """Deliver a record; False, and counted in ``delivery_failures``, when it could not be."""
+        if await self.for_arn(arn).deliver(record):
+            return True
+        self.delivery_failures += 1
+        return False
+
+    async def dead_letter(
+        self, arn: str, event: bytes, request_id: str, error_message: str, error_code: int = 200
+    ) -> bool:
+        """Send a failed async event to its function's DeadLetterConfig target: the event itself as the
+        body, with the ``RequestID``, ``ErrorCode`` and ``ErrorMessage`` attributes Lambda sets."""
+        destination = self.for_arn(arn)
+        attributes = {
+            "RequestID": {"DataType": "String", "StringValue": request_id},
+            "ErrorCode": {"DataType": "Number", "StringValue": str(error_code)},
+            "ErrorMessage": {
+                "DataType": "String",
+                "StringValue": error_message.encode()[:DEAD_LETTER_MESSAGE_BYTES].decode("utf-8", "ignore") or "-",
+            },
+        }
+        delivered = False
+        if isinstance(destination, QueueDestination):
+            delivered = await destination.send(event.decode("utf-8", "replace"), attributes, request_id)
+        else:
+            log.warning("dead-letter target %s: Squall cannot deliver to this kind of target yet", arn)
+        if not delivered:
+            self.dead_letter_errors += 1
+        return delivered
