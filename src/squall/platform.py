@@ -42,6 +42,7 @@ from squall.policies import Policies, PolicyStore
 from squall.registry import FunctionRegistry
 from squall.services.queues.service import QueueService
 from squall.services.streams.service import StreamService
+from squall.services.tables.service import TableService
 from squall.sources.mappings import EventSourceMapping, MappingStore
 from squall.sources.streams import StreamMappings
 from squall.stores.base import MetadataStore
@@ -81,6 +82,7 @@ class Platform:
         self.provisioned: ProvisionedConcurrency | None = None
         #: The data services of this tier (built by ``build``).
         self.streams: StreamService | None = None
+        self.tables: TableService | None = None
         self.queues: QueueService | None = None
         self.mappings: MappingStore | None = None
         self.stream_mappings: StreamMappings | None = None
@@ -116,6 +118,7 @@ class Platform:
         executor = LocalExecutor(code, data / "sandboxes", settings.region, api_env, isolation=settings.isolation)
         platform = cls(settings, store, code, executor, keyring)
         platform.streams = StreamService(data / "streams.db", settings.account_id, settings.region)
+        platform.tables = TableService(data / "tables.db", settings.account_id, settings.region)
         platform.queues = QueueService(data / "queues.db", settings.account_id, settings.region)
         platform.destinations.queues = platform.queues
         platform.mappings = MappingStore(data / "mappings.db")
@@ -171,6 +174,8 @@ class Platform:
         self.store.close()
         if self.streams is not None:
             self.streams.close()
+        if self.tables is not None:
+            self.tables.close()
         if self.queues is not None:
             self.queues.close()
         if self.mappings is not None:

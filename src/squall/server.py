@@ -32,6 +32,7 @@ from squall.services.logs.service import LogsService
 from squall.services.queues.api import SqsApi
 from squall.services.streams.api import KinesisApi
 from squall.services.sts.api import StsApi
+from squall.services.tables.api import DynamoDbApi
 
 log = logging.getLogger("squall")
 
@@ -86,6 +87,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         services["sqs"] = SqsApi(platform.queues)
     services["iam"] = IamApi(IamService(roles, settings.account_id), platform.keyring)
     services["sts"] = StsApi(platform.keyring, settings.account_id)
+    if platform.tables is not None:
+        services["dynamodb"] = DynamoDbApi(platform.tables)
     services["logs"] = LogsApi(LogsService(platform.store, settings.account_id, settings.region), platform.keyring)
     api = build_api_app(
         services,

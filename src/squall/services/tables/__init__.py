@@ -1,0 +1,1 @@
+"""Tables: a DynamoDB-compatible table service on SQLite (the embedded tier)."""

@@ -1,0 +1,99 @@
+"""The table service on a real SQLite file: durability across reopen, expiry, index maintenance."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from squall.services.tables.errors import ConditionalCheckFailed, TableNotFound
+from squall.services.tables.expressions import Placeholders, parse_condition, parse_update
+from squall.services.tables.service import ReadSpec, TableService, WriteOp
+
+CREATE = {
+    "TableName": "things",
+    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+    "AttributeDefinitions": [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "kind", "AttributeType": "S"},
+    ],
+    "BillingMode": "PAY_PER_REQUEST",
+    "GlobalSecondaryIndexes": [
+        {
+            "IndexName": "by-kind",
+            "KeySchema": [{"AttributeName": "kind", "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+    ],
+}
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[TableService]:
+    svc = TableService(tmp_path / "tables.db", "000000000000", "us-east-1", expiry_interval=3600)
+    svc.create_table(CREATE)
+    yield svc
+    svc.close()
+
+
+def put(service: TableService, pk: str, **attrs: dict[str, str]) -> None:
+    service.write(WriteOp(table="things", kind="put", item={"pk": {"S": pk}, **attrs}))
+
+
+def test_tables_and_items_survive_reopen(tmp_path: Path, service: TableService) -> None:
+    put(service, "a", kind={"S": "x"})
+    service.close()
+    reopened = TableService(tmp_path / "tables.db", "000000000000", "us-east-1", expiry_interval=3600)
+    try:
+        assert reopened.get_item("things", {"pk": {"S": "a"}}) == {"pk": {"S": "a"}, "kind": {"S": "x"}}
+        found = reopened.read(ReadSpec(table="things", index="by-kind", hash_value={"S": "x"}))
+        assert [i["pk"] for i in found.items] == [{"S": "a"}]
+    finally:
+        reopened.close()
+
+
+def test_index_entries_follow_updates_and_deletes(service: TableService) -> None:
+    put(service, "a", kind={"S": "x"})
+    update = parse_update("SET kind = :y", Placeholders({}, {":y": {"S": "y"}}))
+    service.write(WriteOp(table="things", kind="update", key={"pk": {"S": "a"}}, update=update))
+
+    def kinds(kind: str) -> list[str]:
+        found = service.read(ReadSpec(table="things", index="by-kind", hash_value={"S": kind}))
+        return [i["pk"]["S"] for i in found.items]
+
+    assert kinds("x") == [] and kinds("y") == ["a"]
+    service.write(WriteOp(table="things", kind="delete", key={"pk": {"S": "a"}}))
+    assert kinds("y") == []
+
+
+def test_failed_condition_changes_nothing(service: TableService) -> None:
+    put(service, "a", n={"N": "1"})
+    condition = parse_condition("n > :n", "ConditionExpression", Placeholders({}, {":n": {"N": "5"}}))
+    with pytest.raises(ConditionalCheckFailed) as info:
+        service.write(
+            WriteOp(
+                table="things", kind="delete", key={"pk": {"S": "a"}}, condition=condition, return_on_failure="ALL_OLD"
+            )
+        )
+    assert info.value.item == {"pk": {"S": "a"}, "n": {"N": "1"}}
+    assert service.get_item("things", {"pk": {"S": "a"}}) is not None
+
+
+def test_expire_deletes_only_due_items(service: TableService) -> None:
+    put(service, "due", ttl={"N": "1000"})
+    put(service, "later", ttl={"N": "5000"})
+    put(service, "text", ttl={"S": "1000"})
+    service.update_ttl("things", True, "ttl")
+    put(service, "due-after-enable", ttl={"N": "1500"})
+    assert service.expire(2000.0) == 2
+    remaining = service.read(ReadSpec(table="things"))
+    assert sorted(i["pk"]["S"] for i in remaining.items) == ["later", "text"]
+    service.update_ttl("things", False, "ttl")
+    assert service.expire(10_000.0) == 0
+
+
+def test_missing_table(service: TableService) -> None:
+    with pytest.raises(TableNotFound) as info:
+        service.get_item("nope", {"pk": {"S": "a"}})
+    assert info.value.message == "Requested resource not found"
