@@ -40,6 +40,8 @@ SCENARIOS = ("floor", "cold", "warm-http", "in-process", "throughput", "streams"
 SERVER_SCENARIOS = {"cold", "warm-http", "throughput", "streams"}
 #: (batch size, records) of the stream delivery runs; --quick divides the records by 5.
 STREAM_RUNS = ((1, 2_000), (100, 20_000), (1000, 50_000))
+#: Records of the PutRecords-alone run (each client kind), divided by 5 too.
+STREAM_PUT_RECORDS = 20_000
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 WARM_FUNCTION = "bench-warm"
@@ -63,12 +65,13 @@ class Plan:
     pipe_trips: int
     forks: int
     interpreter_runs: int
+    latency_s: float
 
     @classmethod
     def for_run(cls, quick: bool) -> Plan:
         if quick:
-            return cls(8, 2, 200, 20, 100, 10, 200, 20, 8, 2, 0.5, 10_000, 100, 5)
-        return cls(30, 3, 2000, 100, 500, 50, 2000, 100, 8, 5, 1.0, 10_000, 200, 10)
+            return cls(8, 2, 200, 20, 100, 10, 200, 20, 8, 2, 0.5, 10_000, 100, 5, 3.0)
+        return cls(30, 3, 2000, 100, 500, 50, 2000, 100, 8, 5, 1.0, 10_000, 200, 10, 10.0)
 
 
 class Runner:
@@ -180,13 +183,21 @@ class Runner:
                     )
                 if "streams" in self.selected:
                     divisor = 5 if self.plan.cold_samples < 30 else 1
+                    count = STREAM_PUT_RECORDS // divisor
+                    self.progress(f"streams: {count} records with PutRecords alone, pre-signed then boto3")
+                    self.attempt("streams_puts", lambda: streams.put_rates(server, count), server)
                     for batch, count in STREAM_RUNS:
-                        self.progress(f"streams: {count // divisor} records over 4 shards at batch size {batch}")
+                        self.progress(
+                            f"streams: {count // divisor} records over 4 shards at batch size {batch}"
+                            f" ({streams.PRODUCERS} producers; then the backlog again; then the ceiling loop)"
+                        )
                         self.attempt(
                             f"streams_batch_{batch}",
                             functools.partial(streams.delivery, server, lam, batch, count // divisor),
                             server,
                         )
+                    self.progress(f"streams: put-to-handler latency at 100 records/s for {plan.latency_s:g} s")
+                    self.attempt("streams_latency", lambda: streams.latency(server, lam, plan.latency_s), server)
             finally:
                 self.progress("stopping squall server (SIGTERM)")
                 began = time.perf_counter()

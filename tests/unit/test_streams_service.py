@@ -1,13 +1,14 @@
 """The stream service in-process: hash-key ranges, sequence numbers, iterator expiry."""
 
 import itertools
+import threading
 from pathlib import Path
 
 import pytest
 
 from squall.services.streams import service as streams
 from squall.services.streams import shards
-from squall.services.streams.errors import ExpiredIterator, InvalidArgument
+from squall.services.streams.errors import ExpiredIterator, InvalidArgument, StreamNotFound
 
 
 def test_even_ranges_cover_the_key_space() -> None:
@@ -53,3 +54,40 @@ def test_puts_are_durable_across_reopen(tmp_path: Path) -> None:
         assert records and records[0].seq == counter
     assert reopened.latest_counter("s") == 2
     reopened.close()
+
+
+def test_read_says_whether_the_shard_holds_newer_records(tmp_path: Path) -> None:
+    service = streams.StreamService(tmp_path / "s.db", "000000000000", "us-east-1")
+    service.create_stream("s", 1, "PROVISIONED", {})
+    shard = shards.shard_id(0)
+    service.put("s", [(f"k{i}", str(i).encode(), None) for i in range(5)])
+    records, behind = service.read("s", shard, 1, 2)
+    assert [(r.seq, r.data) for r in records] == [(1, b"0"), (2, b"1")]
+    assert behind == records[-1].arrival
+    records, behind = service.read("s", shard, 3, 10)
+    assert [r.seq for r in records] == [3, 4, 5] and behind is None
+    assert service.read("s", shard, 6, 10) == ([], None)
+    with pytest.raises(StreamNotFound, match=r"^Stream gone under account 000000000000 not found\.$"):
+        service.read("gone", shard, 1, 10)
+    service.close()
+
+
+def test_reads_do_not_wait_for_a_put_in_progress(tmp_path: Path) -> None:
+    service = streams.StreamService(tmp_path / "s.db", "000000000000", "us-east-1")
+    service.create_stream("s", 1, "PROVISIONED", {})
+    service.put("s", [("k", b"committed", None)])
+    result: list[list[bytes]] = []
+
+    def read() -> None:
+        result.append([r.data for r in service.read("s", shards.shard_id(0), 0, 10)[0]])
+
+    with service._tx() as conn:  # a put's transaction, open and uncommitted
+        conn.execute(
+            "INSERT INTO records VALUES ('s', ?, 99, 'k', x'00', ?)", (shards.shard_id(0), streams.time.time())
+        )
+        reader = threading.Thread(target=read)
+        reader.start()
+        reader.join(timeout=10)
+        assert not reader.is_alive()
+    assert result == [[b"committed"]]  # the uncommitted record is not visible
+    service.close()

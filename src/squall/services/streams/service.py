@@ -8,8 +8,10 @@ Kinesis spells them (increasing decimal strings), so ordering and iterator posit
 from __future__ import annotations
 
 import base64
+import bisect
 import hashlib
 import hmac
+import itertools
 import json
 import os
 import sqlite3
@@ -17,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +47,18 @@ _SCHEMA = [
         stream TEXT NOT NULL, shard_id TEXT NOT NULL, seq INTEGER NOT NULL, partition_key TEXT NOT NULL,
         data BLOB NOT NULL, arrival REAL NOT NULL, PRIMARY KEY (stream, shard_id, seq))""",
 ]
+
+
+@dataclass(eq=False)
+class _Put:
+    """One put waiting for (or done by) a group commit."""
+
+    name: str
+    entries: Sequence[tuple[str, bytes, str | None]]
+    keys: list[int]
+    done: bool = False
+    placed: list[tuple[str, int]] = field(default_factory=list)
+    error: BaseException | None = None
 
 
 class Shard(msgspec.Struct, frozen=True):
@@ -96,22 +111,37 @@ class StreamService:
         self.region = region
         self._iterator_key = iterator_key or os.urandom(32)
         self._lock = threading.Lock()
+        self._waiting: list[_Put] = []  # puts queued for the next group commit
+        self._waiting_lock = threading.Lock()
         self._listeners: list[Callable[[str], None]] = []
         self._conn = open_durable(path, _SCHEMA, "stream store")
+        # Pollers read through a connection of their own: in WAL mode a read never waits for a put's
+        # commit (fsync), and a put never waits for a read.
+        self._reader_lock = threading.Lock()
+        try:
+            self._reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise StoreUnavailable(f"Cannot open the stream store {path}: {exc}") from exc
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
+        with self._lock, self._transaction() as conn:
+            yield conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, committed durably; the caller holds ``self._lock``."""
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
             try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._conn
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise StoreUnavailable(f"Stream store failure: {exc}") from exc
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"Stream store failure: {exc}") from exc
 
     def add_listener(self, listener: Callable[[str], None]) -> None:
         """Call ``listener(stream name)`` after every committed put (from the putting thread)."""
@@ -121,7 +151,8 @@ class StreamService:
         return f"arn:aws:kinesis:{self.region}:{self.account_id}:stream/{name}"
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._reader_lock:
+            self._reader.close()
             self._conn.close()
 
     # --- streams ------------------------------------------------------------------------------------
@@ -229,48 +260,109 @@ class StreamService:
     def put(self, name: str, entries: Sequence[tuple[str, bytes, str | None]]) -> list[tuple[str, int]]:
         """Append (partition key, data, explicit hash key) records; (shard id, counter) of each, in order.
 
-        All of them are committed, durably, before this returns.
+        All of them are committed, durably, before this returns. Puts from concurrent threads are
+        committed together (group commit): each queues itself, and whichever thread gets the write
+        lock next commits every queued put in one transaction, one fsync for all of them; the others
+        find theirs done when they get the lock in turn.
         """
-        now = time.time()
-        with self._tx() as conn:
-            self._stream(conn, name)
-            open_shards = [
-                (r[0], int(r[1]), int(r[2]))
-                for r in conn.execute(
-                    "SELECT shard_id, start_key, end_key FROM shards WHERE stream = ? AND end_seq IS NULL", (name,)
-                )
-            ]
-            (counter,) = conn.execute("SELECT counter FROM streams WHERE name = ?", (name,)).fetchone()
-            placed = []
-            rows = []
-            for partition_key, data, explicit in entries:
-                key = shards.hash_key(partition_key, explicit)
-                shard = next(s for s, start, end in open_shards if start <= key <= end)
-                counter += 1
-                placed.append((shard, counter))
-                rows.append((name, shard, counter, partition_key, data, now))
-            conn.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)", rows)
-            conn.execute("UPDATE streams SET counter = ? WHERE name = ?", (counter, name))
+        job = _Put(name, entries, [shards.hash_key(key, explicit) for key, _, explicit in entries])
+        with self._waiting_lock:
+            self._waiting.append(job)
+        with self._lock:
+            if not job.done:
+                with self._waiting_lock:
+                    group, self._waiting = self._waiting, []
+                self._commit(group)
+        if job.error is not None:
+            raise job.error
         for listener in self._listeners:
             listener(name)
-        return placed
+        return job.placed
+
+    def _commit(self, group: list[_Put]) -> None:
+        """Write every put of ``group`` in one transaction. A put refused on its own (its stream is
+        gone) fails alone, before writing anything; any other failure fails the whole group, whose
+        puts then all raise StoreUnavailable (nothing of theirs was committed)."""
+        committed = False
+        cause: BaseException | None = None
+        try:
+            with self._transaction() as conn:
+                now = time.time()
+                for job in group:
+                    try:
+                        first, shard_ids = self._place(conn, job)
+                    except (StreamNotFound, ValueError) as exc:
+                        job.error = exc
+                        continue
+                    count = len(job.entries)
+                    conn.executemany(
+                        "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)",
+                        zip(
+                            itertools.repeat(job.name),
+                            shard_ids,
+                            itertools.count(first),
+                            (entry[0] for entry in job.entries),
+                            (entry[1] for entry in job.entries),
+                            itertools.repeat(now),
+                        ),
+                    )
+                    conn.execute("UPDATE streams SET counter = ? WHERE name = ?", (first + count - 1, job.name))
+                    job.placed = list(zip(shard_ids, range(first, first + count), strict=True))
+            committed = True
+        except Exception as exc:
+            cause = exc
+        finally:
+            for job in group:
+                if not committed and job.error is None:
+                    job.placed = []
+                    job.error = StoreUnavailable(
+                        cause.message if isinstance(cause, StoreUnavailable) else f"Stream store failure: {cause}"
+                    )
+                    job.error.__cause__ = cause
+                job.done = True
+
+    def _place(self, conn: sqlite3.Connection, job: _Put) -> tuple[int, list[str]]:
+        """The first counter of a put and the shard of each of its records."""
+        row = conn.execute("SELECT counter FROM streams WHERE name = ?", (job.name,)).fetchone()
+        if row is None:
+            raise StreamNotFound(f"Stream {job.name} under account {self.account_id} not found.")
+        open_shards = sorted(
+            (int(r[1]), int(r[2]), r[0])
+            for r in conn.execute(
+                "SELECT shard_id, start_key, end_key FROM shards WHERE stream = ? AND end_seq IS NULL", (job.name,)
+            )
+        )
+        placement = _placer(open_shards)
+        return int(row[0]) + 1, [placement(key) for key in job.keys]
 
     def read(self, name: str, shard_id: str, from_counter: int, limit: int) -> tuple[list[StoredRecord], float | None]:
-        """Records of a shard from a counter on; plus the arrival time of the newest record in the shard."""
-        with self._lock:
-            stream = self._stream(self._conn, name)
-            cutoff = time.time() - stream.retention_hours * 3600
-            rows = self._conn.execute(
-                "SELECT seq, partition_key, data, arrival FROM records WHERE stream = ? AND shard_id = ? AND seq >= ?"
-                " AND arrival >= ? ORDER BY seq LIMIT ?",
-                (name, shard_id, from_counter, cutoff, limit),
-            ).fetchall()
-            newest = self._conn.execute(
-                "SELECT MAX(seq), MAX(arrival) FROM records WHERE stream = ? AND shard_id = ?", (name, shard_id)
-            ).fetchone()
+        """Records of a shard from a counter on; plus, when the shard holds newer records than those
+        returned, the arrival time of the last one returned (how far behind the reader is)."""
+        with self._reader_lock:
+            conn = self._reader
+            try:
+                conn.execute("BEGIN")  # one snapshot for the three queries
+                try:
+                    stream = conn.execute("SELECT retention_hours FROM streams WHERE name = ?", (name,)).fetchone()
+                    if stream is None:
+                        raise StreamNotFound(f"Stream {name} under account {self.account_id} not found.")
+                    rows = conn.execute(
+                        "SELECT seq, partition_key, data, arrival FROM records WHERE stream = ? AND shard_id = ?"
+                        " AND seq >= ? AND arrival >= ? ORDER BY seq LIMIT ?",
+                        (name, shard_id, from_counter, time.time() - stream[0] * 3600, limit),
+                    ).fetchall()
+                    # An index seek: MAX(arrival) here would visit every record of the shard.
+                    newest = conn.execute(
+                        "SELECT seq FROM records WHERE stream = ? AND shard_id = ? ORDER BY seq DESC LIMIT 1",
+                        (name, shard_id),
+                    ).fetchone()
+                finally:
+                    conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(f"Stream store failure: {exc}") from exc
         records = [StoredRecord(seq=r[0], partition_key=r[1], data=bytes(r[2]), arrival=r[3]) for r in rows]
         behind = None
-        if records and newest[0] is not None and records[-1].seq < newest[0]:
+        if records and newest is not None and records[-1].seq < newest[0]:
             behind = records[-1].arrival
         return records, behind
 
@@ -322,6 +414,21 @@ class StreamService:
 
     def _sign(self, body: str) -> str:
         return hmac.new(self._iterator_key, body.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _placer(open_shards: Sequence[tuple[int, int, str]]) -> Callable[[int], str]:
+    """A function from hash key to shard id over ``open_shards``: (start key, end key, shard id)
+    sorted by start key, covering the whole key space as the open shards of a stream always do."""
+    starts = [start for start, _, _ in open_shards]
+    ids = [shard for _, _, shard in open_shards]
+
+    def place(key: int) -> str:
+        index = bisect.bisect_right(starts, key) - 1
+        if index < 0 or key > open_shards[index][1]:
+            raise ValueError(f"hash key {key} is outside every open shard")
+        return ids[index]
+
+    return place
 
 
 def _iso(ms: int) -> str:
