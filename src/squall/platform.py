@@ -44,6 +44,7 @@ from squall.services.queues.service import QueueService
 from squall.services.streams.service import StreamService
 from squall.services.tables.service import TableService
 from squall.sources.mappings import EventSourceMapping, MappingStore
+from squall.sources.queues import QueueMappings
 from squall.sources.streams import StreamMappings
 from squall.stores.base import MetadataStore
 from squall.stores.code import CodeStore
@@ -86,6 +87,7 @@ class Platform:
         self.queues: QueueService | None = None
         self.mappings: MappingStore | None = None
         self.stream_mappings: StreamMappings | None = None
+        self.queue_mappings: QueueMappings | None = None
         #: Layer versions and functions' resource policies (built by ``build``).
         self.layers: LayerRegistry | None = None
         self.policies: Policies | None = None
@@ -120,8 +122,11 @@ class Platform:
         platform.streams = StreamService(data / "streams.db", settings.account_id, settings.region)
         platform.tables = TableService(data / "tables.db", settings.account_id, settings.region)
         platform.queues = QueueService(data / "queues.db", settings.account_id, settings.region)
-        platform.destinations.queues = platform.queues
         platform.mappings = MappingStore(data / "mappings.db")
+        platform.destinations.queues = platform.queues
+        platform.queue_mappings = QueueMappings(
+            platform.mappings, platform.queues, platform.invoke_for_mapping, platform.function_timeout
+        )
         platform.layers = LayerRegistry(LayerStore(data / "layers.db"), code, settings.account_id, settings.region)
         platform.policies = Policies(PolicyStore(data / "policies.db"))
         event_store = EventConfigStore(data / "event_invoke.db")
@@ -149,6 +154,8 @@ class Platform:
             await self.provisioned.start()
         if self.stream_mappings is not None:
             await self.stream_mappings.start()
+        if self.queue_mappings is not None:
+            await self.queue_mappings.start()
         self._background = [
             asyncio.ensure_future(self.dispatcher.run()),
             asyncio.ensure_future(self._reap_loop()),
@@ -163,6 +170,8 @@ class Platform:
         await self.dispatcher.stop(grace)
         if self.stream_mappings is not None:
             await self.stream_mappings.stop()
+        if self.queue_mappings is not None:
+            await self.queue_mappings.stop()
         if self.provisioned is not None:
             await self.provisioned.stop()
         await self.executor.shutdown(grace)
@@ -200,10 +209,14 @@ class Platform:
         """Invoke a mapping's function synchronously with one batch, waiting for a concurrency slot."""
         name, _, qualifier = mapping.function_arn.split(":function:", 1)[1].partition(":")
         config = await self.invoker.resolve(name, qualifier or None)
-        _, result = await self.invoker.invoke(
-            config, payload, qualifier=qualifier or None, trigger="kinesis", wait=True
-        )
+        trigger = mapping.event_source_arn.split(":", 3)[2]  # kinesis, sqs or dynamodb
+        _, result = await self.invoker.invoke(config, payload, qualifier=qualifier or None, trigger=trigger, wait=True)
         return result.function_error, result.payload, config.version
+
+    async def function_timeout(self, function_arn: str) -> int:
+        """The timeout (s) of the version a function ARN names (an alias: its main version)."""
+        name, _, qualifier = function_arn.split(":function:", 1)[1].partition(":")
+        return (await self.get_function(name, qualifier or None)).timeout
 
     async def _reap_loop(self) -> None:
         while True:

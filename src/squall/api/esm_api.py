@@ -1,6 +1,7 @@
-"""Event source mappings in the Lambda API (``/2015-03-31/event-source-mappings``), for stream sources.
+"""Event source mappings in the Lambda API (``/2015-03-31/event-source-mappings``), for streams and queues.
 
 Create, Update and Delete answer 202, as Lambda does; the mapping's pollers follow within a second.
+What is particular to queue sources lives in ``esm_queues``.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from squall.api import esm_queues
 from squall.api import lambda_wire as wire
 from squall.errors import InvalidParameterValue, ResourceNotFound
 from squall.services.streams.errors import StreamNotFound
 from squall.services.streams.service import StreamService
 from squall.sources.filters import parse_filters
 from squall.sources.mappings import EventSourceMapping, MappingStore
+from squall.sources.queues import is_queue_arn
 from squall.sources.streams import StreamMappings, stream_name
 
 PATH = "/2015-03-31/event-source-mappings"
@@ -47,6 +50,8 @@ class EventSourceMappingApi:
 
     def render(self, mapping: EventSourceMapping) -> dict[str, Any]:
         region, account = self.streams.region, self.streams.account_id
+        if is_queue_arn(mapping.event_source_arn):
+            return esm_queues.render(mapping, region, account)
         body: dict[str, Any] = {
             "UUID": mapping.uuid,
             "StartingPosition": mapping.starting_position,
@@ -130,6 +135,8 @@ class EventSourceMappingApi:
         data = wire.parse_body(request.scope.get("squall.body") or b"")
         self._validate(data)
         source = str(data.get("EventSourceArn") or "")
+        if is_queue_arn(source) and self.platform.queues is not None:
+            return await self._create_on_queue(data)
         if not source.startswith("arn:aws:kinesis:"):
             raise InvalidParameterValue(
                 f"Squall's event source mappings read Kinesis streams for now: unsupported EventSourceArn {source!r}."
@@ -171,6 +178,24 @@ class EventSourceMappingApi:
         created["LastModified"] = round(mapping.last_modified, 3)
         return self._json(created, 202)
 
+    async def _create_on_queue(self, data: dict[str, Any]) -> Response:
+        fifo = await asyncio.to_thread(esm_queues.queue_is_fifo, self.platform.queues, data["EventSourceArn"])
+        esm_queues.check(data, None, fifo)
+        mapping = esm_queues.create(data, await self._function_arn(str(data.get("FunctionName") or "")))
+        self._apply(mapping, data)
+        created = self.render(mapping)
+        mapping.state = "Enabled" if mapping.enabled else "Disabled"
+        await asyncio.to_thread(self.store.put, mapping)
+        created["LastModified"] = round(mapping.last_modified, 3)
+        return self._json(created, 202)
+
+    def _forget(self, mapping: EventSourceMapping) -> None:
+        """Stop a mapping's pollers: they restart with its new settings, or not at all once it is gone."""
+        if is_queue_arn(mapping.event_source_arn) and self.platform.queue_mappings is not None:
+            self.platform.queue_mappings.forget(mapping.uuid)
+        else:
+            self.runner.forget(mapping.uuid)
+
     async def _lookup(self, request: Request) -> EventSourceMapping:
         mapping = await asyncio.to_thread(self.store.get, request.path_params["uuid"])
         if mapping is None:
@@ -205,6 +230,10 @@ class EventSourceMappingApi:
         mapping = await self._lookup(request)
         data = wire.parse_body(request.scope.get("squall.body") or b"")
         self._validate(data)
+        if is_queue_arn(mapping.event_source_arn) and self.platform.queues is not None:
+            fifo = await asyncio.to_thread(esm_queues.queue_is_fifo, self.platform.queues, mapping.event_source_arn)
+            esm_queues.check(data, mapping, fifo)
+            esm_queues.apply(mapping, data)
         if data.get("FunctionName"):
             mapping.function_arn = await self._function_arn(str(data["FunctionName"]))
         self._apply(mapping, data)
@@ -212,7 +241,7 @@ class EventSourceMappingApi:
             mapping.enabled = bool(data["Enabled"])
             mapping.state = "Enabled" if mapping.enabled else "Disabled"
         await asyncio.to_thread(self.store.put, mapping)
-        self.runner.forget(mapping.uuid)  # restarted with the new settings, from the checkpoints
+        self._forget(mapping)  # restarted with the new settings (streams: from the checkpoints)
         body = self.render(mapping)
         body["State"] = "Updating"
         return self._json(body, 202)
@@ -220,7 +249,7 @@ class EventSourceMappingApi:
     async def delete(self, request: Request) -> Response:
         mapping = await self._lookup(request)
         await asyncio.to_thread(self.store.delete, mapping.uuid)
-        self.runner.forget(mapping.uuid)
+        self._forget(mapping)
         body = self.render(mapping)
         body["State"] = "Deleting"
         return self._json(body, 202)

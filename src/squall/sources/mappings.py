@@ -44,6 +44,8 @@ class EventSourceMapping(msgspec.Struct, kw_only=True):
     bisect_on_error: bool = False
     parallelization_factor: int = 1
     tumbling_window_s: int = 0
+    #: ScalingConfig.MaximumConcurrency of a queue mapping (None: up to Lambda's 1,000).
+    maximum_concurrency: int | None = None
     function_response_types: list[str] = msgspec.field(default_factory=list)
     on_failure: str | None = None
     filter_patterns: list[str] = msgspec.field(default_factory=list)

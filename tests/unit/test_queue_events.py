@@ -1,0 +1,71 @@
+"""Squall's SQS events against AWS's own sample and an independent validator."""
+
+import hashlib
+import json
+import os
+
+import pytest
+from aws_lambda_powertools.utilities.parser.models import SqsModel
+
+from squall.services.queues.events import sqs_event
+from squall.services.queues.models import Received
+from squall.sources.queues import sqs_view
+from tests.unit.test_stream_events import SAMPLES, shape
+
+
+def message(**extra: object) -> Received:
+    fields: dict[str, object] = {
+        "message_id": "059f36b4-87a3-44ab-83d2-661975830a7d",
+        "receipt_handle": "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a",
+        "body": "Message Body",
+        "attributes": {
+            "Attribute1": {"DataType": "String", "StringValue": "AttributeValue1"},
+            "Attribute2": {"DataType": "Number", "StringValue": "123"},
+            "Attribute3": {"DataType": "Binary", "BinaryValue": "MTEwMA=="},
+        },
+        "system_attributes": {},
+        "sent": 1520621625.029,
+        "receive_count": 2,
+        "first_receive": 1520621634.884,
+        "group_id": None,
+        "dedup_id": None,
+        "sequence_number": None,
+        "sender_id": "AROAIWPX5BD2BHG722MW4:sender",
+        "dlq_source": None,
+    }
+    fields.update(extra)
+    return Received(**fields)  # type: ignore[arg-type]
+
+
+def test_sqs_event_matches_the_aws_sample_and_parses() -> None:
+    path = SAMPLES / "aws-lambda-go" / "sqs-event.json"
+    if not path.exists() and not os.environ.get("CI"):
+        pytest.skip(f"no sample at {path}")
+    sample = json.loads(path.read_text())
+    event = sqs_event([message()], "arn:aws:sqs:us-west-2:123456789012:SQSQueue", "us-west-2")
+    record, expected = event["Records"][0], sample["Records"][0]
+    assert set(record) == set(expected)
+    assert shape(record["attributes"]) == shape(expected["attributes"])
+    assert record["attributes"]["SentTimestamp"] == "1520621625029"
+    assert record["md5OfBody"] == hashlib.md5(b"Message Body").hexdigest()  # the sample's own is made up
+    for name, value in record["messageAttributes"].items():
+        assert set(value) <= set(expected["messageAttributes"][name])
+        assert value["dataType"] == expected["messageAttributes"][name]["dataType"]
+    SqsModel(**event)
+
+
+def test_fifo_attributes_and_no_attribute_digest_without_attributes() -> None:
+    record = sqs_event(
+        [message(attributes={}, group_id="g", dedup_id="d", sequence_number="18849496460467696128")],
+        "arn:aws:sqs:us-east-1:1:q.fifo",
+        "us-east-1",
+    )["Records"][0]
+    assert record["attributes"]["MessageGroupId"] == "g"
+    assert record["attributes"]["MessageDeduplicationId"] == "d"
+    assert record["attributes"]["SequenceNumber"] == "18849496460467696128"
+    assert "md5OfMessageAttributes" not in record and record["messageAttributes"] == {}
+
+
+def test_filters_see_json_bodies_as_json() -> None:
+    assert sqs_view({"body": '{"a": 1}'})["body"] == {"a": 1}
+    assert sqs_view({"body": "plain"})["body"] == "plain"
