@@ -271,6 +271,12 @@ def test_concurrency_limits(lam: Any) -> None:
         # Provisioned concurrency lives inside the reservation: neither figure changes.
         assert lam.get_function_concurrency(FunctionName=name)["ReservedConcurrentExecutions"] == 1
         assert lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"] == unreserved - 1
+        # ...but it takes all of the reservation: $LATEST has nothing left and is throttled, as on Lambda,
+        # while the provisioned version runs.
+        code, _, status, response = error_of(lam.invoke, FunctionName=name, Payload=b"{}")
+        assert (code, status) == ("TooManyRequestsException", 429)
+        assert response["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+        assert invoke(lam, name, version)[0]["init_type"] == "provisioned-concurrency"
     finally:
         lam.delete_function(FunctionName=name)
 

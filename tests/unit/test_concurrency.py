@@ -74,3 +74,24 @@ def test_waiting_for_a_reserved_slot_resumes_when_one_is_freed() -> None:
         assert slot.pool == "one"
 
     asyncio.run(scenario())
+
+
+def test_provisioned_environments_are_carved_out_of_their_pool() -> None:
+    limiter = ConcurrencyLimiter(10)
+    limiter.set_reserved("f", 3)
+    limiter.set_provisioned({("f", "1"): 2, ("g", "4"): 1})
+    first = limiter.try_take("f", "1")
+    second = limiter.try_take("f", "1")
+    assert first is not None and second is not None and first.provisioned == ("f", "1")
+    spill = limiter.try_take("f", "1")  # both provisioned busy: the rest of f's reservation (3 - 2)
+    assert spill is not None and spill.provisioned is None
+    assert limiter.try_take("f", "$LATEST") is None  # the reservation is used up
+    limiter.release_slot(spill)
+    assert limiter.try_take("f", "$LATEST") is not None
+    # g has no reservation: its provisioned environment comes out of the unreserved 7.
+    assert limiter.unreserved_limit == 7 and limiter.on_demand_limit == 6
+    assert limiter.try_take("g", "4") is not None and limiter.try_take("g", "4") is not None
+    assert limiter.available == 5
+    limiter.release_slot(first)
+    again = limiter.try_take("f", "1")
+    assert again is not None and again.provisioned == ("f", "1")

@@ -2,9 +2,12 @@
 
 The account limit is split in two: functions with *reserved* concurrency each get a pool of their
 own (at most that many at once, never counted against anyone else), and every other function
-draws from the unreserved remainder. Synchronous callers are throttled when their pool is full;
-pollers and the async dispatcher wait for a free slot instead (back-pressure), so nothing is
-dropped.
+draws from the unreserved remainder. Provisioned concurrency is carved out of those pools: a
+version's provisioned environments form a pool of their own, used first by that version, and what
+is left of its function's pool (or of the unreserved one) serves everything else. So a function
+whose versions are provisioned up to its reserved concurrency throttles ``$LATEST``, as on Lambda.
+Synchronous callers are throttled when their pool is full; pollers and the async dispatcher wait
+for a free slot instead (back-pressure), so nothing is dropped.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ RESERVED_THROTTLE = "ReservedFunctionConcurrentInvocationLimitExceeded"
 class Slot:
     """One running invocation's place in a pool; given back with ``ConcurrencyLimiter.release_slot``."""
 
-    __slots__ = ("pool",)
+    __slots__ = ("pool", "provisioned")
 
-    def __init__(self, pool: str | None) -> None:
+    def __init__(self, pool: str | None, provisioned: tuple[str, str] | None = None) -> None:
         self.pool = pool  # a function name (its reserved pool) or None (the unreserved pool)
+        self.provisioned = provisioned  # (function, version) when it holds a provisioned environment
 
 
 class ConcurrencyLimiter:
@@ -35,6 +39,9 @@ class ConcurrencyLimiter:
         self.in_flight = 0  # in the unreserved pool
         self.reserved: dict[str, int] = {}
         self._reserved_in_flight: dict[str, int] = {}
+        #: Provisioned environments per (function, version), and how many of them are busy.
+        self.provisioned: dict[tuple[str, str], int] = {}
+        self._provisioned_in_flight: dict[tuple[str, str], int] = {}
         self._freed = asyncio.Event()
 
     # --- reservations ------------------------------------------------------------------------------
@@ -50,35 +57,62 @@ class ConcurrencyLimiter:
             self.reserved[function] = reserved
         self._freed.set()
 
+    def set_provisioned(self, allocations: dict[tuple[str, str], int]) -> None:
+        """The provisioned environments every (function, version) has now."""
+        self.provisioned = dict(allocations)
+        self._freed.set()
+
+    def _provisioned_total(self, function: str) -> int:
+        return sum(count for (name, _), count in self.provisioned.items() if name == function)
+
+    @property
+    def on_demand_limit(self) -> int:
+        """The unreserved pool less the provisioned environments of functions without a reservation."""
+        carved = sum(count for (name, _), count in self.provisioned.items() if name not in self.reserved)
+        return self.unreserved_limit - carved
+
     def throttle_reason(self, function: str | None) -> str:
         """The 429 ``Reason`` for a function whose pool is full."""
         return RESERVED_THROTTLE if function in self.reserved else ACCOUNT_THROTTLE
 
     # --- slots -----------------------------------------------------------------------------------
-    def try_take(self, function: str | None = None) -> Slot | None:
-        """A slot in the function's pool, or None when that pool is full."""
+    def try_take(self, function: str | None = None, version: str | None = None) -> Slot | None:
+        """A slot for a version: one of its provisioned environments if one is free, else a place in
+        its function's pool; None when that pool is full."""
+        if function is not None and version is not None and self.provisioned:
+            key = (function, version)
+            busy = self._provisioned_in_flight.get(key, 0)
+            if busy < self.provisioned.get(key, 0):
+                self._provisioned_in_flight[key] = busy + 1
+                return Slot(function, provisioned=key)
         if function is not None and function in self.reserved:
             busy = self._reserved_in_flight.get(function, 0)
-            if busy >= self.reserved[function]:
+            if busy >= self.reserved[function] - self._provisioned_total(function):
                 return None
             self._reserved_in_flight[function] = busy + 1
             return Slot(function)
-        if self.in_flight >= self.unreserved_limit:
+        if self.in_flight >= self.on_demand_limit:
             return None
         self.in_flight += 1
         return Slot(None)
 
-    async def take(self, function: str | None = None) -> Slot:
-        """Wait for a slot in the function's pool."""
+    async def take(self, function: str | None = None, version: str | None = None) -> Slot:
+        """Wait for a slot for the version (as ``try_take`` picks it)."""
         while True:
-            slot = self.try_take(function)
+            slot = self.try_take(function, version)
             if slot is not None:
                 return slot
             self._freed.clear()
             await self._freed.wait()
 
     def release_slot(self, slot: Slot) -> None:
-        if slot.pool is None:
+        if slot.provisioned is not None:
+            left = self._provisioned_in_flight.get(slot.provisioned, 0) - 1
+            if left > 0:
+                self._provisioned_in_flight[slot.provisioned] = left
+            else:
+                self._provisioned_in_flight.pop(slot.provisioned, None)
+        elif slot.pool is None:
             self.in_flight -= 1
         else:
             left = self._reserved_in_flight.get(slot.pool, 0) - 1
@@ -100,4 +134,4 @@ class ConcurrencyLimiter:
 
     @property
     def available(self) -> int:
-        return max(0, self.unreserved_limit - self.in_flight)
+        return max(0, self.on_demand_limit - self.in_flight)

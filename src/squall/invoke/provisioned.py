@@ -108,6 +108,7 @@ class ProvisionedConcurrency:
         async with self._lock:
             wanted: dict[str, tuple[SandboxSpec, int]] = {}
             pool_keys: dict[tuple[str, str], str] = {}
+            allocations: dict[tuple[str, str], int] = {}
             for key, config in list(self._configs.items()):
                 version = await self._resolved(config)
                 if version is None:
@@ -115,7 +116,9 @@ class ProvisionedConcurrency:
                 spec = sandbox_spec(version)
                 wanted[spec.pool_key] = (spec, config.requested)
                 pool_keys[key] = spec.pool_key
+                allocations[(version.name, version.version)] = config.requested
             self._pool_keys = pool_keys
+            self.limiter.set_provisioned(allocations)
             held = self.executor.provisioned()
             for pool_key in held.keys() - wanted.keys():
                 await self.executor.unprovision(pool_key)

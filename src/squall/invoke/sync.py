@@ -82,9 +82,9 @@ class Invoker:
     ) -> tuple[InvokeRequest, InvokeResult]:
         """Run one invocation. Over the concurrency limit: throttle, or wait when ``wait``."""
         if wait:
-            slot = await self.limiter.take(config.name)
+            slot = await self.limiter.take(config.name, config.version)
         else:
-            taken = self.limiter.try_take(config.name)
+            taken = self.limiter.try_take(config.name, config.version)
             if taken is None:
                 raise TooManyRequests(self.limiter.throttle_reason(config.name))
             slot = taken
