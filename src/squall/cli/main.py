@@ -136,9 +136,11 @@ def _open_store(data_dir: Path | None):  # type: ignore[no-untyped-def]
 
 
 def _register_commands() -> None:
+    from squall.cli.deploy import deploy
     from squall.cli.streams import streams
 
     main.add_command(streams)
+    main.add_command(deploy)
 
 
 _register_commands()

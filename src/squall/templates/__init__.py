@@ -1,0 +1,1 @@
+"""SAM and CloudFormation templates, deployed onto a running Squall server (``squall deploy``)."""
