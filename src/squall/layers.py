@@ -27,7 +27,7 @@ from squall.errors import InvalidParameterValue, ResourceNotFound, StoreUnavaila
 from squall.models import LayerRef
 from squall.policies import NO_POLICY, check_revision, document, statement, with_statement, without_statement
 from squall.stores.code import CodeStore
-from squall.stores.sqlite_file import open_durable
+from squall.stores.sqlite_file import open_durable, write_transaction
 
 #: How many layers one function may use.
 MAX_LAYERS = 5
@@ -73,24 +73,15 @@ class LayerStore:
 
     def publish(self, layer: LayerVersion) -> LayerVersion:
         """Store ``layer`` as the next version of its name (numbers are never reused)."""
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                row = self._conn.execute("SELECT last FROM layer_counters WHERE name = ?", (layer.name,)).fetchone()
-                number = (int(row[0]) if row else 0) + 1
-                self._conn.execute(
-                    "INSERT OR REPLACE INTO layer_counters (name, last) VALUES (?, ?)", (layer.name, number)
-                )
-                stored = msgspec.structs.replace(layer, version=number)
-                self._conn.execute(
-                    "INSERT INTO layer_versions (name, version, config) VALUES (?, ?, ?)",
-                    (layer.name, number, _encode(stored).decode()),
-                )
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                raise StoreUnavailable(f"Layer store write failed: {exc}") from exc
+        with write_transaction(self._conn, self._lock, "Layer store") as conn:
+            row = conn.execute("SELECT last FROM layer_counters WHERE name = ?", (layer.name,)).fetchone()
+            number = (int(row[0]) if row else 0) + 1
+            conn.execute("INSERT OR REPLACE INTO layer_counters (name, last) VALUES (?, ?)", (layer.name, number))
+            stored = msgspec.structs.replace(layer, version=number)
+            conn.execute(
+                "INSERT INTO layer_versions (name, version, config) VALUES (?, ?, ?)",
+                (layer.name, number, _encode(stored).decode()),
+            )
         return stored
 
     def get(self, name: str, version: int) -> LayerVersion | None:
@@ -106,16 +97,9 @@ class LayerStore:
         return [str(row[0]) for row in self._query("SELECT DISTINCT name FROM layer_versions ORDER BY name", ())]
 
     def delete(self, name: str, version: int) -> None:
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                self._conn.execute("DELETE FROM layer_versions WHERE name = ? AND version = ?", (name, version))
-                self._conn.execute("DELETE FROM layer_policies WHERE name = ? AND version = ?", (name, version))
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                raise StoreUnavailable(f"Layer store write failed: {exc}") from exc
+        with write_transaction(self._conn, self._lock, "Layer store") as conn:
+            conn.execute("DELETE FROM layer_versions WHERE name = ? AND version = ?", (name, version))
+            conn.execute("DELETE FROM layer_policies WHERE name = ? AND version = ?", (name, version))
 
     def policy(self, name: str, version: int) -> tuple[Statements, str] | None:
         """A layer version's policy statements and revision id; None if it has none."""
@@ -130,38 +114,23 @@ class LayerStore:
         Returns the new revision id, or None if the layer version does not exist. No statements left:
         the policy is gone. Whatever ``edit`` raises leaves the policy as it was.
         """
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    exists = self._conn.execute(
-                        "SELECT 1 FROM layer_versions WHERE name = ? AND version = ?", (name, version)
-                    ).fetchone()
-                    if exists is None:
-                        self._conn.execute("ROLLBACK")
-                        return None
-                    row = self._conn.execute(
-                        "SELECT statements, revision_id FROM layer_policies WHERE name = ? AND version = ?",
-                        (name, version),
-                    ).fetchone()
-                    statements = edit(json.loads(row[0]) if row else [], str(row[1]) if row else None)
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-                revision = str(uuid.uuid4())
-                if statements:
-                    self._conn.execute(
-                        "INSERT OR REPLACE INTO layer_policies (name, version, statements, revision_id)"
-                        " VALUES (?, ?, ?, ?)",
-                        (name, version, json.dumps(statements), revision),
-                    )
-                else:
-                    self._conn.execute("DELETE FROM layer_policies WHERE name = ? AND version = ?", (name, version))
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                raise StoreUnavailable(f"Layer store write failed: {exc}") from exc
+        with write_transaction(self._conn, self._lock, "Layer store") as conn:
+            exists = conn.execute("SELECT 1 FROM layer_versions WHERE name = ? AND version = ?", (name, version))
+            if exists.fetchone() is None:
+                return None
+            row = conn.execute(
+                "SELECT statements, revision_id FROM layer_policies WHERE name = ? AND version = ?", (name, version)
+            ).fetchone()
+            statements = edit(json.loads(row[0]) if row else [], str(row[1]) if row else None)
+            revision = str(uuid.uuid4())
+            if statements:
+                conn.execute(
+                    "INSERT OR REPLACE INTO layer_policies (name, version, statements, revision_id)"
+                    " VALUES (?, ?, ?, ?)",
+                    (name, version, json.dumps(statements), revision),
+                )
+            else:
+                conn.execute("DELETE FROM layer_policies WHERE name = ? AND version = ?", (name, version))
         return revision
 
     def close(self) -> None:

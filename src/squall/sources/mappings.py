@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 from squall.errors import StoreUnavailable
-from squall.stores.sqlite_file import open_durable
+from squall.stores.sqlite_file import open_durable, write_transaction
 
 _SAVE_CHECKPOINT = "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)"
 _SAVE_PROGRESS = (
@@ -97,9 +97,9 @@ class MappingStore:
             self._run("UPDATE mappings SET body = ? WHERE uuid = ?", (msgspec.json.encode(mapping), uuid))
 
     def delete(self, uuid: str) -> None:
-        self._run("DELETE FROM mappings WHERE uuid = ?", (uuid,))
-        self._run("DELETE FROM checkpoints WHERE uuid = ?", (uuid,))
-        self._run("DELETE FROM shard_progress WHERE uuid = ?", (uuid,))
+        with write_transaction(self._conn, self._lock, "Mapping store") as conn:
+            for table in ("mappings", "checkpoints", "shard_progress"):
+                conn.execute(f"DELETE FROM {table} WHERE uuid = ?", (uuid,))
 
     def checkpoint(self, uuid: str, shard_id: str) -> int | None:
         rows = self._run("SELECT position FROM checkpoints WHERE uuid = ? AND shard_id = ?", (uuid, shard_id))
@@ -109,18 +109,9 @@ class MappingStore:
         self, uuid: str, shard_id: str, position: int, window: str | None = None, iterator_age_ms: int | None = None
     ) -> None:
         """Move a shard's checkpoint, with its open window (JSON, or None) and last IteratorAge, atomically."""
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    self._conn.execute(_SAVE_CHECKPOINT, (uuid, shard_id, position))
-                    self._conn.execute(_SAVE_PROGRESS, (uuid, shard_id, iterator_age_ms, window))
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise StoreUnavailable(f"Mapping store failure: {exc}") from exc
+        with write_transaction(self._conn, self._lock, "Mapping store") as conn:
+            conn.execute(_SAVE_CHECKPOINT, (uuid, shard_id, position))
+            conn.execute(_SAVE_PROGRESS, (uuid, shard_id, iterator_age_ms, window))
 
     def progress(self, uuid: str, shard_id: str) -> tuple[int | None, str | None, int | None]:
         """A shard's checkpoint, open window (JSON) and last IteratorAge in ms; None where there is none."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from squall.errors import StoreUnavailable
 from squall.stores.base import LeaseStore
-from squall.stores.sqlite_file import open_durable
+from squall.stores.sqlite_file import open_durable, write_transaction
 
 
 class SqliteLeaseStore(LeaseStore):
@@ -30,18 +30,8 @@ class SqliteLeaseStore(LeaseStore):
         )
 
     def _tx(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    result = work(self._conn)
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-                self._conn.execute("COMMIT")
-                return result
-            except sqlite3.Error as exc:
-                raise StoreUnavailable(f"Lease store failure: {exc}") from exc
+        with write_transaction(self._conn, self._lock, "Lease store") as conn:
+            return work(conn)
 
     def acquire(self, owner: str, lease: str, ttl_s: float) -> bool:
         def take(conn: sqlite3.Connection) -> bool:

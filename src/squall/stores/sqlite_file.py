@@ -1,12 +1,15 @@
 """One way to open a durable SQLite file for a small store of Squall's own (streams, mappings,
 layers, policies, event invoke configs, IAM roles): created 0600, WAL, ``synchronous=FULL``, a busy
-timeout, its schema applied, and driver errors translated at this edge."""
+timeout, its schema applied, and driver errors translated at this edge; and one way to write to it,
+``write_transaction``."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from squall.errors import StoreUnavailable
@@ -26,3 +29,26 @@ def open_durable(path: Path, schema: Sequence[str], what: str) -> sqlite3.Connec
     except (OSError, sqlite3.Error) as exc:
         raise StoreUnavailable(f"Cannot open the {what} {path}: {exc}") from exc
     return conn
+
+
+@contextlib.contextmanager
+def write_transaction(conn: sqlite3.Connection, lock: threading.Lock | None, what: str) -> Iterator[sqlite3.Connection]:
+    """One ``BEGIN IMMEDIATE`` ... ``COMMIT`` on ``conn`` under ``lock`` (None: the caller holds it).
+
+    Whatever the body raises rolls the transaction back and propagates; driver errors, there or at
+    commit, become StoreUnavailable("<what> failure: ...").
+    """
+    with lock if lock is not None else contextlib.nullcontext():
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StoreUnavailable(f"{what} failure: {exc}") from exc

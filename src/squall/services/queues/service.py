@@ -11,6 +11,7 @@ handle names the queue incarnation, the message's row and that nonce.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -32,7 +33,7 @@ from squall.services.queues.errors import (
     ReceiptHandleIsInvalid,
 )
 from squall.services.queues.models import Counts, Outgoing, Queue, Received, Sent
-from squall.stores.sqlite_file import open_durable
+from squall.stores.sqlite_file import open_durable, write_transaction
 
 DEDUP_WINDOW_S = 300.0
 PURGE_INTERVAL_S = 60.0
@@ -72,19 +73,8 @@ class QueueService:
         self._listeners: list[Callable[[str], None]] = []
         self._conn = open_durable(path, _SCHEMA, "queue store")
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._conn
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise StoreUnavailable(f"Queue store failure: {exc}") from exc
+    def _tx(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return write_transaction(self._conn, self._lock, "Queue store")
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import bisect
+import contextlib
 import hashlib
 import hmac
 import itertools
@@ -28,7 +29,7 @@ import msgspec
 from squall.errors import StoreUnavailable
 from squall.services.streams import shards
 from squall.services.streams.errors import ExpiredIterator, InvalidArgument, StreamInUse, StreamNotFound
-from squall.stores.sqlite_file import open_durable
+from squall.stores.sqlite_file import open_durable, write_transaction
 
 ITERATOR_TTL_MS = 300_000
 DEFAULT_RETENTION_HOURS = 24
@@ -129,19 +130,9 @@ class StreamService:
         with self._lock, self._transaction() as conn:
             yield conn
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         """One write transaction, committed durably; the caller holds ``self._lock``."""
-        try:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"Stream store failure: {exc}") from exc
+        return write_transaction(self._conn, None, "Stream store")
 
     def add_listener(self, listener: Callable[[str], None]) -> None:
         """Call ``listener(stream name)`` after every committed put (from the putting thread)."""
