@@ -1,10 +1,11 @@
-"""The LeaseStore contract: one suite for every backend (SQLite today; PostgreSQL joins in issue 11)."""
+"""The LeaseStore contract: one suite for every backend (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
 import socket
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -12,26 +13,43 @@ import pytest
 from squall.sources.owner import new_owner, owner_alive
 from squall.stores.base import LeaseStore
 from squall.stores.leases import SqliteLeaseStore
+from tests.contract.postgres import dsn as postgres_dsn
+from tests.contract.postgres import scratch_schema
+from tests.contract.test_metadata_store import unavailable
 
 Opener = Callable[[], LeaseStore]
 
 
-#: Each backend opens a new store on the storage under a scratch directory.
-BACKENDS: dict[str, Callable[[Path], LeaseStore]] = {"sqlite": lambda tmp: SqliteLeaseStore(tmp / "leases.db")}
+@contextmanager
+def _sqlite(tmp_path: Path) -> Iterator[Opener]:
+    yield lambda: SqliteLeaseStore(tmp_path / "leases.db")
+
+
+@contextmanager
+def _postgres(tmp_path: Path) -> Iterator[Opener]:
+    from squall.stores.postgres import PostgresLeaseStore
+
+    with scratch_schema(unavailable) as schema:
+        yield lambda: PostgresLeaseStore(postgres_dsn(), schema=schema)
+
+
+#: Each backend opens new stores on one scratch storage.
+BACKENDS: dict[str, Callable[[Path], AbstractContextManager[Opener]]] = {"sqlite": _sqlite, "postgres": _postgres}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
     opened: list[LeaseStore] = []
+    with BACKENDS[request.param](tmp_path) as make:
 
-    def opener() -> LeaseStore:
-        store = BACKENDS[request.param](tmp_path)
-        opened.append(store)
-        return store
+        def opener() -> LeaseStore:
+            store = make()
+            opened.append(store)
+            return store
 
-    yield opener
-    for store in opened:
-        store.close()
+        yield opener
+        for store in opened:
+            store.close()
 
 
 def test_a_held_lease_keeps_others_out_until_released(open_store: Opener) -> None:

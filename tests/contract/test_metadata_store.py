@@ -5,10 +5,9 @@ opens a *new* store on the same underlying storage, so that tests can close a st
 to check durability. A backend whose service is missing calls ``unavailable()``, which skips the
 tests on a workstation but fails them when ``CI`` is set, so that CI never passes by skipping.
 
-To add PostgreSQL: write ``_postgres(tmp_path)`` that reads ``SQUALL_TEST_POSTGRES_DSN`` (calling
-``unavailable()`` when it is unset or the server does not answer), creates a fresh schema for the
-test, yields ``lambda: PostgresMetadataStore(dsn, schema=...)`` and drops the schema afterwards;
-then register it in ``BACKENDS``. The SQLite-only checks at the end of this file stay SQLite-only.
+PostgreSQL runs every test in a scratch schema of the server ``SQUALL_TEST_POSTGRES_DSN`` names (the
+local one by default; see ``tests/contract/postgres.py``). The SQLite-only checks at the end of this
+file stay SQLite-only.
 """
 
 from __future__ import annotations
@@ -30,6 +29,8 @@ from squall.errors import ResourceConflict, StoreUnavailable
 from squall.models import LATEST, Alias, AsyncEvent, FunctionConfig, LogEvent, UsageRecord
 from squall.stores.base import MetadataStore
 from squall.stores.sqlite import MIGRATIONS, SCHEMA_VERSION, SqliteMetadataStore
+from tests.contract.postgres import dsn as postgres_dsn
+from tests.contract.postgres import scratch_schema
 
 Opener = Callable[[], MetadataStore]
 
@@ -47,8 +48,17 @@ def _sqlite(tmp_path: Path) -> Iterator[Opener]:
     yield lambda: SqliteMetadataStore(path)
 
 
+@contextmanager
+def _postgres(tmp_path: Path) -> Iterator[Opener]:
+    from squall.stores.postgres import PostgresMetadataStore
+
+    with scratch_schema(unavailable) as schema:
+        yield lambda: PostgresMetadataStore(postgres_dsn(), schema=schema)
+
+
 BACKENDS: dict[str, Callable[[Path], AbstractContextManager[Opener]]] = {
     "sqlite": _sqlite,
+    "postgres": _postgres,
 }
 
 
