@@ -40,9 +40,12 @@ from squall.models import LATEST, Alias, FunctionConfig
 from squall.platform_api import FunctionChanges, InvokeOutcome
 from squall.policies import Policies, PolicyStore
 from squall.registry import FunctionRegistry
+from squall.services.buckets.service import BucketService
 from squall.services.queues.service import QueueService
 from squall.services.streams.service import StreamService
 from squall.services.tables.service import TableService
+from squall.services.topics.deliverer import Deliverer
+from squall.services.topics.service import TopicService
 from squall.sources.mappings import EventSourceMapping, MappingStore
 from squall.sources.queues import QueueMappings
 from squall.sources.streams import StreamMappings
@@ -85,6 +88,9 @@ class Platform:
         self.streams: StreamService | None = None
         self.tables: TableService | None = None
         self.queues: QueueService | None = None
+        self.topics: TopicService | None = None
+        self.topic_deliverer: Deliverer | None = None
+        self.buckets: BucketService | None = None
         self.mappings: MappingStore | None = None
         self.stream_mappings: StreamMappings | None = None
         self.queue_mappings: QueueMappings | None = None
@@ -122,6 +128,13 @@ class Platform:
         platform.streams = StreamService(data / "streams.db", settings.account_id, settings.region)
         platform.tables = TableService(data / "tables.db", settings.account_id, settings.region)
         platform.queues = QueueService(data / "queues.db", settings.account_id, settings.region)
+        platform.buckets = BucketService(data / "buckets.db", data / "objects", settings.region)
+        platform.topics = TopicService(data / "topics.db", settings.account_id, settings.region, settings.endpoint_url)
+        platform.topic_deliverer = Deliverer(
+            platform.topics,
+            lambda name, qualifier, payload: platform.invoke(name, qualifier, payload, "Event"),
+            platform.queues,
+        )
         platform.mappings = MappingStore(data / "mappings.db")
         platform.destinations.queues = platform.queues
         platform.queue_mappings = QueueMappings(
@@ -156,6 +169,8 @@ class Platform:
             await self.stream_mappings.start()
         if self.queue_mappings is not None:
             await self.queue_mappings.start()
+        if self.topic_deliverer is not None:
+            await self.topic_deliverer.start()
         self._background = [
             asyncio.ensure_future(self.dispatcher.run()),
             asyncio.ensure_future(self._reap_loop()),
@@ -172,6 +187,8 @@ class Platform:
             await self.stream_mappings.stop()
         if self.queue_mappings is not None:
             await self.queue_mappings.stop()
+        if self.topic_deliverer is not None:
+            await self.topic_deliverer.stop()
         if self.provisioned is not None:
             await self.provisioned.stop()
         await self.executor.shutdown(grace)
@@ -187,6 +204,10 @@ class Platform:
             self.tables.close()
         if self.queues is not None:
             self.queues.close()
+        if self.topics is not None:
+            self.topics.close()
+        if self.buckets is not None:
+            self.buckets.close()
         if self.mappings is not None:
             self.mappings.close()
         if self.layers is not None:

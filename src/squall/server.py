@@ -24,6 +24,7 @@ from squall.api.sigv4 import SigV4Verifier
 from squall.config import Settings
 from squall.gateway.app import GatewayApp
 from squall.platform import Platform
+from squall.services.buckets.api import S3Api
 from squall.services.iam.api import IamApi
 from squall.services.iam.service import IamService
 from squall.services.iam.store import SqliteRoleStore
@@ -33,6 +34,7 @@ from squall.services.queues.api import SqsApi
 from squall.services.streams.api import KinesisApi
 from squall.services.sts.api import StsApi
 from squall.services.tables.api import DynamoDbApi
+from squall.services.topics.api import SnsApi
 
 log = logging.getLogger("squall")
 
@@ -85,6 +87,10 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         services["kinesis"] = KinesisApi(platform.streams)
     if platform.queues is not None:
         services["sqs"] = SqsApi(platform.queues)
+    if platform.topics is not None:
+        services["sns"] = SnsApi(platform.topics)
+    if platform.buckets is not None:
+        services["s3"] = S3Api(platform.buckets, None if settings.no_auth else platform.keyring)
     services["iam"] = IamApi(IamService(roles, settings.account_id), platform.keyring)
     services["sts"] = StsApi(platform.keyring, settings.account_id)
     if platform.tables is not None:

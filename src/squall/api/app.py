@@ -36,6 +36,7 @@ from squall.errors import (
     SquallError,
     UnknownOperation,
 )
+from squall.services.buckets.errors import s3_auth_error
 
 logger = logging.getLogger(__name__)
 
@@ -233,7 +234,7 @@ class ApiApp:
             signed = self._verifier.verify(scope["method"], raw_path, query_string, headers, body)
         except SquallError as exc:
             logger.debug("request %s refused: %s %s", request_id, exc.code, exc.message)
-            await send_error(send, exc, request_id, protocol)
+            await send_error(send, s3_auth_error(exc) if protocol == "rest-xml" else exc, request_id, protocol)
             return None
         return _Route(signed.service, signed.access_key_id, SERVICE_PROTOCOLS.get(signed.service, protocol))
 

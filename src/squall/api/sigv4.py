@@ -38,6 +38,7 @@ from squall.errors import (
     MissingAuthenticationToken,
     UnrecognizedClient,
 )
+from squall.services.buckets import presign_v2
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 TERMINATOR = "aws4_request"
@@ -154,6 +155,11 @@ class SigV4Verifier:
         """Verify one request; raise an ``AccessDenied`` subclass when it is not properly signed."""
         header_map = _header_map(headers)
         query = _query_pairs(query_string)
+        if presign_v2.is_presigned_v2(query, header_map):
+            # S3 alone still accepts Signature Version 2 presigned URLs (boto3's default for S3).
+            now = self._clock()
+            key = presign_v2.verify(self._keys, now, method, raw_path, query, header_map)
+            return SignedRequest(key, "s3", self._region, now)
         claim = _parse_claim(header_map, query)
         date = _parse_timestamp(claim.timestamp)
         self._check_scope(claim)

@@ -2,7 +2,8 @@
 
 A record is delivered when it matches ANY filter; a filter matches when ALL its keys match; an
 array of values matches when ANY value does. Values are exact strings or numbers, ``null``, ``""``,
-or one of the operators ``anything-but``, ``numeric``, ``exists`` and ``prefix``.
+or one of the operators ``anything-but``, ``numeric``, ``exists``, ``prefix``, ``suffix`` and
+``equals-ignore-case``.
 """
 
 from __future__ import annotations
@@ -88,6 +89,10 @@ def _operator_matches(rule: dict[str, Any], actual: Any) -> bool:
         return False  # a value rule never matches an object, only leaves
     if operator == "prefix":
         return isinstance(actual, str) and actual.startswith(str(operand))
+    if operator == "suffix":
+        return isinstance(actual, str) and actual.endswith(str(operand))
+    if operator == "equals-ignore-case":
+        return isinstance(actual, str) and actual.casefold() == str(operand).casefold()
     if operator == "anything-but":
         excluded = operand if isinstance(operand, list) else [operand]
         return not any(_value_matches(value, actual) for value in excluded)

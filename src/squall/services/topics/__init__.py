@@ -1,0 +1,1 @@
+"""SNS-compatible topics: topics, subscriptions, publishing and durable fan-out."""
