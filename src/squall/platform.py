@@ -35,6 +35,7 @@ from squall.invoke.provisioned_store import ProvisionedStore
 from squall.invoke.sync import Invoker
 from squall.layers import LayerRegistry, LayerStore
 from squall.logs import format as logfmt
+from squall.metering.metrics import Metrics, stream_iterator_ages
 from squall.metering.usage import UsageRecorder
 from squall.models import LATEST, Alias, FunctionConfig
 from squall.platform_api import FunctionChanges, InvokeOutcome
@@ -80,6 +81,8 @@ class Platform:
         self.dispatcher = AsyncDispatcher(
             store, self.invoker, settings.async_retry_scale, destinations=self.destinations
         )
+        self.metrics = Metrics()
+        self.metrics.attach(self.invoker, self.dispatcher, self.destinations)
         #: Async retry settings and destinations per version or alias (built by ``build``).
         self.event_configs: EventInvokeConfigs | None = None
         #: Provisioned concurrency configs and their environments (built by ``build``).
@@ -156,6 +159,7 @@ class Platform:
             SqliteLeaseStore(data / "leases.db"),
             platform.deliver_to_destination,
         )
+        platform.metrics.iterator_ages = stream_iterator_ages(platform.mappings, platform.stream_mappings)
         return platform
 
     # --- lifecycle -------------------------------------------------------------------------------

@@ -25,6 +25,8 @@ from squall.config import Settings
 from squall.gateway.app import GatewayApp
 from squall.platform import Platform
 from squall.services.buckets.api import S3Api
+from squall.services.cloudwatch.api import CloudWatchApi
+from squall.services.cloudwatch.service import CloudWatchService
 from squall.services.iam.api import IamApi
 from squall.services.iam.service import IamService
 from squall.services.iam.store import SqliteRoleStore
@@ -96,6 +98,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     if platform.tables is not None:
         services["dynamodb"] = DynamoDbApi(platform.tables)
     services["logs"] = LogsApi(LogsService(platform.store, settings.account_id, settings.region), platform.keyring)
+    services["monitoring"] = CloudWatchApi(CloudWatchService(platform.store, platform.metrics, platform.recorder.flush))
     api = build_api_app(
         services,
         verifier,

@@ -1,7 +1,8 @@
 """Squall's own endpoints under ``/_squall/`` on the API port (besides health).
 
-Today: the download of a function's deployment package, the URL GetFunction returns in
-``Code.Location`` (signed with an expiry, like S3's presigned URLs).
+The download of a function's deployment package, the URL GetFunction returns in ``Code.Location``
+(signed with an expiry, like S3's presigned URLs), and ``/_squall/metrics``: every function's
+metrics in Prometheus' text format, unsigned like the health check.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from starlette.routing import Route, Router
 from starlette.types import Receive, Scope, Send
 
 from squall.api.lambda_api import LambdaApi
+from squall.metering.metrics import CONTENT_TYPE
 from squall.platform import Platform
 
 
@@ -25,7 +27,12 @@ class AdminApi:
     def __init__(self, platform: Platform, lambda_api: LambdaApi) -> None:
         self.platform = platform
         self.lambda_api = lambda_api
-        self.router = Router(routes=[Route("/_squall/code/{hex}", self.code, methods=["GET"])])
+        self.router = Router(
+            routes=[
+                Route("/_squall/code/{hex}", self.code, methods=["GET"]),
+                Route("/_squall/metrics", self.metrics, methods=["GET"]),
+            ]
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.router(scope, receive, send)
@@ -43,3 +50,8 @@ class AdminApi:
             return JSONResponse({"message": "No such package"}, 404)
         data = await asyncio.to_thread(self.platform.code.get, code_hex)
         return Response(data, media_type="application/zip")
+
+    async def metrics(self, request: Request) -> Response:
+        """Prometheus' scrape target: the platform's own registry, read on the event loop (it is
+        quick, and the in-flight counts it reads are the loop's)."""
+        return Response(self.platform.metrics.exposition(), media_type=CONTENT_TYPE)

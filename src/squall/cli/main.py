@@ -69,22 +69,45 @@ def server(**options: object) -> None:
 @main.command()
 @click.argument("function_name")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines as they arrive")
-@click.option("--since", type=float, default=0.0, help="Only lines from the last N minutes (0: all)")
+@click.option(
+    "--since",
+    default=None,
+    help="Only lines from then on: a duration back from now (30s, 10m, 1h, 2d; a bare number is minutes) "
+    "or an ISO time (2026-01-31T12:00:00Z) [default: all]",
+)
+@click.option(
+    "--filter",
+    "filter_pattern",
+    default=None,
+    help='Only lines matching a CloudWatch Logs filter pattern of terms: ERROR, "exact phrase", '
+    "ERROR -DEBUG (all terms, none of the excluded), ?ERROR ?WARN (any)",
+)
 @click.option("--data-dir", type=click.Path(path_type=Path), help=DATA_DIR_HELP)
-def logs(function_name: str, follow: bool, since: float, data_dir: Path | None) -> None:
+def logs(
+    function_name: str, follow: bool, since: str | None, filter_pattern: str | None, data_dir: Path | None
+) -> None:
     """Print a function's log group /aws/lambda/FUNCTION_NAME (START/END/REPORT and its output)."""
+    from squall.cli.timeparse import parse_since
     from squall.logs.format import log_group_name
+    from squall.services.logs.patterns import InvalidParameter, compile_pattern
 
+    try:
+        cutoff = parse_since(since, "m") * 1000 if since else 0.0
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    try:
+        matches = compile_pattern(filter_pattern)
+    except InvalidParameter as exc:
+        raise click.BadParameter(exc.message, param_hint="--filter") from None
     store = _open_store(data_dir)
     group = log_group_name(function_name)
     cursor = 0
-    cutoff = (time.time() - since * 60) * 1000 if since else 0
     try:
         while True:
             events = store.log_events(group, after_id=cursor, limit=1000)
             for event_id, _stream, event in events:
                 cursor = event_id
-                if event.timestamp >= cutoff:
+                if event.timestamp >= cutoff and matches(event.message):
                     click.echo(event.message.rstrip("\n"))
             if not follow:
                 if not events and cursor == 0:
@@ -102,25 +125,78 @@ def logs(function_name: str, follow: bool, since: float, data_dir: Path | None) 
 
 @main.command()
 @click.option("--function", "function_name", help="Only this function")
-@click.option("--since", type=float, default=0.0, help="Only the last N hours (0: everything recorded)")
+@click.option(
+    "--since",
+    default=None,
+    help="Only invocations from then on: a duration back from now (30m, 12h, 7d; a bare number is hours) "
+    "or an ISO time [default: everything recorded]",
+)
+@click.option(
+    "--by",
+    type=click.Choice(["function", "day", "trigger"]),
+    default="function",
+    show_default=True,
+    help="Group the usage table by function, UTC day, or trigger (api, event, sqs, kinesis...)",
+)
+@click.option(
+    "--arch",
+    type=click.Choice(["x86_64", "arm64"]),
+    default=None,
+    help="Price every invocation as if it ran on this architecture [default: each function's own]",
+)
+@click.option(
+    "--server-price",
+    type=str,
+    default=None,
+    help="Hourly USD price of the always-on server in the break-even estimate "
+    "[default: whole 2 vCPU / 4 GiB boxes at $0.0416/h, EC2 t3.medium on-demand us-east-1]",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON")
-@click.option("--no-free-tier", is_flag=True, help="Do not subtract Lambda's monthly free tier")
+@click.option("--no-free-tier", is_flag=True, help="JSON totals without Lambda's monthly free tier (tables show both)")
 @click.option("--data-dir", type=click.Path(path_type=Path), help=DATA_DIR_HELP)
-def cost(function_name: str | None, since: float, as_json: bool, no_free_tier: bool, data_dir: Path | None) -> None:
-    """What the recorded invocations would cost on AWS Lambda (requests, GB-seconds, x86 and arm)."""
-    from squall.metering.report import build_report, render_json, render_text
+def cost(
+    function_name: str | None,
+    since: str | None,
+    by: str,
+    arch: str | None,
+    server_price: str | None,
+    as_json: bool,
+    no_free_tier: bool,
+    data_dir: Path | None,
+) -> None:
+    """What the recorded invocations would cost on AWS Lambda: requests, GB-seconds and dollars at
+    list prices, with and without the free tier, and the always-on server that would be cheaper
+    above some sustained request rate (the break-even)."""
+    import sys
+    from decimal import Decimal, InvalidOperation
 
+    from rich.console import Console
+
+    from squall.cli.timeparse import parse_since
+    from squall.metering.summary import print_rich, summarize, summary_json
+
+    try:
+        start = parse_since(since, "h") if since else 0.0
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    try:
+        hourly = Decimal(server_price) if server_price is not None else None
+    except InvalidOperation:
+        raise click.BadParameter(f"{server_price!r} is not a price in dollars", param_hint="--server-price") from None
+    if hourly is not None and hourly <= 0:
+        raise click.BadParameter("must be positive", param_hint="--server-price")
     store = _open_store(data_dir)
     try:
-        start = time.time() - since * 3600 if since else 0.0
         records = store.usage(since=start, function_name=function_name)
     finally:
         store.close()
-    report = build_report(records, free_tier=not no_free_tier)
+    summary = summarize(records, by=by, architecture=arch, server_hourly=hourly)
     if as_json:
-        click.echo(json.dumps(render_json(report), indent=2))
+        click.echo(json.dumps(summary_json(summary, free_tier=not no_free_tier), indent=2))
     else:
-        click.echo(render_text(report))
+        # Piped, rich would fold the table to 80 columns: give it room instead.
+        console = Console() if sys.stdout.isatty() else Console(width=160)
+        print_rich(summary, console)
 
 
 def _open_store(data_dir: Path | None):  # type: ignore[no-untyped-def]
@@ -138,8 +214,10 @@ def _open_store(data_dir: Path | None):  # type: ignore[no-untyped-def]
 def _register_commands() -> None:
     from squall.cli.deploy import deploy
     from squall.cli.streams import streams
+    from squall.cli.top import top
 
     main.add_command(streams)
+    main.add_command(top)
     main.add_command(deploy)
 
 

@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable
 
 from squall.errors import ResourceConflict, ResourceNotFound
 from squall.invoke.destinations import Destinations, invocation_record
@@ -59,6 +60,8 @@ class AsyncDispatcher:
         self._wake = asyncio.Event()
         self._tasks: dict[asyncio.Task[None], AsyncEvent] = {}
         self._stopping = False
+        #: Told of each dispatch: (function, qualifier, enqueued_at) for AsyncEventAge (metrics set it).
+        self.on_dispatch: Callable[[str, str | None, float], None] = lambda name, qualifier, enqueued_at: None
 
     async def enqueue(self, function_name: str, qualifier: str, payload: bytes, request_id: str) -> None:
         event = AsyncEvent(
@@ -112,6 +115,7 @@ class AsyncDispatcher:
             # Reserved concurrency 0: straight to the on-failure destination, without retries.
             await self._finish(event, config, settings, "RetriesExhausted", invokes, None)
             return
+        self.on_dispatch(event.function_name, qualifier, event.enqueued_at)
         try:
             _, result = await self.invoker.invoke(
                 config,
@@ -174,7 +178,7 @@ class AsyncDispatcher:
             )
             await self.destinations.send(target, record)
         if condition != "Success" and config.dead_letter_target and self.destinations is not None:
-            await self.destinations.dead_letter(
+            delivered = await self.destinations.dead_letter(
                 config.dead_letter_target,
                 event.payload,
                 event.request_id,
@@ -182,6 +186,8 @@ class AsyncDispatcher:
                 # A function error is a 200 invoke; an event that never ran was throttled.
                 200 if result is not None else 429,
             )
+            if not delivered:
+                self.destinations.on_dead_letter_error(config.name)
         await asyncio.to_thread(self.store.complete, event.id)
 
     def _forget(self, task: asyncio.Task[None]) -> None:

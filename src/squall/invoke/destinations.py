@@ -147,6 +147,9 @@ class Destinations:
         self.queues = queues
         self.delivery_failures = 0
         self.dead_letter_errors = 0
+        #: Told the function (ARN of a failed record, name of a failed dead letter); metrics set these.
+        self.on_delivery_failure: Callable[[str], None] = lambda function_arn: None
+        self.on_dead_letter_error: Callable[[str], None] = lambda function_name: None
 
     def for_arn(self, arn: str) -> Destination:
         if ":lambda:" in arn and ":function:" in arn:
@@ -160,6 +163,7 @@ class Destinations:
         if await self.for_arn(arn).deliver(record):
             return True
         self.delivery_failures += 1
+        self.on_delivery_failure(str(record.get("requestContext", {}).get("functionArn", "")))
         return False
 
     async def dead_letter(

@@ -7,6 +7,7 @@ Cross-cutting work (metering, log capture, later metrics and destinations) hangs
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Callable
 
 from squall.aliases import AliasRegistry, is_alias
@@ -55,6 +56,9 @@ class Invoker:
         self.limiter = limiter
         self.hooks = hooks
         self.aliases = aliases
+        #: In-flight invocations per function, and who hears of throttles (metrics read and set these).
+        self.running: Counter[str] = Counter()
+        self.on_throttle: Callable[[str, str | None], None] = lambda name, qualifier: None
 
     async def resolve(self, name: str, qualifier: str | None) -> FunctionConfig:
         """The version an invocation will run (an alias picks one by weight); it must be invocable."""
@@ -86,6 +90,7 @@ class Invoker:
         else:
             taken = self.limiter.try_take(config.name, config.version)
             if taken is None:
+                self.on_throttle(config.name, qualifier)
                 raise TooManyRequests(self.limiter.throttle_reason(config.name))
             slot = taken
         request = InvokeRequest(
@@ -96,9 +101,11 @@ class Invoker:
             trace_id=_trace_id(),
             trigger=trigger,
         )
+        self.running[config.name] += 1
         try:
             result = await self.executor.invoke(sandbox_spec(config), request)
         finally:
+            self.running[config.name] -= 1
             self.limiter.release_slot(slot)
         for hook in self.hooks:
             hook(config, request, result)

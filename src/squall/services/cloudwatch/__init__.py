@@ -1,0 +1,1 @@
+"""CloudWatch's metrics API (``AWS/Lambda`` namespace), computed from Squall's own records."""
