@@ -133,6 +133,7 @@ class Platform:
         platform.queues = QueueService(data / "queues.db", settings.account_id, settings.region)
         platform.buckets = BucketService(data / "buckets.db", data / "objects", settings.region)
         platform.topics = TopicService(data / "topics.db", settings.account_id, settings.region, settings.endpoint_url)
+        platform.destinations.topics = platform.topics
         platform.topic_deliverer = Deliverer(
             platform.topics,
             lambda name, qualifier, payload: platform.invoke(name, qualifier, payload, "Event"),

@@ -128,3 +128,30 @@ def test_stream_mapping_failures_go_to_a_queue(lam: Any, kinesis: Any, sqs: Any)
     assert record["requestContext"]["condition"] == "RetryAttemptsExhausted"
     assert record["KinesisBatchInfo"]["batchSize"] == 3 and record["KinesisBatchInfo"]["streamArn"] == source
     lam.delete_event_source_mapping(UUID=mapping["UUID"])
+
+
+@pytest.fixture(scope="module")
+def sns(server: SquallServer) -> Any:
+    return server.client("sns")
+
+
+def test_topics_carry_records_and_dead_letters(lam: Any, kinesis: Any, sqs: Any, sns: Any) -> None:
+    """A topic as OnFailure destination and as dead-letter target, fanning out to a queue."""
+    topic = sns.create_topic(Name="failures")["TopicArn"]
+    raw_url, raw_arn = make_queue(sqs, "failures-raw")
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=raw_arn, Attributes={"RawMessageDelivery": "true"})
+    kinesis.create_stream(StreamName="tdest-notes", ShardCount=1)
+    create(lam, "tdest", WORKER, "tdest-notes", DeadLetterConfig={"TargetArn": topic})
+    lam.put_function_event_invoke_config(
+        FunctionName="tdest", MaximumRetryAttempts=0, DestinationConfig={"OnFailure": {"Destination": topic}}
+    )
+    event = {"n": 3, "fail": True}
+    lam.invoke(FunctionName="tdest", InvocationType="Event", Payload=json.dumps(event))
+    messages = wait_messages(sqs, raw_url, 2)
+    bodies = [json.loads(m["Body"]) for m in messages]
+    assert event in bodies  # the dead letter: the event itself
+    (record,) = [b for b in bodies if b != event]
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["responsePayload"]["errorMessage"] == "boom 3"
+    dead = next(m for m in messages if json.loads(m["Body"]) == event)
+    assert dead["MessageAttributes"]["ErrorMessage"]["StringValue"] == "boom 3"

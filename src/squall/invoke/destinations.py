@@ -1,7 +1,7 @@
 """Async invocation destinations: the invocation record (spec section 4) and where it is sent.
 
-A ``Destination`` delivers one record: to a function (as its async event) or to a queue (as the
-message body). Topics, buses and buckets plug in as further ``Destination`` classes. The same
+A ``Destination`` delivers one record: to a function (as its async event), or to a queue or a
+topic (as the message body). Buses and buckets plug in as further ``Destination`` classes. The same
 classes carry a dead-letter message: the original event, with Lambda's three message attributes.
 """
 
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from squall.services.queues.service import QueueService
+    from squall.services.topics.service import TopicService
 
 log = logging.getLogger(__name__)
 
@@ -97,34 +98,69 @@ class FunctionDestination(Destination):
         return True
 
 
-class QueueDestination(Destination):
-    """A queue: the record (or a dead-letter event) becomes the body of one message."""
-
-    def __init__(self, arn: str, queues: QueueService) -> None:
-        super().__init__(arn)
-        self.queues = queues
+class MessageDestination(Destination):
+    """A queue or a topic: a record (or a dead-letter event) becomes the body of one message."""
 
     async def deliver(self, record: dict[str, Any]) -> bool:
         request_id = str(record.get("requestContext", {}).get("requestId", ""))
         return await self.send(json.dumps(record), {}, request_id)
 
     async def send(self, body: str, attributes: dict[str, dict[str, str]], request_id: str) -> bool:
-        from squall.services.queues.sending import outgoing
-
-        name = self.queues.name_of_arn(self.arn)
+        """Send one message; False (after logging why) when it could not be sent."""
         try:
-            if name is None:
-                raise LookupError("not a queue of this account and region")
-            queue = await asyncio.to_thread(self.queues.queue, name)
-            params: dict[str, Any] = {"MessageBody": body, "MessageAttributes": attributes}
-            if queue.fifo:
-                params |= {"MessageGroupId": "lambda", "MessageDeduplicationId": request_id or None}
-            message = outgoing(queue, params)
-            await asyncio.to_thread(self.queues.send, name, [message], LAMBDA_SENDER)
+            await self._send(body, attributes, request_id)
         except Exception as exc:
             log.warning("destination %s: delivery failed: %s", self.arn, exc)
             return False
         return True
+
+    @abstractmethod
+    async def _send(self, body: str, attributes: dict[str, dict[str, str]], request_id: str) -> None:
+        """Send one message or raise why not."""
+
+
+class QueueDestination(MessageDestination):
+    """An SQS-compatible queue."""
+
+    def __init__(self, arn: str, queues: QueueService) -> None:
+        super().__init__(arn)
+        self.queues = queues
+
+    async def _send(self, body: str, attributes: dict[str, dict[str, str]], request_id: str) -> None:
+        from squall.services.queues.sending import outgoing
+
+        name = self.queues.name_of_arn(self.arn)
+        if name is None:
+            raise LookupError("not a queue of this account and region")
+        queue = await asyncio.to_thread(self.queues.queue, name)
+        params: dict[str, Any] = {"MessageBody": body, "MessageAttributes": attributes}
+        if queue.fifo:
+            params |= {"MessageGroupId": "lambda", "MessageDeduplicationId": request_id or None}
+        await asyncio.to_thread(self.queues.send, name, [outgoing(queue, params)], LAMBDA_SENDER)
+
+
+class TopicDestination(MessageDestination):
+    """An SNS-compatible topic: the message fans out to the topic's subscribers."""
+
+    def __init__(self, arn: str, topics: TopicService) -> None:
+        super().__init__(arn)
+        self.topics = topics
+
+    async def _send(self, body: str, attributes: dict[str, dict[str, str]], request_id: str) -> None:
+        from squall.services.topics import messages
+        from squall.services.topics.models import Draft
+
+        topic = await asyncio.to_thread(self.topics.topic, self.arn)
+        draft = Draft(
+            message=body,
+            subject=None,
+            attributes=messages.message_attributes(attributes),
+            group_id="lambda" if topic.fifo else None,
+            dedup_id=request_id if topic.fifo else None,
+        )
+        (result,) = await asyncio.to_thread(self.topics.publish, self.arn, [draft])
+        if isinstance(result, Exception):
+            raise result
 
 
 class UnsupportedDestination(Destination):
@@ -142,9 +178,12 @@ class UnsupportedDestination(Destination):
 class Destinations:
     """Builds the ``Destination`` for an ARN and counts delivery failures."""
 
-    def __init__(self, invoke_event: InvokeEvent, queues: QueueService | None = None) -> None:
+    def __init__(
+        self, invoke_event: InvokeEvent, queues: QueueService | None = None, topics: TopicService | None = None
+    ) -> None:
         self.invoke_event = invoke_event
         self.queues = queues
+        self.topics = topics
         self.delivery_failures = 0
         self.dead_letter_errors = 0
         #: Told the function (ARN of a failed record, name of a failed dead letter); metrics set these.
@@ -156,6 +195,8 @@ class Destinations:
             return FunctionDestination(arn, self.invoke_event)
         if arn.startswith("arn:aws:sqs:") and self.queues is not None:
             return QueueDestination(arn, self.queues)
+        if arn.startswith("arn:aws:sns:") and self.topics is not None:
+            return TopicDestination(arn, self.topics)
         return UnsupportedDestination(arn)
 
     async def send(self, arn: str, record: dict[str, Any]) -> bool:
@@ -181,7 +222,7 @@ class Destinations:
             },
         }
         delivered = False
-        if isinstance(destination, QueueDestination):
+        if isinstance(destination, MessageDestination):
             delivered = await destination.send(event.decode("utf-8", "replace"), attributes, request_id)
         else:
             log.warning("dead-letter target %s: Squall cannot deliver to this kind of target yet", arn)
