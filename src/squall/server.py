@@ -22,7 +22,7 @@ from squall.api.credentials import load_or_create_credentials, usage_hint
 from squall.api.lambda_api import LambdaApi
 from squall.api.sigv4 import SigV4Verifier
 from squall.config import Settings
-from squall.gateway.app import GatewayApp
+from squall.gateway.wiring import build_gateway
 from squall.platform import Platform
 from squall.services.buckets.api import S3Api
 from squall.services.cloudwatch.api import CloudWatchApi
@@ -77,6 +77,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         )
     platform = Platform.build(settings, credentials.access_key_id, credentials.secret_access_key)
     roles = SqliteRoleStore(settings.data_dir / "iam.db")  # opened before any sandbox starts
+    gateway = build_gateway(platform, settings)
     await platform.start()
     lambda_api = LambdaApi(platform, settings.endpoint_url, credentials.secret_access_key.encode())
     verifier = None
@@ -98,6 +99,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     if platform.tables is not None:
         services["dynamodb"] = DynamoDbApi(platform.tables)
     services["logs"] = LogsApi(LogsService(platform.store, settings.account_id, settings.region), platform.keyring)
+    services["apigateway"] = gateway.api
     services["monitoring"] = CloudWatchApi(CloudWatchService(platform.store, platform.metrics, platform.recorder.flush))
     api = build_api_app(
         services,
@@ -107,7 +109,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     )
     listeners = [
         _listener(api, settings.host, settings.port, settings.shutdown_grace_s),
-        _listener(GatewayApp(), settings.host, settings.gateway_port, settings.shutdown_grace_s),
+        _listener(gateway.app, settings.host, settings.gateway_port, settings.shutdown_grace_s),
     ]
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -132,6 +134,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         listener.should_exit = True
     await asyncio.gather(platform.stop(), *tasks, return_exceptions=True)
     roles.close()
+    gateway.close()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.remove_signal_handler(sig)
     failed = [t.exception() for t in tasks if t.done() and not t.cancelled() and t.exception()]

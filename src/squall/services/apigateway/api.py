@@ -1,0 +1,117 @@
+"""API Gateway v2's rest-json wire protocol (``/v2/apis/...``) as boto3's ``apigatewayv2`` client sends it.
+
+botocore signs these requests with the service name ``apigateway``, which is how the API port's
+front door routes them here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from starlette.types import Receive, Scope, Send
+
+from squall.api.errors import send_error
+from squall.errors import SquallError
+from squall.gateway.store import Document
+from squall.services.apigateway.errors import BadRequest, NotFound
+from squall.services.apigateway.service import ApiGatewayService
+
+#: The children an API owns, by the path segment that names them and their store kind.
+_CHILDREN = {"routes": "route", "integrations": "integration", "stages": "stage", "authorizers": "authorizer"}
+_PATH = re.compile(r"^/v2/apis(?:/(?P<api>[^/]+)(?:/(?P<child>[a-z]+)(?:/(?P<item>[^/]+))?)?)?/?$")
+DEFAULT_PAGE = 100
+
+Reply = tuple[int, Document | None]
+
+
+class ApiGatewayV2Api:
+    """The ``apigateway`` service of the API port (HTTP APIs only)."""
+
+    def __init__(self, service: ApiGatewayService) -> None:
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request_id = str(scope.get("squall.request_id", ""))
+        try:
+            body = scope.get("squall.body", b"")
+            document = json.loads(body) if body else {}
+            if not isinstance(document, dict):
+                raise BadRequest("Invalid request body")  # unverified
+            query = {key: values[-1] for key, values in parse_qs(scope.get("query_string", b"").decode()).items()}
+            status, reply = self.dispatch(scope["method"], scope["path"], document, query)
+        except json.JSONDecodeError:
+            await send_error(send, BadRequest("Invalid request body"), request_id)  # unverified
+            return
+        except SquallError as exc:
+            await send_error(send, exc, request_id)
+            return
+        payload = b"" if reply is None else json.dumps(reply).encode()
+        headers = [(b"x-amzn-requestid", request_id.encode()), (b"content-length", str(len(payload)).encode())]
+        if reply is not None:
+            headers.append((b"content-type", b"application/json"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+    def dispatch(self, method: str, path: str, body: Document, query: dict[str, str]) -> Reply:
+        """The status and document one request answers with."""
+        match = _PATH.match(path)
+        if match is None:
+            raise NotFound(f"No API Gateway v2 resource at {path}")  # unverified
+        api_id = unquote(match["api"]) if match["api"] else None
+        child = match["child"]
+        item = unquote(match["item"]) if match["item"] else None
+        service = self.service
+        if api_id is None:
+            if method == "POST":
+                return 201, service.create_api(body)
+            if method == "GET":
+                return 200, _page(service.get_apis(), query)
+        elif child is None:
+            handlers: dict[str, Callable[[], Reply]] = {
+                "GET": lambda: (200, service.get_api(api_id)),
+                "PATCH": lambda: (200, service.update_api(api_id, body)),
+            }
+            if method in handlers:
+                return handlers[method]()
+            if method == "DELETE":
+                service.delete_api(api_id)
+                return 204, None
+        elif child in _CHILDREN:
+            kind = _CHILDREN[child]
+            if item is None:
+                if method == "GET":
+                    return 200, _page(service.list_children(kind, api_id), query)
+                if method == "POST":
+                    creators: dict[str, Callable[[str, Document], Document]] = {
+                        "route": service.create_route,
+                        "integration": service.create_integration,
+                        "stage": service.create_stage,
+                        "authorizer": service.create_authorizer,
+                    }
+                    return 201, creators[kind](api_id, body)
+            elif method == "GET":
+                return 200, service.get_child(kind, api_id, item)
+            elif method == "DELETE":
+                service.delete_child(kind, api_id, item)
+                return 204, None
+            elif method == "PATCH" and kind == "route":
+                return 200, service.update_route(api_id, item, body)
+        raise NotFound(f"Squall does not implement {method} {path}")  # unverified
+
+
+def _page(items: list[Document], query: dict[str, str]) -> Document:
+    try:
+        start = int(query.get("nextToken", "0"))
+        size = int(query.get("maxResults", str(DEFAULT_PAGE)))
+    except ValueError:
+        raise BadRequest("Invalid pagination token or MaxResults") from None  # unverified
+    if start < 0 or size < 1:
+        raise BadRequest("Invalid pagination token or MaxResults")  # unverified
+    page: dict[str, Any] = {"items": items[start : start + size]}
+    if start + size < len(items):
+        page["nextToken"] = str(start + size)
+    return page
