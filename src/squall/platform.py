@@ -45,10 +45,12 @@ from squall.services.buckets.service import BucketService
 from squall.services.queues.service import QueueService
 from squall.services.streams.service import StreamService
 from squall.services.tables.service import TableService
+from squall.services.tables.streams import TableStreams
 from squall.services.topics.deliverer import Deliverer
 from squall.services.topics.service import TopicService
 from squall.sources.mappings import EventSourceMapping, MappingStore
 from squall.sources.queues import QueueMappings
+from squall.sources.shard_sources import KinesisSource, TableStreamSource
 from squall.sources.streams import StreamMappings
 from squall.stores.base import MetadataStore
 from squall.stores.code import CodeStore
@@ -154,7 +156,7 @@ class Platform:
         )
         platform.stream_mappings = StreamMappings(
             platform.mappings,
-            platform.streams,
+            [KinesisSource(platform.streams), TableStreamSource(TableStreams(platform.tables))],
             platform.invoke_for_mapping,
             f"arn:aws:iam::{settings.account_id}:role/squall-event-source",
             SqliteLeaseStore(data / "leases.db"),

@@ -214,9 +214,11 @@ def _open_store(data_dir: Path | None):  # type: ignore[no-untyped-def]
 def _register_commands() -> None:
     from squall.cli.deploy import deploy
     from squall.cli.streams import streams
+    from squall.cli.tables import tables
     from squall.cli.top import top
 
     main.add_command(streams)
+    main.add_command(tables)
     main.add_command(top)
     main.add_command(deploy)
 

@@ -51,6 +51,8 @@ def stream_report(data_dir: Path) -> dict[str, Any]:
         holders = _lease_holders(data_dir)
         for mapping in mappings.all() if mappings is not None else []:
             assert mappings is not None
+            if not mapping.event_source_arn.startswith("arn:aws:kinesis:"):
+                continue  # a queue's or a table stream's (see `squall tables`)
             name = stream_name(mapping.event_source_arn)
             lag = []
             for shard in service.shards(name) if any(s["name"] == name for s in streams) else []:

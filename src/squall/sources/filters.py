@@ -129,3 +129,10 @@ def kinesis_view(partition_key: str, data: bytes) -> dict[str, Any]:
     if decoded is not _MISSING:
         view["data"] = decoded
     return view
+
+
+def dynamodb_view(record: dict[str, Any]) -> dict[str, Any]:
+    """What a table stream record's filter sees: the record as the function receives it, so patterns
+    address ``eventName``, ``dynamodb.Keys``, ``dynamodb.NewImage`` and so on (values in attribute-value
+    form, e.g. ``{"dynamodb": {"NewImage": {"status": {"S": ["open"]}}}}``)."""
+    return {key: value for key, value in record.items() if key != "eventSourceARN"}

@@ -23,10 +23,10 @@ from typing import Any
 
 import msgspec
 
-from squall.services.streams.events import kinesis_event
-from squall.services.streams.service import Shard, StoredRecord, StreamService, sequence
-from squall.sources.filters import kinesis_view, matches_any, parse_filters
+from squall.services.streams.service import Shard, StoredRecord
+from squall.sources.filters import matches_any, parse_filters
 from squall.sources.mappings import EventSourceMapping, MappingStore
+from squall.sources.shard_sources import ShardSource
 from squall.sources.windows import Window, state_of
 
 log = logging.getLogger(__name__)
@@ -45,18 +45,14 @@ Invoke = Callable[[EventSourceMapping, bytes], Awaitable[tuple[str | None, bytes
 Deliver = Callable[[str, bytes], Awaitable[None]]
 
 
-def stream_name(arn: str) -> str:
-    return arn.rpartition("stream/")[2]
-
-
 class ShardPoller:
-    """Delivers one shard's records to one mapping's function."""
+    """Delivers one shard's records (of a Kinesis stream or a table stream: ``source``) to one mapping's function."""
 
     def __init__(
         self,
         mapping: EventSourceMapping,
         shard: Shard,
-        streams: StreamService,
+        source: ShardSource,
         store: MappingStore,
         invoke: Invoke,
         role_arn: str,
@@ -65,7 +61,7 @@ class ShardPoller:
     ) -> None:
         self.mapping = mapping
         self.shard = shard
-        self.streams = streams
+        self.source = source
         self.store = store
         self.invoke = invoke
         self.role_arn = role_arn
@@ -76,10 +72,6 @@ class ShardPoller:
         self._attempts: dict[tuple[int, int], int] = {}
         self._filters = parse_filters({"Filters": [{"Pattern": p} for p in mapping.filter_patterns]})
         self._window: Window | None = None
-
-    @property
-    def name(self) -> str:
-        return stream_name(self.mapping.event_source_arn)
 
     @property
     def windowed(self) -> bool:
@@ -108,7 +100,7 @@ class ShardPoller:
                     return
                 await self._idle(signal)
                 continue
-            kept = [r for r in records if matches_any(self._filters, kinesis_view(r.partition_key, r.data))]
+            kept = [r for r in records if matches_any(self._filters, self.source.view(r))]
             if self.windowed:
                 await self._deliver_windowed(kept)
             else:
@@ -133,7 +125,9 @@ class ShardPoller:
         records: list[StoredRecord] = []
         budget = MAX_BATCH_BYTES * max(1, self.mapping.parallelization_factor)
         while len(records) < limit and budget > 0:
-            page, _ = self.streams.read(self.name, self.shard.shard_id, position, min(READ_PAGE, limit - len(records)))
+            page = self.source.read(
+                self.mapping.event_source_arn, self.shard.shard_id, position, min(READ_PAGE, limit - len(records))
+            )
             if not page:
                 break
             records += page
@@ -204,9 +198,7 @@ class ShardPoller:
         pending = [records]
         while pending:
             batch = pending.pop(0)
-            event: dict[str, Any] = kinesis_event(
-                batch, self.shard.shard_id, self.mapping.event_source_arn, self.streams.region, self.role_arn
-            )
+            event = self.source.event(batch, self.shard.shard_id, self.mapping.event_source_arn, self.role_arn)
             if self._window is not None:
                 event |= self._window.fields(self.shard.shard_id, self.mapping.event_source_arn)
             self.iterator_age_ms = int((time.time() - batch[-1].arrival) * 1000)
@@ -233,8 +225,8 @@ class ShardPoller:
                 log.warning(
                     "mapping %s: discarding records %s..%s of %s after %d attempts (%s)",
                     self.mapping.uuid,
-                    sequence(key[0]),
-                    sequence(key[1]),
+                    self.source.sequence(key[0]),
+                    self.source.sequence(key[1]),
                     self.shard.shard_id,
                     attempts,
                     condition,
@@ -270,7 +262,7 @@ class ShardPoller:
             return batch[0].seq
         if not response or not isinstance(response, dict) or not response.get("batchItemFailures"):
             return None
-        numbers = {sequence(r.seq): r.seq for r in batch}
+        numbers = {self.source.sequence(r.seq): r.seq for r in batch}
         failed = []
         for item in response["batchItemFailures"]:
             identifier = item.get("itemIdentifier") if isinstance(item, dict) else None
@@ -292,7 +284,8 @@ class ShardPoller:
     async def _report_failure(
         self, records: list[StoredRecord], condition: str, attempts: int, version: str, error: str | None
     ) -> None:
-        """Send the spec's invocation record (with ``KinesisBatchInfo``, no records) to OnFailure."""
+        """Send the spec's invocation record (with ``KinesisBatchInfo`` or ``DDBStreamBatchInfo``, no records)
+        to OnFailure."""
         if not self.mapping.on_failure or self.deliver is None:
             return
         record = {
@@ -305,10 +298,10 @@ class ShardPoller:
             "responseContext": {"statusCode": 200, "executedVersion": version, "functionError": error or "Unhandled"},
             "version": "1.0",
             "timestamp": _iso(time.time()),
-            "KinesisBatchInfo": {
+            self.source.batch_info_key: {
                 "shardId": self.shard.shard_id,
-                "startSequenceNumber": sequence(records[0].seq),
-                "endSequenceNumber": sequence(records[-1].seq),
+                "startSequenceNumber": self.source.sequence(records[0].seq),
+                "endSequenceNumber": self.source.sequence(records[-1].seq),
                 "approximateArrivalOfFirstRecord": _iso(records[0].arrival),
                 "approximateArrivalOfLastRecord": _iso(records[-1].arrival),
                 "batchSize": len(records),

@@ -1,5 +1,7 @@
 """Stream-triggered functions: the pollers of every enabled stream mapping, one per (mapping, shard).
 
+Streams are Kinesis streams or table change streams; a ``ShardSource`` per kind hides the difference.
+
 The supervisor starts a poller for each shard of each enabled mapping once it holds that shard's
 lease (``LeaseStore``), so several server processes on the same data never deliver one shard twice.
 It renews its leases on a heartbeat and stops the pollers of any lease it lost; it frees the leases of
@@ -13,11 +15,12 @@ import asyncio
 import contextlib
 import functools
 import logging
+from collections.abc import Sequence
 
-from squall.services.streams.service import StreamService
 from squall.sources.mappings import EventSourceMapping, MappingStore
 from squall.sources.owner import new_owner, owner_alive
-from squall.sources.stream_poller import POLL_INTERVAL_S, Deliver, Invoke, ShardPoller, stream_name
+from squall.sources.shard_sources import ShardSource, stream_name
+from squall.sources.stream_poller import POLL_INTERVAL_S, Deliver, Invoke, ShardPoller
 from squall.stores.base import LeaseStore
 
 __all__ = ["StreamMappings", "stream_name"]
@@ -39,14 +42,14 @@ class StreamMappings:
     def __init__(
         self,
         store: MappingStore,
-        streams: StreamService,
+        sources: Sequence[ShardSource],
         invoke: Invoke,
         role_arn: str,
         leases: LeaseStore,
         deliver: Deliver | None = None,
     ) -> None:
         self.store = store
-        self.streams = streams
+        self.sources = list(sources)
         self.invoke = invoke
         self.role_arn = role_arn
         self.leases = leases
@@ -59,12 +62,18 @@ class StreamMappings:
 
     async def start(self) -> None:
         self._loop_ref = asyncio.get_running_loop()
-        self.streams.add_listener(self._on_put)
+        for source in self.sources:
+            source.add_listener(self._on_put)
         await asyncio.to_thread(self.leases.reap_abandoned, owner_alive)
         self._tasks = [asyncio.ensure_future(self._supervise()), asyncio.ensure_future(self._heartbeat())]
 
+    def source_for(self, arn: str) -> ShardSource | None:
+        """The source that serves the stream ``arn`` (None: not a stream this supervisor reads)."""
+        return next((s for s in self.sources if s.owns(arn)), None)
+
     def _on_put(self, stream: str) -> None:
-        """Called in the putting thread after a commit: wake that stream's idle pollers at once."""
+        """Called in the putting thread after a commit: wake that stream's idle pollers at once
+        (``stream`` is the source's wake key)."""
         if self._loop_ref is not None:
             self._loop_ref.call_soon_threadsafe(self._wake, stream)
 
@@ -138,8 +147,11 @@ class StreamMappings:
                 await self._start_shards(mapping, held)
 
     async def _start_shards(self, mapping: EventSourceMapping, held: dict[str, str]) -> None:
+        source = self.source_for(mapping.event_source_arn)
+        if source is None:
+            return  # a queue's mapping: not ours
         try:
-            shards = await asyncio.to_thread(self.streams.shards, stream_name(mapping.event_source_arn))
+            shards = await asyncio.to_thread(source.shards, mapping.event_source_arn)
         except Exception:
             return
         done = {k[1] for k, (poller, _) in self._pollers.items() if k[0] == mapping.uuid and poller.finished}
@@ -152,28 +164,27 @@ class StreamMappings:
             if shard.end_seq is not None and checkpoint is not None and checkpoint > shard.end_seq:
                 continue  # read to its end already
             parents = [p for p in (shard.parent, shard.adjacent_parent) if p]
-            ready = [await self._parent_done(mapping, p, done) for p in parents]
+            ready = [await self._parent_done(source, mapping, p, done) for p in parents]
             if not all(ready):
                 continue  # children wait for their parents, so order per key holds
             if not await asyncio.to_thread(self.leases.acquire, self.owner, lease, LEASE_TTL_S):
                 continue
-            name = stream_name(mapping.event_source_arn)
             poller = ShardPoller(
                 mapping,
                 shard,
-                self.streams,
+                source,
                 self.store,
                 self.invoke,
                 self.role_arn,
                 self.deliver,
-                functools.partial(self._signal, name),
+                functools.partial(self._signal, source.wake_key(mapping.event_source_arn)),
             )
             self._pollers[key] = (poller, asyncio.ensure_future(poller.run()))
 
-    async def _parent_done(self, mapping: EventSourceMapping, parent: str, done: set[str]) -> bool:
+    async def _parent_done(self, source: ShardSource, mapping: EventSourceMapping, parent: str, done: set[str]) -> bool:
         if parent in done:
             return True
         checkpoint = await asyncio.to_thread(self.store.checkpoint, mapping.uuid, parent)
-        shards = await asyncio.to_thread(self.streams.shards, stream_name(mapping.event_source_arn))
+        shards = await asyncio.to_thread(source.shards, mapping.event_source_arn)
         shard = next((s for s in shards if s.shard_id == parent), None)
         return shard is None or (shard.end_seq is not None and checkpoint is not None and checkpoint > shard.end_seq)

@@ -18,9 +18,11 @@ from squall.services.tables.evaluator import project, updated_paths
 from squall.services.tables.expressions import Path, parse_condition
 from squall.services.tables.schema import check_table_name, raise_violations
 from squall.services.tables.service import ReadSpec, TableService, WriteOp
+from squall.services.tables.streams import TableStreams
 from squall.services.tables.types import Item
 
 TARGET_PREFIX = "DynamoDB_20120810."
+STREAMS_PREFIX = "DynamoDBStreams_20120810."
 CONTENT_TYPE = b"application/x-amz-json-1.0"
 MAX_BATCH_GET = 100
 MAX_BATCH_WRITE = 25
@@ -30,10 +32,17 @@ Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 class DynamoDbApi:
-    """The ``dynamodb`` service of the API port."""
+    """The ``dynamodb`` service of the API port: DynamoDB, and DynamoDB Streams (which signs as ``dynamodb``)."""
 
     def __init__(self, service: TableService) -> None:
         self.service = service
+        self.streams = TableStreams(service)
+        self.stream_handlers: dict[str, Handler] = {
+            "ListStreams": self.streams.list_streams,
+            "DescribeStream": self.streams.describe_stream,
+            "GetShardIterator": self.streams.get_shard_iterator,
+            "GetRecords": self.streams.get_records,
+        }
         self.handlers: dict[str, Handler] = {
             "CreateTable": self.create_table,
             "DescribeTable": self.describe_table,
@@ -57,10 +66,14 @@ class DynamoDbApi:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = str(scope.get("squall.request_id", ""))
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        operation = headers.get("x-amz-target", "").removeprefix(TARGET_PREFIX)
+        target = headers.get("x-amz-target", "")
+        if target.startswith(STREAMS_PREFIX):
+            operation, handlers = target.removeprefix(STREAMS_PREFIX), self.stream_handlers
+        else:
+            operation, handlers = target.removeprefix(TARGET_PREFIX), self.handlers
         status = 200
         try:
-            handler = self.handlers.get(operation)
+            handler = handlers.get(operation)
             if handler is None:
                 raise UnknownDynamoOperation(f"Operation {operation or '(none)'} is not supported by Squall's tables.")
             params = _params(scope.get("squall.body") or b"{}")

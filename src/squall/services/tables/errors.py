@@ -67,3 +67,15 @@ class TransactionCanceled(DynamoError):
 class UnknownDynamoOperation(DynamoError, LookupError):
     code = "UnknownOperationException"
     namespace = "com.amazon.coral.service"
+
+
+class ExpiredIterator(DynamoError):
+    """DynamoDB Streams: a shard iterator older than 15 minutes."""
+
+    code = "ExpiredIteratorException"
+
+
+class TrimmedDataAccess(DynamoError):
+    """DynamoDB Streams: a read at or before records already trimmed from the stream."""
+
+    code = "TrimmedDataAccessException"

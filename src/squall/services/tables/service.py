@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from squall.errors import StoreUnavailable
-from squall.services.tables import schema
+from squall.services.tables import changes, schema
 from squall.services.tables.errors import (
     ConditionalCheckFailed,
     TableInUse,
@@ -61,6 +61,7 @@ _SCHEMA = [
         PRIMARY KEY (tbl, idx, ipk, isk, pk, sk)) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS index_items_item ON index_items (tbl, pk, sk)",
     "CREATE INDEX IF NOT EXISTS index_items_scan ON index_items (tbl, idx, h, ipk, isk, pk, sk)",
+    *changes.SCHEMA,
 ]
 
 T = TypeVar("T")
@@ -140,6 +141,9 @@ class TableService:
         self._tables: dict[str, TableDef] = {}
         for name, definition in self._conn.execute("SELECT name, definition FROM tables"):
             self._tables[name] = msgspec.json.decode(definition, type=TableDef)
+        self._listeners: list[Callable[[str], None]] = []
+        #: Streams written to by the open transaction; their listeners are told after it commits.
+        self._touched: set[str] = set()
         self._stopping = threading.Event()
         self._reaper = threading.Thread(
             target=self._expire_loop, args=(expiry_interval,), name="table-ttl", daemon=True
@@ -157,21 +161,68 @@ class TableService:
         while not self._stopping.wait(interval):
             try:
                 self.expire(time.time())
+                self.trim(time.time())
             except StoreUnavailable:
                 log.exception("Expiring items failed; retrying")
 
     def expire(self, now: float) -> int:
         """Delete items whose TTL attribute is in the past (but, as on AWS, not more than five years in the
-        past), with their index entries; returns how many went."""
+        past), with their index entries and, on a streamed table, a REMOVE by the service; returns how many went."""
         with self._tx() as conn:
             rows = conn.execute(
-                "SELECT tbl, pk, sk FROM items WHERE expires IS NOT NULL AND expires <= ? AND expires > ? LIMIT 1000",
+                "SELECT tbl, pk, sk, item FROM items WHERE expires IS NOT NULL AND expires <= ? AND expires > ? "
+                "LIMIT 1000",
                 (now, now - TTL_HORIZON_S),
             ).fetchall()
-            for table, pk, sk in rows:
-                conn.execute("DELETE FROM index_items WHERE tbl = ? AND pk = ? AND sk = ?", (table, pk, sk))
-                conn.execute("DELETE FROM items WHERE tbl = ? AND pk = ? AND sk = ?", (table, pk, sk))
+            for name, pk, sk, text in rows:
+                conn.execute("DELETE FROM index_items WHERE tbl = ? AND pk = ? AND sk = ?", (name, pk, sk))
+                conn.execute("DELETE FROM items WHERE tbl = ? AND pk = ? AND sk = ?", (name, pk, sk))
+                table = self._tables.get(name)
+                if table is not None:
+                    old = json.loads(text)
+                    self._emit(conn, table, {n: old[n] for n in table.key_names()}, old, None, service=True)
         return len(rows)
+
+    def trim(self, now: float) -> int:
+        """Drop change records past the streams' 24-hour retention."""
+        with self._tx() as conn:
+            return changes.trim(conn, now)
+
+    # --- change streams ---------------------------------------------------------------------------------
+    def add_listener(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(stream ARN)`` after every commit that wrote change records (from the writing thread)."""
+        self._listeners.append(listener)
+
+    def inspect(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a read (of the change log, say) on the store's connection."""
+        return self._read(work)
+
+    def stream_arn(self, table: TableDef) -> str | None:
+        """The ARN of the table's enabled stream."""
+        if not table.stream_enabled or table.stream_label is None:
+            return None
+        return changes.stream_arn(self.arn(table.name), table.stream_label)
+
+    def _emit(
+        self, conn: sqlite3.Connection, table: TableDef, keys: Item, old: Item | None, new: Item | None, service: bool
+    ) -> None:
+        arn = self.stream_arn(table)
+        name = changes.event_name(old, new)
+        if arn is None or name is None:
+            return
+        assert table.stream_view_type is not None
+        now = time.time()
+        record = changes.change_record(name, keys, old, new, table.stream_view_type, self.region, now, service)
+        changes.append(conn, arn, now, keys, record)
+        self._touched.add(arn)
+
+    def _open_stream(self, conn: sqlite3.Connection, table: TableDef) -> None:
+        arn = self.stream_arn(table)
+        if arn is not None and table.stream_label is not None and table.stream_view_type is not None:
+            key_schema = schema.key_schema(table.hash, table.range)
+            changes.open_stream(
+                conn, arn, table.name, table.stream_label, table.stream_view_type, key_schema, time.time()
+            )
 
     def describe_ttl(self, name: str) -> dict[str, Any]:
         table = self.table(name)
@@ -208,6 +259,7 @@ class TableService:
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
+            self._touched = set()
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -218,6 +270,10 @@ class TableService:
                 self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise StoreUnavailable(f"Table store failure: {exc}") from exc
+            touched, self._touched = self._touched, set()
+        for arn in touched:
+            for listener in self._listeners:
+                listener(arn)
 
     def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
         with self._lock:
@@ -232,6 +288,9 @@ class TableService:
         if table is None:
             raise TableNotFound(NOT_FOUND)
         return table
+
+    def tables(self) -> list[str]:
+        return sorted(self._tables)
 
     def arn(self, name: str) -> str:
         return schema.table_arn(self.region, self.account_id, name)
@@ -258,6 +317,7 @@ class TableService:
             if table.name in self._tables:
                 raise TableInUse(f"Table already exists: {table.name}")
             conn.execute("INSERT INTO tables VALUES (?, ?)", (table.name, msgspec.json.encode(table)))
+            self._open_stream(conn, table)
             self._tables[table.name] = table
         return schema.describe(table, self.region, self.account_id, {}, "ACTIVE")
 
@@ -279,6 +339,7 @@ class TableService:
             conn.execute("DELETE FROM items WHERE tbl = ?", (name,))
             conn.execute("DELETE FROM index_items WHERE tbl = ?", (name,))
             conn.execute("DELETE FROM tables WHERE name = ?", (name,))
+            changes.close_streams(conn, name, time.time())
             self._tables.pop(name, None)
         return description
 
@@ -333,6 +394,9 @@ class TableService:
             enabled, view = want, want_view
             if want:
                 label = schema.stream_label(time.time())
+                while label == table.stream_label:  # a new stream needs a new label (a millisecond timestamp)
+                    time.sleep(0.001)
+                    label = schema.stream_label(time.time())
         used = set(table.key_names())
         for index in indexes:
             used.update(index.key_names())
@@ -357,6 +421,9 @@ class TableService:
                     conn.execute("DELETE FROM index_items WHERE tbl = ? AND idx = ?", (name, index.name))
             for index in created:
                 self._backfill(conn, new, index)
+            if "StreamSpecification" in params:
+                changes.close_streams(conn, name, time.time())
+                self._open_stream(conn, new)
             conn.execute("UPDATE tables SET definition = ? WHERE name = ?", (msgspec.json.encode(new), name))
             self._tables[name] = new
         return self._describe(new, "ACTIVE")
@@ -502,6 +569,7 @@ class TableService:
             )
             for index in table.indexes:
                 self._index_entry(conn, table, index, new, pk, sk, size)
+        self._emit(conn, table, {n: op.key[n] for n in table.key_names()}, old, new, service=False)
         return WriteResult(old, new)
 
     @staticmethod
