@@ -71,6 +71,7 @@ class ShardPoller:
         self.iterator_age_ms: int | None = None
         self._attempts: dict[tuple[int, int], int] = {}
         self._filters = parse_filters({"Filters": [{"Pattern": p} for p in mapping.filter_patterns]})
+        self._recorded_result: str | None = None
         self._window: Window | None = None
 
     @property
@@ -100,7 +101,8 @@ class ShardPoller:
                     return
                 await self._idle(signal)
                 continue
-            kept = [r for r in records if matches_any(self._filters, self.source.view(r))]
+            # Without filters nothing is parsed: matching would decode every record's data for nothing.
+            kept = [r for r in records if matches_any(self._filters, self.source.view(r))] if self._filters else records
             if self.windowed:
                 await self._deliver_windowed(kept)
             else:
@@ -110,7 +112,14 @@ class ShardPoller:
             # Filtered-out records are skipped for good: the checkpoint moves past them too.
             position = records[-1].seq + 1
             await self._checkpoint(position)
-            await asyncio.to_thread(self.store.record_result, self.mapping.uuid, self.mapping.last_processing_result)
+            await self._record_result()
+
+    async def _record_result(self) -> None:
+        """Store LastProcessingResult when it changed since this poller last stored it."""
+        result = self.mapping.last_processing_result
+        if result != self._recorded_result:
+            await asyncio.to_thread(self.store.record_result, self.mapping.uuid, result)
+            self._recorded_result = result
 
     async def _read(self, position: int, limit: int) -> list[StoredRecord]:
         records = await asyncio.to_thread(self._fetch, position, limit)
@@ -215,7 +224,7 @@ class ShardPoller:
                 self.mapping.last_processing_result = "OK"
                 continue
             self.mapping.last_processing_result = "PROBLEM: Function call failed"
-            await asyncio.to_thread(self.store.record_result, self.mapping.uuid, self.mapping.last_processing_result)
+            await self._record_result()
             remaining = [r for r in batch if r.seq >= failed_from]
             key = (remaining[0].seq, remaining[-1].seq)
             attempts = self._attempts.get(key, 0) + 1
