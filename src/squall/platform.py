@@ -50,9 +50,10 @@ from squall.services.topics.deliverer import Deliverer
 from squall.services.topics.service import TopicService
 from squall.sources.mappings import EventSourceMapping, MappingStore
 from squall.sources.queues import QueueMappings
+from squall.sources.schedules import Schedules, build_schedules
 from squall.sources.shard_sources import KinesisSource, TableStreamSource
 from squall.sources.streams import StreamMappings
-from squall.stores.base import MetadataStore
+from squall.stores.base import LeaseStore, MetadataStore
 from squall.stores.code import CodeStore
 from squall.stores.leases import SqliteLeaseStore
 from squall.stores.sqlite import SqliteMetadataStore
@@ -97,8 +98,10 @@ class Platform:
         self.topic_deliverer: Deliverer | None = None
         self.buckets: BucketService | None = None
         self.mappings: MappingStore | None = None
+        self.leases: LeaseStore | None = None
         self.stream_mappings: StreamMappings | None = None
         self.queue_mappings: QueueMappings | None = None
+        self.schedules: Schedules | None = None
         #: Layer versions and functions' resource policies (built by ``build``).
         self.layers: LayerRegistry | None = None
         self.policies: Policies | None = None
@@ -142,6 +145,8 @@ class Platform:
             platform.queues,
         )
         platform.mappings = MappingStore(data / "mappings.db")
+        # One connection to the lease file per process, shared by everything that holds leases.
+        platform.leases = SqliteLeaseStore(data / "leases.db")
         platform.destinations.queues = platform.queues
         platform.queue_mappings = QueueMappings(
             platform.mappings, platform.queues, platform.invoke_for_mapping, platform.function_timeout
@@ -159,10 +164,17 @@ class Platform:
             [KinesisSource(platform.streams), TableStreamSource(TableStreams(platform.tables))],
             platform.invoke_for_mapping,
             f"arn:aws:iam::{settings.account_id}:role/squall-event-source",
-            SqliteLeaseStore(data / "leases.db"),
+            platform.leases,
             platform.deliver_to_destination,
         )
         platform.metrics.iterator_ages = stream_iterator_ages(platform.mappings, platform.stream_mappings)
+        platform.schedules = build_schedules(
+            data,
+            settings.account_id,
+            settings.region,
+            lambda name, qualifier, payload: platform.invoke(name, qualifier, payload, "Event"),
+            platform.leases,
+        )
         return platform
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -178,6 +190,8 @@ class Platform:
             await self.queue_mappings.start()
         if self.topic_deliverer is not None:
             await self.topic_deliverer.start()
+        if self.schedules is not None:
+            await self.schedules.start()
         self._background = [
             asyncio.ensure_future(self.dispatcher.run()),
             asyncio.ensure_future(self._reap_loop()),
@@ -188,6 +202,8 @@ class Platform:
         """Graceful: stop taking work, let in-flight invocations finish, then kill sandboxes."""
         self.ready = False
         self.draining = True
+        if self.schedules is not None:
+            await self.schedules.stop()
         grace = self.settings.shutdown_grace_s
         await self.dispatcher.stop(grace)
         if self.stream_mappings is not None:
@@ -217,6 +233,8 @@ class Platform:
             self.buckets.close()
         if self.mappings is not None:
             self.mappings.close()
+        if self.leases is not None:
+            self.leases.close()
         if self.layers is not None:
             self.layers.store.close()
         if self.policies is not None:

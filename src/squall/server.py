@@ -27,12 +27,15 @@ from squall.platform import Platform
 from squall.services.buckets.api import S3Api
 from squall.services.cloudwatch.api import CloudWatchApi
 from squall.services.cloudwatch.service import CloudWatchService
+from squall.services.events.api import EventsApi
 from squall.services.iam.api import IamApi
 from squall.services.iam.service import IamService
 from squall.services.iam.store import SqliteRoleStore
 from squall.services.logs.api import LogsApi
 from squall.services.logs.service import LogsService
 from squall.services.queues.api import SqsApi
+from squall.services.scheduler.api import SERVICE_NAME as SCHEDULER
+from squall.services.scheduler.api import SchedulerApi
 from squall.services.streams.api import KinesisApi
 from squall.services.sts.api import StsApi
 from squall.services.tables.api import DynamoDbApi
@@ -100,6 +103,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         services["dynamodb"] = DynamoDbApi(platform.tables)
     services["logs"] = LogsApi(LogsService(platform.store, settings.account_id, settings.region), platform.keyring)
     services["apigateway"] = gateway.api
+    if platform.schedules is not None:
+        services["events"] = EventsApi(platform.schedules.rules)
+        services[SCHEDULER] = SchedulerApi(platform.schedules.schedules)
     services["monitoring"] = CloudWatchApi(CloudWatchService(platform.store, platform.metrics, platform.recorder.flush))
     api = build_api_app(
         services,

@@ -95,7 +95,6 @@ class StreamMappings:
         # Handing the shards over at once: another server need not wait for the leases to expire.
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self.leases.release, self.owner)
-        self.leases.close()
 
     def forget(self, uuid: str) -> None:
         """Stop the pollers of a mapping (disabled or deleted) and give up their leases."""

@@ -481,9 +481,12 @@ class SqliteMetadataStore(MetadataStore):
 
 
 def _create_private(path: Path) -> None:
-    """Create the database file readable by its owner only (SQLite gives its -wal/-shm the same mode)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    os.close(fd)
+    """Create the database file readable by its owner only (SQLite gives its -wal/-shm the same mode).
+
+    Only when it is missing: another fd opened and closed on a file this process already holds open in
+    SQLite would drop the process's POSIX locks on it (see ``sqlite_file.open_durable``)."""
+    if not path.exists():
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
 
 
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:

@@ -19,7 +19,10 @@ def open_durable(path: Path, schema: Sequence[str], what: str) -> sqlite3.Connec
     """A connection in autocommit mode (callers run their own ``BEGIN IMMEDIATE`` where they need one),
     shareable between threads behind the caller's lock; StoreUnavailable if it cannot be opened."""
     try:
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        if not path.exists():
+            # Created 0600 before SQLite sees it. Only when missing: opening and closing another fd on a
+            # file this process already has open in SQLite would drop the process's POSIX locks on it.
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")

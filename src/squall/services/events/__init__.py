@@ -1,0 +1,1 @@
+"""EventBridge rules: scheduled rules and their Lambda targets, kept in ``schedules.db``."""

@@ -1,0 +1,1 @@
+"""EventBridge Scheduler: schedules (rate, cron, at) with one Lambda target each, in ``schedules.db``."""
