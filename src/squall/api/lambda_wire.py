@@ -18,6 +18,7 @@ from squall.api.validation import Violations as Violations  # re-exported: wire.
 from squall.errors import InvalidParameterValue, InvalidRequestContent, ValidationError
 from squall.logs.format import log_group_name
 from squall.models import LATEST, Alias, FunctionConfig
+from squall.runtime import runtimes
 
 FUNCTION_NAME_PATTERN = (
     r"(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\d{1}:)?(\d{12}:)?"
@@ -88,7 +89,7 @@ RUNTIMES = [
     "java25",
     "dotnet10",
 ]
-SUPPORTED_RUNTIMES = limits.PYTHON_RUNTIMES
+SUPPORTED_RUNTIMES = runtimes.names()
 RESERVED_ENV = frozenset(
     {
         "_HANDLER",

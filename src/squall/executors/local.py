@@ -21,8 +21,8 @@ from squall.layers import merged_tree
 from squall.logs import format as logfmt
 from squall.metering.pricing import billed_ms
 from squall.models import InvokeRequest, InvokeResult, SandboxSpec, Usage
+from squall.runtime import runtimes
 from squall.runtime.cgroups import CgroupManager
-from squall.runtime.interpreters import find_interpreter
 from squall.runtime.sandbox import Outcome, Sandbox
 from squall.runtime.zygote import Zygote
 from squall.stores.code import CodeStore
@@ -196,9 +196,13 @@ class LocalExecutor(Executor):
         else:
             pool = self._idle.get(spec.pool_key)
             sandbox = pool.pop() if pool else None
+            while sandbox is not None and sandbox.zygote.has_exited(sandbox.pid):
+                # Its runtime ended between invocations (a bootstrap may exit after a response).
+                self._cleanup_later(sandbox)
+                sandbox = pool.pop() if pool else None
         cold = sandbox is None
         if sandbox is None:
-            sandbox, failure = await self._cold_start(spec, request.initialization_type)
+            sandbox, failure = await self._cold_start(spec, request.initialization_type, request.request_id)
             init_log = sandbox.read_log()
             if failure is not None:
                 return self._finish(sandbox, spec, request, failure, init_log, b"", 0.0, start_wall, cold)
@@ -374,25 +378,30 @@ class LocalExecutor(Executor):
         self._cleanup_later(sandbox)
 
     # --- cold starts -------------------------------------------------------------------------------
-    async def _zygote(self, runtime: str) -> Zygote:
-        zygote = self._zygotes.get(runtime)
+    async def _zygote(self, name: str) -> Zygote:
+        runtime = runtimes.get(name)
+        key = runtime.zygote_key
+        zygote = self._zygotes.get(key)
         if zygote is not None and zygote.alive:
             return zygote
-        async with self._zygote_locks[runtime]:
-            zygote = self._zygotes.get(runtime)
+        async with self._zygote_locks[key]:
+            zygote = self._zygotes.get(key)
             if zygote is None or not zygote.alive:
-                setup: dict[str, Any] = {}
+                setup: dict[str, Any] = runtime.zygote_setup()
                 if self.isolation:
                     setup["root_dir"] = str(self.work_dir / ".root")
                 if self.cgroups is not None:
                     setup["cgroup_base"] = str(self.cgroups.base)
                     setup["cgroup_version"] = self.cgroups.version
-                zygote = Zygote(await asyncio.to_thread(find_interpreter, runtime), setup)
+                zygote = Zygote(await asyncio.to_thread(runtime.interpreter), setup)
                 await zygote.start()
-                self._zygotes[runtime] = zygote
+                self._zygotes[key] = zygote
         return zygote
 
-    async def _cold_start(self, spec: SandboxSpec, init_type: str) -> tuple[Sandbox, Outcome | None]:
+    async def _cold_start(
+        self, spec: SandboxSpec, init_type: str, request_id: str = ""
+    ) -> tuple[Sandbox, Outcome | None]:
+        runtime = runtimes.get(spec.runtime)
         zygote = await self._zygote(spec.runtime)
         task_dir = self._unpacked.get(spec.code_hex)
         if task_dir is None:
@@ -426,12 +435,16 @@ class LocalExecutor(Executor):
             # Layers: the merged tree, bound at /opt (confined) or read in place (unconfined).
             "opt_dir": None if opt_dir is None else str(opt_dir),
             "opt_root": None if opt_dir is None else ("/opt" if self.isolation else str(opt_dir)),
+            "entry": runtime.entry,
+            "payload_limit": config.RESPONSE_PAYLOAD_LIMIT,
         }
         task_root = "/var/task" if self.isolation else str(task_dir)
         env = self._environment(
             spec, sandbox.log_stream, task_root, init_type, "/tmp" if self.isolation else str(tmp_dir)
         )
-        failure = await sandbox.start(confine, env, self.cgroups)
+        if not runtime.sets_execution_env:
+            del env["AWS_EXECUTION_ENV"]
+        failure = await sandbox.start(confine, env, self.cgroups, request_id)
         return sandbox, failure
 
     def _environment(

@@ -68,9 +68,10 @@ class Sandbox:
         self._writer: asyncio.StreamWriter | None = None
 
     async def start(
-        self, confine: dict[str, Any], env: dict[str, str], cgroups: CgroupManager | None
+        self, confine: dict[str, Any], env: dict[str, str], cgroups: CgroupManager | None, request_id: str = ""
     ) -> Outcome | None:
-        """Claim a sandbox from the zygote and wait for its handler to load; an Outcome means init failed."""
+        """Claim a sandbox from the zygote and wait for its handler to load; an Outcome means init failed
+        (``request_id``: the invocation that caused the start, named in platform errors)."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         spec = {
             **confine,
@@ -101,6 +102,8 @@ class Sandbox:
         except (asyncio.IncompleteReadError, ConnectionError):
             return await self._died("")
         self.init_ms = float(header["init_ms"])
+        if header.get("fault"):
+            return await self._fault(header, request_id)
         if header.get("error_type"):
             await self.kill()
             return Outcome(
@@ -132,9 +135,12 @@ class Sandbox:
             return await self._died(header["id"])
         finally:
             self.last_used = time.monotonic()
-        if len(body) > RESPONSE_PAYLOAD_LIMIT:
+        if reply.get("fault"):
+            return await self._fault(reply, header["id"])
+        size = reply.get("oversize") or len(body)
+        if size > RESPONSE_PAYLOAD_LIMIT:
             message = (
-                f"Response payload size ({len(body)} bytes) exceeded maximum allowed payload size "
+                f"Response payload size ({size} bytes) exceeded maximum allowed payload size "
                 f"({RESPONSE_PAYLOAD_LIMIT} bytes)."
             )
             return Outcome(
@@ -149,6 +155,7 @@ class Sandbox:
             error_type=reply.get("error_type"),
             max_memory_mb=reply.get("max_rss_mb"),
             alive=True,
+            status=reply.get("status"),
         )
 
     async def _read_frame(self) -> tuple[dict[str, Any], bytes]:
@@ -169,6 +176,18 @@ class Sandbox:
         message = f"RequestId: {request_id} Error: Runtime exited with error: {status.describe()}"
         return Outcome(
             payload=_error(error_type, message),
+            error_type=error_type,
+            max_memory_mb=self._peak(),
+            alive=False,
+            status="error",
+        )
+
+    async def _fault(self, reply: dict[str, Any], request_id: str) -> Outcome:
+        """A platform failure the sandbox reported (its runtime exited, no bootstrap): it is done for."""
+        await self.kill()
+        error_type = str(reply["error_type"])
+        return Outcome(
+            payload=_error(error_type, f"RequestId: {request_id} Error: {reply['fault']}"),
             error_type=error_type,
             max_memory_mb=self._peak(),
             alive=False,

@@ -122,6 +122,11 @@ class Zygote:
         except TimeoutError:
             return None
 
+    def has_exited(self, pid: int) -> bool:
+        """Whether the zygote has reported ``pid``'s exit (a sandbox that died while idle)."""
+        future = self._exits.get(pid)
+        return future is not None and future.done()
+
     def forget(self, pid: int) -> None:
         self._exits.pop(pid, None)
 

@@ -22,17 +22,18 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
-from squall.runtime.bootstrap import isolate, shim
+from squall.runtime.bootstrap import custom, isolate, shim
 
 SPARE_DELAY_S = 0.02
 PRELOAD = ("boto3", "botocore.session", "json", "decimal", "urllib.request", "logging", "uuid", "datetime")
 
 
-def _preload() -> list[str]:
+def _preload(names: tuple[str, ...]) -> list[str]:
     loaded = []
-    for name in PRELOAD:
+    for name in names:
         try:
             __import__(name)
             loaded.append(name)
@@ -68,19 +69,8 @@ def _run_child(spec: dict[str, Any], channel_fd: int, prepared_root: str | None)
         isolate.confine(spec, prepared_root)
         os.environ.clear()
         os.environ.update(spec["env"])
-        task_root = spec["env"]["LAMBDA_TASK_ROOT"]
-        os.chdir(task_root)
-        sys.path.insert(0, task_root)
-        opt_root = spec.get("opt_root")
-        if opt_root:  # as on Lambda: the layers' Python dirs come right after the function's code
-            version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
-            sys.path[1:1] = [f"{opt_root}/python/lib/{version}/site-packages", f"{opt_root}/python"]
-        sys.stdout = open(1, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
-        sys.stderr = open(2, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
-        channel = socket.socket(fileno=channel_fd)
-        reader = channel.makefile("rb")
-        writer = channel.makefile("wb")
-        shim.serve(reader, writer, spec["handler"])
+        os.chdir(spec["env"]["LAMBDA_TASK_ROOT"])
+        ENTRIES[spec.get("entry", "native")](socket.socket(fileno=channel_fd), spec)
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
@@ -89,6 +79,28 @@ def _run_child(spec: dict[str, Any], channel_fd: int, prepared_root: str | None)
             os.write(2, f"squall sandbox setup failed: {exc!r}\n".encode())
     finally:
         os._exit(code)
+
+
+def _serve_native(channel: socket.socket, spec: dict[str, Any]) -> None:
+    """Squall's own Python runtime: the handler runs in this very process."""
+    task_root = spec["env"]["LAMBDA_TASK_ROOT"]
+    sys.path.insert(0, task_root)
+    opt_root = spec.get("opt_root")
+    if opt_root:  # as on Lambda: the layers' Python dirs come right after the function's code
+        version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+        sys.path[1:1] = [f"{opt_root}/python/lib/{version}/site-packages", f"{opt_root}/python"]
+    sys.stdout = open(1, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
+    reader = channel.makefile("rb")
+    writer = channel.makefile("wb")
+    shim.serve(reader, writer, spec["handler"])
+
+
+#: What a sandbox runs once confined, by the ``entry`` of its runtime (see ``squall.runtime.runtimes``).
+ENTRIES: dict[str, Callable[[socket.socket, dict[str, Any]], None]] = {
+    "native": _serve_native,
+    "runtime-api": custom.serve,
+}
 
 
 class _Spare:
@@ -163,7 +175,7 @@ def main() -> None:
     os.setpgid(0, 0)
     isolate.set_parent_death_signal()
     isolate.become_subreaper()
-    loaded = _preload()
+    loaded = _preload(PRELOAD if setup.get("preload", True) else ())
     expose = _expose_paths(own_path)
     control = socket.socket(fileno=control_fd)
     wake_r, wake_w = os.pipe()
