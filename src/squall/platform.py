@@ -26,6 +26,7 @@ from squall.errors import (
 )
 from squall.executors.base import Executor
 from squall.executors.local import LocalExecutor
+from squall.gateway.url_store import FunctionUrlStore
 from squall.invoke.async_queue import AsyncDispatcher
 from squall.invoke.concurrency import MIN_UNRESERVED, ConcurrencyLimiter
 from squall.invoke.destinations import Destinations
@@ -105,6 +106,8 @@ class Platform:
         #: Layer versions and functions' resource policies (built by ``build``).
         self.layers: LayerRegistry | None = None
         self.policies: Policies | None = None
+        #: Function URL configs (built by ``build``; served on the gateway port).
+        self.function_urls: FunctionUrlStore | None = None
         self.ready = False
         self.draining = False
         self._background: list[asyncio.Task[None]] = []
@@ -153,6 +156,7 @@ class Platform:
         )
         platform.layers = LayerRegistry(LayerStore(data / "layers.db"), code, settings.account_id, settings.region)
         platform.policies = Policies(PolicyStore(data / "policies.db"))
+        platform.function_urls = FunctionUrlStore(data / "function_urls.db")
         event_store = EventConfigStore(data / "event_invoke.db")
         platform.event_configs = EventInvokeConfigs(event_store, platform.registry, platform.aliases)
         platform.dispatcher.event_configs = event_store
@@ -241,6 +245,8 @@ class Platform:
             self.policies.store.close()
         if self.event_configs is not None:
             self.event_configs.store.close()
+        if self.function_urls is not None:
+            self.function_urls.close()
 
     async def deliver_to_destination(self, destination: str, payload: bytes) -> None:
         """Send a record (JSON) to a function or a queue; ServiceError when it could not be delivered."""
@@ -322,6 +328,8 @@ class Platform:
             await self.provisioned.forget(name, qualifier)
         if qualifier is None:
             self.aliases.forget_function(name)
+            if self.function_urls is not None:
+                self.function_urls.forget_function(name)
             self.limiter.set_reserved(name, None)
 
     # --- versions and aliases --------------------------------------------------------------------

@@ -78,5 +78,5 @@ def test_served_operations_have_routes_and_unserved_ones_do_not(
 
 def test_the_route_check_can_tell_a_missing_route(api: LambdaApi) -> None:
     assert routed(api, "GET", "/2015-03-31/functions/{FunctionName}")
-    assert not routed(api, "GET", "/2021-10-31/functions/{FunctionName}/url")
+    assert not routed(api, "GET", "/2024-08-31/functions/{FunctionName}/recursion-config")
     assert not routed(api, "PATCH", "/2015-03-31/functions/{FunctionName}")

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from squall import config as limits
 from squall.aliases import is_alias
+from squall.api import function_urls_api
 from squall.api import lambda_wire as wire
 from squall.api.errors import render_error
 from squall.api.esm_api import EventSourceMappingApi
@@ -150,6 +151,7 @@ class LambdaApi:
             routes += EventInvokeConfigApi(platform.event_configs, platform.registry).routes(self._guard)
         if platform.provisioned is not None:
             routes += ProvisionedApi(platform.provisioned).routes(self._guard)
+        routes += function_urls_api.routes(platform, self._guard)
         self.router = Router(routes=routes, default=self._unknown)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -10,6 +10,9 @@ Then, as API Gateway does: CORS preflight, route choice, the route's authorizer,
 event (payload 1.0 or 2.0), a synchronous invocation bounded by the integration's timeout, and the
 function's answer mapped back to HTTP. Gateway errors are ``{"message": ...}`` JSON. Stages serve
 the API's current routes at once (Squall has no separate deployments).
+
+Requests to a function URL (``function_urls``) or a bucket's website endpoint (``websites``) are
+recognised first, by host or by their ``/_lambda-url/`` and ``/_s3-website/`` path prefixes.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 
 from squall.errors import RequestTooLarge, TooManyRequests
-from squall.gateway import cors
+from squall.gateway import cors, function_urls, websites
 from squall.gateway.authorizers import Denied, Invoke, JwksCache, LambdaAuthorizers, authorize_jwt
 from squall.gateway.events import BadResponse, HttpResponse, json_response, map_response, v1_event, v2_event
 from squall.gateway.request import GatewayRequest
@@ -44,8 +47,18 @@ _HOST_API = re.compile(r"^([a-z0-9]+)\.execute-api\.", re.IGNORECASE)
 class GatewayApp:
     """The gateway's ASGI app."""
 
-    def __init__(self, store: GatewayStore, invoke: Invoke, account_id: str, region: str) -> None:
+    def __init__(
+        self,
+        store: GatewayStore,
+        invoke: Invoke,
+        account_id: str,
+        region: str,
+        urls: function_urls.FunctionUrlGateway | None = None,
+        sites: websites.WebsiteServer | None = None,
+    ) -> None:
         self._store = store
+        self._urls = urls
+        self._sites = sites
         self._invoke = invoke
         self._account_id = account_id
         self._region = region
@@ -74,6 +87,23 @@ class GatewayApp:
     async def _handle(self, scope: Scope, receive: Receive, request_id: str) -> HttpResponse:
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
         host = next((value for key, value in headers if key == "host"), "")
+        url = function_urls.locate(host, scope["path"]) if self._urls is not None else None
+        if url is not None and self._urls is not None:
+            client = scope.get("client") or ("127.0.0.1", 0)
+            raw_path = scope.get("raw_path") or scope["path"].encode()
+            return await self._urls.serve(
+                *url,
+                scope["method"],
+                raw_path,
+                scope.get("query_string", b""),
+                scope["headers"],
+                await _read_body(receive),
+                client[0],
+                request_id,
+            )
+        site = websites.locate(host, scope["path"]) if self._sites is not None else None
+        if site is not None and self._sites is not None:
+            return await self._sites.serve(*site, scope["method"], dict(headers), request_id)
         located = self._locate(host, scope["path"])
         if located is None:
             return json_response(404, "Not Found")

@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from starlette.types import Receive, Scope, Send
 
 from squall.errors import SquallError
-from squall.services.buckets import checksums, chunked, conditions
+from squall.services.buckets import checksums, chunked, conditions, website
 from squall.services.buckets.addressing import DEFAULT_HOST_SUFFIXES, bucket_from_host
 from squall.services.buckets.errors import (
     BadDigest,
@@ -191,6 +191,8 @@ class S3Api:
                 return self._list_uploads
         if method == "POST" and subresources == {"delete"}:
             return self._delete_objects
+        if subresources == {"website"} and method in ("GET", "PUT", "DELETE"):
+            return self._website
         return _not_implemented
 
     def _object_handler(self, method: str, query: Mapping[str, str], headers: Mapping[str, str]) -> Handler:
@@ -212,6 +214,14 @@ class S3Api:
             if "uploadId" in query:
                 return self._complete_upload
         return _not_implemented
+
+    async def _website(self, request: Request) -> Response:
+        """Put/Get/DeleteBucketWebsite (``website`` module)."""
+        assert request.bucket is not None
+        status, body = await asyncio.to_thread(
+            website.answer, self.service, request.method, request.bucket, request.body
+        )
+        return Response(status=status, headers=[("content-type", "application/xml")] if body else [], body=body)
 
     async def _run(self, handler: Callable[[Request], Response], request: Request) -> Response:
         return await asyncio.to_thread(handler, request)

@@ -1,0 +1,89 @@
+"""Durable storage of function URL configs (``function_urls.db``), mirrored in memory.
+
+A config belongs to a function, unqualified or through one alias, and is found either by that
+(function, qualifier) pair (the Lambda API) or by its URL id (the gateway, on every request).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from squall.stores.sqlite_file import open_durable
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS function_urls (
+        url_id TEXT PRIMARY KEY,
+        function TEXT NOT NULL,
+        qualifier TEXT NOT NULL,
+        body TEXT NOT NULL,
+        UNIQUE (function, qualifier)
+    )""",
+)
+
+
+@dataclass
+class FunctionUrl:
+    """One function URL config; ``qualifier`` is an alias name, or None for the unqualified function."""
+
+    url_id: str
+    function: str
+    qualifier: str | None
+    function_arn: str
+    auth_type: str
+    invoke_mode: str
+    created: str
+    modified: str
+    cors: dict[str, Any] | None = field(default=None)
+
+
+class FunctionUrlStore:
+    """Function URL configs by URL id and by (function, qualifier), written through to SQLite."""
+
+    def __init__(self, path: Path) -> None:
+        self._conn = open_durable(path, _SCHEMA, "function URL store")
+        self._lock = threading.Lock()
+        self._by_id: dict[str, FunctionUrl] = {}
+        for (body,) in self._conn.execute("SELECT body FROM function_urls ORDER BY rowid").fetchall():
+            url = FunctionUrl(**json.loads(body))
+            self._by_id[url.url_id] = url
+
+    def by_id(self, url_id: str) -> FunctionUrl | None:
+        """The config a request's URL id names, or None."""
+        return self._by_id.get(url_id)
+
+    def get(self, function: str, qualifier: str | None) -> FunctionUrl | None:
+        return next(
+            (u for u in list(self._by_id.values()) if u.function == function and u.qualifier == qualifier),
+            None,
+        )
+
+    def of_function(self, function: str) -> list[FunctionUrl]:
+        """Every config of a function (unqualified and through aliases), oldest first."""
+        # A copy first: writes happen on worker threads (one C-level copy holds the GIL throughout).
+        return [u for u in list(self._by_id.values()) if u.function == function]
+
+    def put(self, url: FunctionUrl) -> None:
+        """Create or replace one config."""
+        with self._lock:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO function_urls (url_id, function, qualifier, body) VALUES (?, ?, ?, ?)",
+                (url.url_id, url.function, url.qualifier or "", json.dumps(asdict(url))),
+            )
+            self._by_id[url.url_id] = url
+
+    def delete(self, url_id: str) -> None:
+        with self._lock:
+            self._conn.execute("DELETE FROM function_urls WHERE url_id = ?", (url_id,))
+            self._by_id.pop(url_id, None)
+
+    def forget_function(self, function: str) -> None:
+        """Drop every config of a deleted function: a new function of that name gets new URLs."""
+        for url in self.of_function(function):
+            self.delete(url.url_id)
+
+    def close(self) -> None:
+        self._conn.close()
