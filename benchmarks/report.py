@@ -129,6 +129,14 @@ def _warm_rows(results: dict[str, Any], pipe: float | None) -> list[Row]:
     boto = results.get("warm_boto3")
     if boto:
         rows.append(_latency_row("warm invoke via boto3 (reference)", boto["latency_ms"]))
+    bash = results.get("warm_provided")
+    if bash:
+        rows.append(_latency_row("warm invoke, bash provided.al2023 (Runtime API)", bash["latency_ms"]))
+        rows.append(_latency_row("  REPORT Duration (runtime round trip)", bash["report_duration_ms"]))
+    client = results.get("warm_provided_client")
+    if client:
+        rows.append(_latency_row("warm invoke, keep-alive Runtime API client (provided)", client["latency_ms"]))
+        rows.append(_latency_row("  REPORT Duration (runtime round trip)", client["report_duration_ms"]))
     if inproc:
         lat = inproc["latency_ms"]
         rows.append(

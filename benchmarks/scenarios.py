@@ -130,6 +130,7 @@ def warm_http(server: ServerProcess, name: str, calls: int, warmup: int) -> dict
         "latency_ms": Summary.of(latency).as_dict(),
         "report_duration_ms": Summary.of(duration).as_dict(),
         "overhead_ms": Summary.of(overhead).as_dict(),
+        "raw_latency_ms": _raw(latency),
     }
 
 

@@ -64,6 +64,14 @@ class Settings:
     #: Compresses the async queue's timeline: multiplies every retry and backoff delay and every
     #: MaximumEventAgeInSeconds (tests use 0.01 to run minutes in seconds).
     async_retry_scale: float = 1.0
+    #: Where functions run: "embedded" (this machine, SQLite) or "ray" (a Ray cluster, PostgreSQL).
+    tier: str = "embedded"
+    #: The Ray cluster of the "ray" tier (``host:port`` or ``auto``); None starts a local Ray.
+    ray_address: str | None = None
+    #: The PostgreSQL database of the "ray" tier's metadata and leases.
+    postgres_dsn: str | None = None
+    #: The schema inside it (one per deployment; tests use a scratch one).
+    postgres_schema: str = "squall"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

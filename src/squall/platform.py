@@ -11,6 +11,8 @@ import json
 import logging
 import os
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from squall import config as limits
@@ -119,7 +121,7 @@ class Platform:
         data.mkdir(parents=True, exist_ok=True)
         # Traversable but not listable, so sandboxes can reach nothing in it by name.
         os.chmod(data, 0o711)
-        store = SqliteMetadataStore(data / "squall.db")
+        store = metadata_store(settings, data)
         # One server owns an embedded store: events a previous process had claimed are abandoned.
         store.release_claims()
         code = CodeStore(data / "code")
@@ -134,7 +136,7 @@ class Platform:
                 "AWS_SECRET_ACCESS_KEY": secret,
             }
 
-        executor = LocalExecutor(code, data / "sandboxes", settings.region, api_env, isolation=settings.isolation)
+        executor = _executor(settings, code, data, api_env)
         platform = cls(settings, store, code, executor, keyring)
         platform.streams = StreamService(data / "streams.db", settings.account_id, settings.region)
         platform.tables = TableService(data / "tables.db", settings.account_id, settings.region)
@@ -149,7 +151,7 @@ class Platform:
         )
         platform.mappings = MappingStore(data / "mappings.db")
         # One connection to the lease file per process, shared by everything that holds leases.
-        platform.leases = SqliteLeaseStore(data / "leases.db")
+        platform.leases = _lease_store(settings, data)
         platform.destinations.queues = platform.queues
         platform.queue_mappings = QueueMappings(
             platform.mappings, platform.queues, platform.invoke_for_mapping, platform.function_timeout
@@ -475,3 +477,40 @@ def _decode_client_context(raw: str | None) -> str | None:
     except ValueError:
         raise InvalidRequestContent("Client context must be a valid Base64-encoded JSON object.") from None
     return text
+
+
+# --- the tier: the one place it is chosen ------------------------------------------------------------
+def metadata_store(settings: Settings, data: Path) -> MetadataStore:
+    """SQLite in the data directory (embedded), or PostgreSQL shared by the cluster (ray)."""
+    if settings.tier == "ray":
+        from squall.stores.postgres import PostgresMetadataStore
+
+        return PostgresMetadataStore(_postgres_dsn(settings), settings.postgres_schema)
+    return SqliteMetadataStore(data / "squall.db")
+
+
+def _executor(settings: Settings, code: CodeStore, data: Path, api_env: Callable[[str], dict[str, str]]) -> Executor:
+    """Sandboxes on this machine (embedded), or on the node agents of a Ray cluster (ray)."""
+    if settings.tier == "ray":
+        try:
+            from squall.executors.ray import RayExecutor
+        except ImportError as exc:
+            raise ValueError(f"the ray tier needs Ray: pip install 'squall[ray]' ({exc})") from exc
+
+        return RayExecutor(code, data / "ray", settings.region, api_env, settings.ray_address, settings.isolation)
+    return LocalExecutor(code, data / "sandboxes", settings.region, api_env, isolation=settings.isolation)
+
+
+def _lease_store(settings: Settings, data: Path) -> LeaseStore:
+    """Leases (stream shards, schedules): a file (embedded) or the cluster's PostgreSQL (ray)."""
+    if settings.tier == "ray":
+        from squall.stores.postgres import PostgresLeaseStore
+
+        return PostgresLeaseStore(_postgres_dsn(settings), settings.postgres_schema)
+    return SqliteLeaseStore(data / "leases.db")
+
+
+def _postgres_dsn(settings: Settings) -> str:
+    if not settings.postgres_dsn:
+        raise ValueError("the ray tier needs a PostgreSQL database: pass --postgres-dsn (or SQUALL_POSTGRES_DSN)")
+    return settings.postgres_dsn

@@ -55,6 +55,25 @@ def main() -> None:
     type=float,
     help="Multiply async retry delays and event max ages by this factor [env SQUALL_ASYNC_RETRY_SCALE; default 1.0]",
 )
+@click.option(
+    "--tier",
+    type=click.Choice(["embedded", "ray"]),
+    help="Where functions run: embedded (this machine, SQLite) or ray (a Ray cluster, metadata in "
+    "PostgreSQL; needs `pip install 'squall[ray]'`) [env SQUALL_TIER; default embedded]",
+)
+@click.option(
+    "--ray-address",
+    help="Ray cluster to join with --tier ray, as host:port or 'auto' "
+    "[env SQUALL_RAY_ADDRESS; default: start a local Ray]",
+)
+@click.option(
+    "--postgres-dsn",
+    help="PostgreSQL database of --tier ray, e.g. postgresql://user@host:5432/squall [env SQUALL_POSTGRES_DSN]",
+)
+@click.option(
+    "--postgres-schema",
+    help="Schema in that database [env SQUALL_POSTGRES_SCHEMA; default squall]",
+)
 def server(**options: object) -> None:
     """Start Squall: the AWS APIs (Lambda...) and the HTTP gateway, on this machine.
 
@@ -199,10 +218,36 @@ def cost(
         print_rich(summary, console)
 
 
+@main.command()
+@click.option("--quick", is_flag=True, help="Fewer samples: a few minutes")
+@click.option("--only", multiple=True, metavar="NAME", help="Run only this scenario (repeatable)")
+@click.option("--compare", is_flag=True, help="Compare with the last committed results (flag >10% regressions)")
+@click.option("--no-peers", is_flag=True, help="Skip MiniStack, Ray and chalice local (nothing to install)")
+def bench(quick: bool, only: tuple[str, ...], compare: bool, no_peers: bool) -> None:
+    """Run the benchmark suite of a Squall checkout (benchmarks/), as `make bench` does.
+
+    Writes benchmarks/results/<date>-<commit>.json and, for a full run, BENCHMARKS.md and its plots.
+    """
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[3]
+    if not (root / "benchmarks" / "run.py").is_file():
+        raise click.ClickException(f"No benchmarks/ next to this Squall ({root}): run it from a source checkout.")
+    flags = [*(["--quick"] if quick else []), *(f"--only={name}" for name in only)]
+    flags += [*(["--compare"] if compare else []), *(["--no-peers"] if no_peers else [])]
+    raise SystemExit(subprocess.call([sys.executable, "-m", "benchmarks.run", *flags], cwd=root))
+
+
 def _open_store(data_dir: Path | None):  # type: ignore[no-untyped-def]
     from squall.stores.sqlite import SqliteMetadataStore
 
     settings = Settings.load(data_dir=data_dir)
+    if settings.tier != "embedded":
+        # The cluster's store (SQUALL_TIER, SQUALL_POSTGRES_DSN, SQUALL_POSTGRES_SCHEMA).
+        from squall.platform import metadata_store
+
+        return metadata_store(settings, settings.data_dir)
     path = settings.data_dir / "squall.db"
     if not path.exists():
         raise click.ClickException(

@@ -1,0 +1,102 @@
+"""Burst to N concurrent: N synchronous invokes of a brand-new function sent at once, each over its own
+connection (opened and signed before the clock), to a handler that notes when it started and then
+holds its sandbox for ``HOLD_S`` seconds, so that all N run at the same time.
+
+Reported: the time from sending the first request to the start of the last handler (every start is
+the handler's own ``time.time()``, returned in its payload: N answers, N starts, nothing inferred),
+the spread of the starts, and errors (a throttle would show here).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from typing import Any
+
+from benchmarks.harness import HANDLER, ROLE, RUNTIME, BenchError, ServerProcess, SignedConnection, build_zip
+from benchmarks.stats import Summary
+
+HOLD_S = 10.0
+SOURCE = f"""import time
+
+
+def handler(event, context):
+    started = time.time()
+    time.sleep({HOLD_S})
+    return {{"started": started}}
+"""
+
+
+async def _one(port: int, request: bytes, ready: asyncio.Event, answers: list[Any], errors: list[str]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        await ready.wait()
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            key, _, value = line.partition(b":")
+            if key.strip().lower() == b"content-length":
+                length = int(value)
+        body = await reader.readexactly(length)
+        if not head.startswith(b"HTTP/1.1 200") or b"X-Amz-Function-Error" in head:
+            errors.append(f"{head.split(b' ', 2)[1].decode()} {body[:200]!r}")
+        else:
+            answers.append(json.loads(body))
+    except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+        errors.append(repr(exc))
+    finally:
+        writer.close()
+
+
+async def _burst(port: int, requests: list[bytes]) -> tuple[float, list[Any], list[str]]:
+    ready = asyncio.Event()
+    answers: list[Any] = []
+    errors: list[str] = []
+    tasks = [asyncio.ensure_future(_one(port, r, ready, answers, errors)) for r in requests]
+    await asyncio.sleep(1.0)  # every connection open and waiting before the clock
+    sent = time.time()
+    ready.set()
+    await asyncio.gather(*tasks)
+    return sent, answers, errors
+
+
+def burst(server: ServerProcess, lam: Any, concurrency: int) -> dict[str, Any]:
+    name = f"bench-burst-{uuid.uuid4().hex[:6]}"
+    lam.create_function(
+        FunctionName=name, Runtime=RUNTIME, Role=ROLE, Handler=HANDLER, Code={"ZipFile": build_zip(SOURCE)},
+        Timeout=int(HOLD_S * 6),
+    )  # fmt: skip
+    lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.05, "MaxAttempts": 1200})
+    signer = SignedConnection("127.0.0.1", server.port, server.credentials())
+    path = signer.path(name)
+    requests = []
+    for _ in range(concurrency):
+        headers = signer.sign(name, b"{}")
+        lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{server.port}", "Content-Length: 2"]
+        lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() not in ("host", "content-length")]
+        requests.append(("\r\n".join(lines) + "\r\n\r\n{}").encode())
+    try:
+        import uvloop
+
+        sent, answers, errors = uvloop.run(_burst(server.port, requests))
+    except ImportError:
+        sent, answers, errors = asyncio.run(_burst(server.port, requests))
+    finished = time.time()
+    lam.delete_function(FunctionName=name)
+    if not answers:
+        raise BenchError(f"burst: no invoke succeeded: {errors[:2]}")
+    starts = sorted(float(a["started"]) - sent for a in answers)
+    return {
+        "concurrency": concurrency,
+        "succeeded": len(answers),
+        "errors": len(errors),
+        "first_errors": errors[:3],
+        "hold_s": HOLD_S,
+        "seconds": round(starts[-1], 3) if len(answers) == concurrency else None,
+        "last_start_s": round(starts[-1], 3),
+        "starts_s": Summary.of(starts).as_dict(),
+        "all_answered_s": round(finished - sent, 3),
+    }

@@ -1,0 +1,111 @@
+"""A small HTTP/1.1 load generator (asyncio, uvloop when installed): ``connections`` keep-alive
+connections each sending ``GET path`` back to back, counted in one-second windows after a warm-up.
+
+Used for every HTTP target alike (chalice local, the raw uvloop ceiling, Squall's gateway), so that
+the client's own cost is the same in each figure. Only 200 answers whose body contains ``expect``
+count: a response that is not the handler's is an error, never a request served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from benchmarks.stats import Summary
+
+
+async def _one(
+    host: str,
+    port: int,
+    request: bytes,
+    expect: bytes,
+    stop_at: float,
+    done: list[float],
+    errors: list[str],
+) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        while time.perf_counter() < stop_at:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            chunked = False
+            for line in head.split(b"\r\n")[1:]:
+                key, _, value = line.partition(b":")
+                if key.strip().lower() == b"content-length":
+                    length = int(value)
+                elif key.strip().lower() == b"transfer-encoding" and b"chunked" in value.lower():
+                    chunked = True
+            body = await _chunked(reader) if chunked else await reader.readexactly(length)
+            if not head.startswith(b"HTTP/1.1 200") or expect not in body:
+                if len(errors) < 10:
+                    status = head.split(b"\r\n", 1)[0]
+                    errors.append(f"{status!r} {body[:100]!r}")
+                continue
+            done.append(time.perf_counter())
+    except (OSError, asyncio.IncompleteReadError) as exc:
+        errors.append(repr(exc))
+    finally:
+        writer.close()
+
+
+async def _chunked(reader: asyncio.StreamReader) -> bytes:
+    body = b""
+    while True:
+        size = int((await reader.readline()).strip().split(b";")[0], 16)
+        if size == 0:
+            await reader.readline()
+            return body
+        body += await reader.readexactly(size)
+        await reader.readline()
+
+
+async def _load(
+    host: str, port: int, path: str, connections: int, seconds: float, warmup_s: float, expect: bytes, virtual: str
+) -> dict[str, Any]:
+    request = f"GET {path} HTTP/1.1\r\nHost: {virtual}\r\nConnection: keep-alive\r\n\r\n".encode()
+    began = time.perf_counter()
+    done: list[float] = []
+    errors: list[str] = []
+    stop_at = began + warmup_s + seconds
+    await asyncio.gather(*(_one(host, port, request, expect, stop_at, done, errors) for _ in range(connections)))
+    origin = began + warmup_s
+    windows = [0] * int(seconds)
+    for at in done:
+        slot = int(at - origin)
+        if 0 <= slot < len(windows):
+            windows[slot] += 1
+    if not any(windows):
+        raise RuntimeError(f"no request answered 200 with {expect!r}: {errors[:2]}")
+    return {
+        "connections": connections,
+        "seconds": seconds,
+        "requests_per_s": Summary.of([float(w) for w in windows]).as_dict(),
+        "windows": windows,
+        "errors": len(errors),
+        "first_errors": errors[:3],
+    }
+
+
+def load(
+    host: str,
+    port: int,
+    path: str,
+    connections: int,
+    seconds: float,
+    warmup_s: float = 1.0,
+    expect: bytes = b"",
+    virtual_host: str | None = None,
+) -> dict[str, Any]:
+    """Requests/s (median of one-second windows) with ``connections`` keep-alive connections.
+
+    ``virtual_host`` is the Host header to send (an API's ``<id>.execute-api...`` name), if not the address.
+    """
+    coro = _load(host, port, path, connections, seconds, warmup_s, expect, virtual_host or f"{host}:{port}")
+    try:
+        import uvloop
+
+        return uvloop.run(coro)
+    except ImportError:
+        return asyncio.run(coro)

@@ -1,0 +1,119 @@
+"""Table rows for the peers, the HTTP curves, the queue drain and the workloads, next to Squall's own
+figures, and a "not run: <why>" row for each peer or scenario that could not run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.report import Row, _latency_row
+from benchmarks.stats import fmt_ms
+
+HTTP_TARGETS = (
+    ("http_gateway", "Squall gateway (HTTP API -> function)"),
+    ("http_chalice", "chalice local"),
+    ("http_ceiling", "ceiling: raw uvloop server -> warm worker"),
+)
+
+
+def _rate_summary(summary: dict[str, Any], unit: str) -> str:
+    return f"{summary['p50']:,.0f}{unit}"
+
+
+def _drain_row(label: str, run: dict[str, Any]) -> Row:
+    rates = run["msgs_per_s"]
+    last = run["runs"][-1]
+    return Row(
+        label,
+        _rate_summary(rates, "/s"),
+        f"min {rates['min']:,.0f}, max {rates['max']:,.0f} over {rates['n']} runs of {last['messages']} msgs; "
+        f"median batch {last['median_batch']}; first batch {last['first_batch_after_s']:.2f} s after create",
+    )
+
+
+def peer_rows(results: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    warm = results.get("ministack_warm")
+    if warm:
+        for variant in ("silent", "printing"):
+            if variant in warm:
+                rows.append(
+                    _latency_row(f"MiniStack warm invoke over HTTP, {variant} handler", warm[variant]["http_ms"])
+                )
+                rows.append(_latency_row(f"  MiniStack via boto3, {variant}", warm[variant]["boto3_ms"]))
+    cold = results.get("ministack_cold")
+    if cold:
+        rows.append(_latency_row("MiniStack cold start (first invoke)", cold["cold_ms"], "iqr"))
+        rows.append(_latency_row("  MiniStack CreateFunction -> Active", cold["create_ms"], "iqr"))
+    for key, label in (("queue_drain", "Squall queue drain, batch 100 (msgs/s)"),
+                       ("ministack_queue", "MiniStack queue drain, batch 100 (msgs/s)")):  # fmt: skip
+        if results.get(key):
+            rows.append(_drain_row(label, results[key]))
+    kinesis = results.get("ministack_kinesis")
+    if kinesis:
+        rows.append(
+            Row(
+                f"MiniStack Kinesis delivery, batch {kinesis['batch_size']}, backlog (records/s)",
+                f"{kinesis['records_per_s']:,.0f}/s",
+                f"{kinesis['records']} records over 4 shards, {kinesis['batches']} batches",
+            )
+        )
+    ray = results.get("ray")
+    if ray:
+        rows.append(_latency_row(f"Ray {ray['ray_version']}: no-op task round trip", ray["task_ms"]))
+        rows.append(_latency_row("  Ray actor method call round trip", ray["actor_ms"]))
+    for key, label in HTTP_TARGETS:
+        curve = results.get(key)
+        if not curve:
+            continue
+        for count, run in curve.items():
+            rate = run["requests_per_s"]
+            spread = f"min {rate['min']:,.0f}, max {rate['max']:,.0f}/s over {rate['n']} s"
+            if run["errors"]:
+                spread += f"; {run['errors']} errors"
+            rows.append(Row(f"HTTP req/s, {count} connections: {label}", _rate_summary(rate, "/s"), spread))
+    return rows
+
+
+def workload_rows(results: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    labels = (
+        ("workload_bfs", "graph BFS"),
+        ("workload_gzip", "gzip of 64 KiB objects"),
+        ("workload_etl", "JSON ETL over stream records"),
+        ("workload_html", "jinja2 HTML page"),
+    )
+    for key, label in labels:
+        run = results.get(key)
+        if not run:
+            continue
+        cost = (
+            f"{run['gb_seconds']:.3f} GB-s for {run['requests']} invocations ({run['gb_seconds_per_request']:.6f} each)"
+        )
+        if key == "workload_bfs":
+            figure, spread = fmt_ms(run["latency_ms"]["p50"]), f"p99 {fmt_ms(run['latency_ms']['p99'])}"
+        elif key == "workload_gzip":
+            figure, spread = f"{run['mb_per_s']:.1f} MB/s", f"{run['objects']} objects, ratio {run['ratio']:.2f}"
+        elif key == "workload_etl":
+            figure, spread = f"{run['records_per_s']:,.0f}/s", f"{run['records']} records, {run['batches']} batches"
+        else:
+            figure, spread = f"{run['requests_per_s']['p50']:,.0f} req/s", f"{run['connections']} connections"
+        rows.append(Row(f"workload: {label} ({run['trigger']})", figure, f"{spread}; {cost}"))
+    return rows
+
+
+def burst_rows(results: dict[str, Any]) -> list[Row]:
+    run = results.get("burst")
+    if not run:
+        return []
+    starts = run["starts_s"]
+    spread = (
+        f"{run['succeeded']}/{run['concurrency']} ran; starts p50 {starts['p50']:.2f} s after the first request; "
+        f"all answered after {run['all_answered_s']:.1f} s (each holds {run['hold_s']:g} s)"
+    )
+    if run["errors"]:
+        spread += f"; {run['errors']} errors, e.g. {run['first_errors'][0][:80]}"
+    return [Row(f"burst to {run['concurrency']}: last handler start", f"{run['last_start_s']:.2f} s", spread)]
+
+
+def not_run_rows(missing: dict[str, str]) -> list[Row]:
+    return [Row(key, "", f"not run: {why}"[:160], "", "not run") for key, why in missing.items()]

@@ -1,0 +1,274 @@
+"""``RayExecutor``: the Ray tier. Invocations run on node agents (one Ray actor per node, each
+owning a ``LocalExecutor``); this driver places them, ships code and watches nodes come and go.
+
+Placement: an agent with an idle sandbox for the version first (warm affinity), else the agent
+with the most free memory, counted against its node's Ray ``memory`` resource. An invocation in
+flight on an agent that dies fails as a platform error (``SandboxError``): sync callers get a
+``ServiceException``, the async dispatcher and the mapping pollers retry it. Nodes are reconciled
+every few seconds, so agents are started on joining nodes and replaced after they die.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from squall.errors import SandboxError
+from squall.executors.base import Executor, ProvisionedState
+from squall.executors.ray_agent import AgentStatus, NodeAgent
+from squall.executors.ray_placement import AgentSlot, Placement
+from squall.models import InvokeRequest, InvokeResult, SandboxSpec
+from squall.stores.code import CodeStore
+
+log = logging.getLogger(__name__)
+
+#: Ray namespace of the agents (so tools and tests can find them by name).
+NAMESPACE = "squall"
+RECONCILE_INTERVAL_S = 2.0
+_LOST = (RayActorError, ActorDiedError, ActorUnavailableError)
+#: What Lambda says when the service itself fails an invocation.
+# ServiceException with HTTP 500 is what Lambda answers for its own transient failures (AWS Step
+# Functions' "Handle Lambda service exceptions" page). unverified: the message text, which Lambda does
+# not document for a lost execution environment; worded after the ServiceException description.
+NODE_LOST = "The AWS Lambda service encountered an internal error: the node running the invocation was lost."
+
+
+class RayExecutor(Executor):
+    """Runs invocations on a Ray cluster: ``address`` None starts a local Ray instance."""
+
+    def __init__(
+        self,
+        code_store: CodeStore,
+        work_dir: Path,
+        region: str,
+        api_env: Callable[[str], dict[str, str]],
+        address: str | None = None,
+        isolation: bool = True,
+    ) -> None:
+        self.code_store = code_store
+        self.work_dir = work_dir
+        self.region = region
+        self.api_env = api_env
+        self.address = address
+        self.isolation = isolation
+        self.placement = Placement()
+        self.init_s: float | None = None
+        self._actors: dict[str, Any] = {}
+        self._packages: dict[str, Any] = {}
+        self._status: dict[str, AgentStatus] = {}
+        #: Which agent holds each provisioned version.
+        self._provisioned_on: dict[str, str] = {}
+        self._generation = 0
+        self._reconciling = asyncio.Lock()
+        self._reconciler: asyncio.Task[None] | None = None
+        self._busy = 0
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        started = time.monotonic()
+        await asyncio.to_thread(
+            ray.init,
+            address=self.address,
+            namespace=NAMESPACE,
+            include_dashboard=False,
+            log_to_driver=False,
+            ignore_reinit_error=True,
+        )
+        self.init_s = time.monotonic() - started
+        log.info("connected to Ray in %.2fs", self.init_s)
+        await self.reconcile()
+        self._reconciler = asyncio.ensure_future(self._reconcile_loop())
+
+    async def shutdown(self, grace_s: float) -> None:
+        if self._reconciler is not None:
+            self._reconciler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconciler
+        calls = [actor.shutdown.remote(grace_s) for actor in self._actors.values()]
+        if calls:
+            await asyncio.wait([asyncio.ensure_future(_await(call)) for call in calls], timeout=grace_s + 5)
+        for actor in self._actors.values():
+            with contextlib.suppress(Exception):
+                ray.kill(actor)
+        self._actors.clear()
+        await asyncio.to_thread(ray.shutdown)
+
+    async def reconcile(self) -> None:
+        """Start an agent on every live node that has none; forget dead agents and agents of dead nodes."""
+        async with self._reconciling:
+            # An agent that died while idle (its node still up) is found here, not by a caller.
+            for name, status in await self._each(lambda actor: actor.status.remote()):
+                self._note(name, status)
+            nodes = await asyncio.to_thread(ray.nodes)
+            alive = {node["NodeID"]: node for node in nodes if node.get("Alive")}
+            for slot in list(self.placement.agents.values()):
+                if slot.node_id not in alive:
+                    self._drop(slot.name)
+            have = self.placement.nodes()
+            for node_id, node in alive.items():
+                if node_id not in have:
+                    await self._start_agent(node_id, int(node.get("Resources", {}).get("memory", 0)) // 2**20)
+
+    async def _start_agent(self, node_id: str, capacity_mb: int) -> None:
+        self._generation += 1
+        name = f"agent-{node_id[:12]}-{self._generation}"
+        actor: Any = (
+            ray.remote(NodeAgent)
+            .options(
+                name=name,
+                num_cpus=0,
+                max_concurrency=1000,
+                scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
+            )
+            .remote(str(self.work_dir / node_id[:12]), self.region, self.isolation)
+        )
+        try:
+            status: AgentStatus = await actor.start.remote()
+        except Exception as exc:
+            log.warning("node agent %s did not start: %s", name, exc)
+            with contextlib.suppress(Exception):
+                ray.kill(actor)
+            return
+        self._actors[name] = actor
+        self.placement.add(name, node_id, capacity_mb)
+        self._note(name, status)
+        log.info("node agent %s started (%d MB)", name, capacity_mb)
+
+    async def _reconcile_loop(self) -> None:
+        while True:
+            await asyncio.sleep(RECONCILE_INTERVAL_S)
+            try:
+                await self.reconcile()
+            except Exception:
+                log.exception("reconciling Ray nodes failed")
+
+    def _drop(self, name: str) -> None:
+        self.placement.remove(name)
+        self._status.pop(name, None)
+        actor = self._actors.pop(name, None)
+        for key in [k for k, owner in self._provisioned_on.items() if owner == name]:
+            del self._provisioned_on[key]
+        if actor is not None:
+            with contextlib.suppress(Exception):
+                ray.kill(actor)
+
+    def _note(self, name: str, status: AgentStatus) -> None:
+        self._status[name] = status
+        self.placement.report(name, status.idle)
+
+    # --- the hot path ----------------------------------------------------------------------------
+    async def invoke(self, spec: SandboxSpec, request: InvokeRequest) -> InvokeResult:
+        slot = self.placement.choose(spec.pool_key, spec.memory_mb)
+        if slot is None:
+            await self.reconcile()
+            slot = self.placement.choose(spec.pool_key, spec.memory_mb)
+            if slot is None:
+                raise SandboxError(f"No Ray node has {spec.memory_mb} MB free for {spec.function_name}")
+        actor = self._actors[slot.name]
+        self.placement.begin(slot, spec.pool_key, spec.memory_mb)
+        self._busy += 1
+        status: AgentStatus | None = None
+        result: InvokeResult
+        try:
+            result, status = await actor.invoke.remote(
+                spec, request, self.api_env(spec.function_name), self._refs(spec)
+            )
+        except _LOST as exc:
+            log.warning("node agent %s lost during %s: %s", slot.name, request.request_id, exc)
+            self._drop(slot.name)
+            raise SandboxError(NODE_LOST) from exc
+        finally:
+            self._busy -= 1
+            self.placement.finish(slot, spec.memory_mb, None if status is None else status.idle)
+        self._status[slot.name] = status
+        return result
+
+    def _refs(self, spec: SandboxSpec) -> dict[str, Any]:
+        """Object refs of the version's packages, put in the object store once per SHA-256."""
+        refs = {}
+        for hex_digest in (spec.code_hex, *spec.layer_hexes):
+            ref = self._packages.get(hex_digest)
+            if ref is None:
+                ref = self._packages[hex_digest] = ray.put(self.code_store.get(hex_digest))
+            refs[hex_digest] = ref
+        return refs
+
+    # --- broadcasts --------------------------------------------------------------------------------
+    async def retire(self, function_name: str) -> None:
+        self.placement.forget(function_name)
+        for name, status in await self._each(lambda actor: actor.retire.remote(function_name)):
+            self._note(name, status)
+
+    async def reap_idle(self, keep_alive_s: float) -> int:
+        reaped = 0
+        for name, (count, status) in await self._each(lambda actor: actor.reap_idle.remote(keep_alive_s)):
+            reaped += count
+            self._note(name, status)
+        return reaped
+
+    async def _each(self, call: Callable[[Any], Any]) -> list[tuple[str, Any]]:
+        """Call every agent; agents that died are dropped (the reconciler replaces them)."""
+        names = list(self._actors)
+        answers = await asyncio.gather(*(_await(call(self._actors[n])) for n in names), return_exceptions=True)
+        done = []
+        for name, answer in zip(names, answers, strict=True):
+            if isinstance(answer, _LOST):
+                self._drop(name)
+            elif isinstance(answer, BaseException):
+                log.warning("node agent %s failed: %s", name, answer)
+            else:
+                done.append((name, answer))
+        return done
+
+    # --- provisioned concurrency -------------------------------------------------------------------
+    async def provision(self, spec: SandboxSpec, count: int) -> None:
+        name = self._provisioned_on.get(spec.pool_key)
+        if name is None or name not in self._actors:
+            slot = self.placement.choose(spec.pool_key, spec.memory_mb)
+            if slot is None:
+                raise SandboxError(f"No Ray node has {spec.memory_mb} MB free for {spec.function_name}")
+            name = slot.name
+        self._provisioned_on[spec.pool_key] = name
+        status = await self._actors[name].provision.remote(
+            spec, count, self.api_env(spec.function_name), self._refs(spec)
+        )
+        self._note(name, status)
+
+    async def unprovision(self, key: str) -> None:
+        name = self._provisioned_on.pop(key, None)
+        if name is not None and name in self._actors:
+            with contextlib.suppress(*_LOST):
+                self._note(name, await self._actors[name].unprovision.remote(key))
+
+    def provisioned(self) -> dict[str, ProvisionedState]:
+        states: dict[str, ProvisionedState] = {}
+        for status in self._status.values():
+            states.update(status.provisioned)
+        return states
+
+    @property
+    def busy(self) -> int:
+        return self._busy
+
+    @property
+    def warm(self) -> int:
+        return sum(slot.warm for slot in self.placement.agents.values())
+
+    def agent_names(self) -> list[str]:
+        return list(self._actors)
+
+    def slot(self, name: str) -> AgentSlot | None:
+        return self.placement.agents.get(name)
+
+
+async def _await(ref: Any) -> Any:
+    return await ref
