@@ -14,7 +14,11 @@ from squall.sources.filters import matches_any
 
 PROTOCOLS = ("http", "https", "email", "email-json", "sms", "sqs", "application", "lambda", "firehose")
 #: Protocols Squall delivers to; others are refused rather than stored and never served.
-DELIVERED = ("http", "https", "sqs", "lambda")
+#: sms and email go to a durable outbox (`squall outbox`): nothing real can be sent from here.
+OUTBOX_PROTOCOLS = ("sms", "email", "email-json")
+DELIVERED = ("http", "https", "sqs", "lambda", *OUTBOX_PROTOCOLS)
+#: Subscriptions that stay pending until the subscriber confirms them.
+CONFIRMED_BY_SUBSCRIBER = ("http", "https", "email", "email-json")
 
 
 def topic_attributes(given: dict[str, str], fifo: bool) -> dict[str, str]:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from squall.errors import SquallError, TooManyRequests
-from squall.services.topics import events
+from squall.services.topics import checks, events
 from squall.services.topics.attributes import retry_delay
 from squall.services.topics.models import Job
 from squall.services.topics.service import TopicService
@@ -133,6 +133,9 @@ class Deliverer:
             self._wake.set()
 
     async def _send(self, job: Job) -> None:
+        if job.protocol in checks.OUTBOX_PROTOCOLS:
+            await self._to_outbox(job)
+            return
         if job.document is not None:
             await self._post(
                 job,
@@ -166,6 +169,29 @@ class Deliverer:
                 else json.dumps(events.notification(message, job.protocol, job.subscription_arn, url))
             )
             await self._post(job, body, "Notification", message.message_id, message.topic_arn)
+
+    async def _to_outbox(self, job: Job) -> None:
+        """The sms/email stand-in: the text (sms), the mail (email), or the JSON document (email-json)."""
+        subject: str | None
+        if job.document is not None:
+            kind, subject = "SubscriptionConfirmation", "AWS Notification - Subscription Confirmation"
+            body = (
+                f"You have chosen to subscribe to the topic: {job.document['TopicArn']}\n"
+                f"To confirm this subscription, visit: {job.document['SubscribeURL']}\n"
+                f"(or call ConfirmSubscription with Token={job.document['Token']})"
+            )
+        else:
+            message = job.message
+            assert message is not None
+            kind, subject = "Notification", message.subject
+            if job.protocol == "email-json":
+                document = events.notification(message, job.protocol, job.subscription_arn, self.topics.endpoint_url)
+                body = json.dumps(document)
+            else:
+                body = message.text_for(job.protocol)
+        await asyncio.to_thread(
+            self.topics.add_to_outbox, job.subscription_arn, job.protocol, job.endpoint, kind, subject, body
+        )
 
     async def _post(self, job: Job, body: str, kind: str, message_id: str, topic_arn: str) -> None:
         assert self._client is not None

@@ -59,6 +59,10 @@ _SCHEMA = [
         document TEXT, attempts INTEGER NOT NULL DEFAULT 0, due REAL NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (due)",
     "CREATE INDEX IF NOT EXISTS deliveries_subscription ON deliveries (subscription_arn, id)",
+    # The sms/email stand-in: what would have been sent, kept for `squall outbox`.
+    """CREATE TABLE IF NOT EXISTS outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, subscription_arn TEXT NOT NULL, protocol TEXT NOT NULL,
+        endpoint TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT, body TEXT NOT NULL, created REAL NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS dedup (
         topic_arn TEXT NOT NULL, key TEXT NOT NULL, message_id TEXT NOT NULL, sequence_number TEXT,
         expires REAL NOT NULL, PRIMARY KEY (topic_arn, key))""",
@@ -254,7 +258,7 @@ class TopicService:
                 subscription = existing
             else:
                 arn = f"{topic_arn}:{uuid.uuid4()}"
-                pending = protocol in ("http", "https")
+                pending = protocol in checks.CONFIRMED_BY_SUBSCRIBER
                 token = secrets.token_hex(64) if pending else None
                 conn.execute(
                     "INSERT INTO subscriptions (arn, topic_arn, protocol, endpoint, attributes, confirmed, token,"
@@ -525,6 +529,28 @@ class TopicService:
     def retry_at(self, job_id: int, due: float) -> None:
         with self._tx() as conn:
             conn.execute("UPDATE deliveries SET attempts = attempts + 1, due = ? WHERE id = ?", (due, job_id))
+
+    def add_to_outbox(
+        self, subscription_arn: str, protocol: str, endpoint: str, kind: str, subject: str | None, body: str
+    ) -> None:
+        """Keep what an sms/email subscriber would have received (durably, before the delivery is done)."""
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO outbox (subscription_arn, protocol, endpoint, kind, subject, body, created)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (subscription_arn, protocol, endpoint, kind, subject, body, time.time()),
+            )
+
+    def outbox(self, since: float = 0.0, limit: int = 1000) -> list[dict[str, Any]]:
+        """What the sms/email stand-ins received since ``since``, oldest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, subscription_arn, protocol, endpoint, kind, subject, body, created FROM outbox"
+                " WHERE created >= ? ORDER BY id LIMIT ?",
+                (since, limit),
+            ).fetchall()
+        keys = ("id", "subscription_arn", "protocol", "endpoint", "kind", "subject", "body", "created")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def pending_deliveries(self) -> int:
         with self._lock:
