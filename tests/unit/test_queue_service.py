@@ -153,3 +153,14 @@ def test_concurrent_receivers_never_share_a_message(service: QueueService) -> No
     for worker in workers:
         worker.join()
     assert sorted(seen, key=int) == [str(i) for i in range(200)]
+
+
+def test_a_byte_budget_stops_a_receive_before_it_is_exceeded(service: QueueService) -> None:
+    service.create_queue("budget", False, {}, {})
+    service.send("budget", [message("x" * 1000) for _ in range(10)], "me")
+    first = service.receive("budget", 10, None, max_bytes=3500)
+    assert len(first) == 3  # a fourth body would pass 3,500 bytes: it stays in the queue, never received
+    assert [m.receive_count for m in service.receive("budget", 10, None)] == [1] * 7
+    service.create_queue("big", False, {}, {})
+    service.send("big", [message("y" * 5000)], "me")
+    assert len(service.receive("big", 10, None, max_bytes=100)) == 1  # the first message always goes

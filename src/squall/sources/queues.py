@@ -38,11 +38,12 @@ SCALE_UP_INTERVAL_S = 0.2
 IDLE_WAIT_S = 20.0
 SUPERVISE_INTERVAL_S = 1.0
 MAX_BATCH_BYTES = 6 * 1024 * 1024
+#: What the messages themselves may take: the rest of the 6 MB is the event's JSON around them.
+MESSAGE_BYTES_BUDGET = MAX_BATCH_BYTES * 5 // 6
 #: A received message's share of the event beyond its body and attributes (ids, handle, digests).
 RECORD_OVERHEAD = 800
-#: SQS hands out at most ten messages per receive; a message is at most 256 KiB.
-RECEIVE_LIMIT = 10
-MAX_MESSAGE_BYTES = 256 * 1024
+#: Messages per receive from the queue service (its byte budget keeps a batch under 6 MB).
+RECEIVE_CHUNK = 1000
 
 #: Invokes the mapping's function with an event: (function error or None, response payload, executed version).
 Invoke = Callable[[EventSourceMapping, bytes], Awaitable[tuple[str | None, bytes, str]]]
@@ -143,20 +144,25 @@ class QueuePoller:
 
     async def _gather(self) -> list[Received]:
         """A batch: what is there now, then (with a batching window) more until the batch is full,
-        the window ends, or the next receive could pass 6 MB."""
+        the window ends, or the event would pass 6 MB."""
         batch: list[Received] = []
         size = 0
         deadline = None
-        while len(batch) < self.mapping.batch_size and size + RECEIVE_LIMIT * MAX_MESSAGE_BYTES <= MAX_BATCH_BYTES:
+        while len(batch) < self.mapping.batch_size:
             signal = self.wakeup()
-            limit = min(RECEIVE_LIMIT, self.mapping.batch_size - len(batch))
-            got = await asyncio.to_thread(self.queues.receive, self.name, limit, self.visibility)
+            got = await asyncio.to_thread(
+                self.queues.receive,
+                self.name,
+                min(RECEIVE_CHUNK, self.mapping.batch_size - len(batch)),
+                self.visibility,
+                max(1, MESSAGE_BYTES_BUDGET - size),
+            )
             batch += got
             size += sum(len(m.body) + len(json.dumps(m.attributes)) + RECORD_OVERHEAD for m in got)
-            if got:
+            if got and size < MESSAGE_BYTES_BUDGET - RECORD_OVERHEAD:
                 continue
             window = self.mapping.maximum_batching_window_s
-            if not batch or not window:
+            if got or not batch or not window:
                 break
             deadline = deadline or time.monotonic() + window
             left = deadline - time.monotonic()

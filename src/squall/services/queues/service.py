@@ -294,11 +294,13 @@ class QueueService:
         self._notify([name])
         return results
 
-    def receive(self, name: str, limit: int, visibility: int | None) -> list[Received]:
+    def receive(self, name: str, limit: int, visibility: int | None, max_bytes: int | None = None) -> list[Received]:
         """Hand out up to ``limit`` visible messages, hidden for ``visibility`` seconds (the queue's
         VisibilityTimeout by default). Messages received more often than the redrive policy allows
         move to the dead-letter queue instead. FIFO: in order per group, and never from a group that
-        has a message in flight."""
+        has a message in flight. With ``max_bytes``, no message is handed out that would take the
+        bodies and attributes past that many bytes (the first always is): an event source mapping's
+        6 MB batch is taken in one receive, without receiving what it would then have to give back."""
         now = time.time()
         moved_to: list[str] = []
         out: list[Received] = []
@@ -317,7 +319,9 @@ class QueueService:
                     )
                 }
             after = 0
-            while len(out) < limit:
+            taken = 0
+            return_early = False
+            while len(out) < limit and not return_early:
                 rows = conn.execute(
                     f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE queue_id = ? AND visible_at <= ? AND seq > ?"
                     " ORDER BY seq LIMIT ?",
@@ -340,6 +344,12 @@ class QueueService:
                         )
                         moved_to.append(dlq[0].name)
                         continue
+                    if max_bytes is not None:
+                        weight = len(row[2]) + len(row[3])  # body and attributes (JSON) as stored
+                        if out and taken + weight > max_bytes:
+                            return_early = True
+                            break
+                        taken += weight
                     nonce = receipts.new_nonce()
                     first = row[7] if row[7] is not None else now
                     conn.execute(
