@@ -231,6 +231,21 @@ def _stream_rows(results: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def _table_rows(results: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    ops = results.get("tables_ops")
+    if ops:
+        for op, rate in ops["ops_per_s"].items():
+            alone = ops["client_alone_ops_per_s"][op]
+            share = ops["server_share"][op]
+            rows.append(Row(f"table {op}, one boto3 client (ops/s)", f"{rate:,.0f}/s", f"boto3 alone {alone:,.0f}/s",
+                            floor=f"server {share:.0%} of each call"))  # fmt: skip
+    latency = results.get("tables_latency")
+    if latency:
+        rows.append(_latency_row(f"table change to function at {latency['rate_per_s']}/s", latency["latency_ms"]))
+    return rows
+
+
 def build_rows(results: dict[str, Any], errors: dict[str, str]) -> list[Row]:
     """The table's rows for whatever ran, then one per failed step."""
     rows: list[Row] = []
@@ -246,6 +261,7 @@ def build_rows(results: dict[str, Any], errors: dict[str, str]) -> list[Row]:
     if results.get("throughput"):
         rows += _throughput_rows(results["throughput"])
     rows += _stream_rows(results)
+    rows += _table_rows(results)
     for key, message in errors.items():
         first = message.strip().splitlines()[0] if message.strip() else "failed"
         rows.append(Row(f"ERROR {key}", "", first[:100], "", "ERROR"))

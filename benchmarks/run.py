@@ -5,7 +5,8 @@ BENCHMARKS.md with the plots.
 
     python -m benchmarks.run [--quick] [--only NAME ...] [--compare] [--no-peers]
 
-NAME is one of: floor, cold, warm-http, in-process, throughput, streams, queues, http, ministack, ray.
+NAME is one of: floor, cold, warm-http, in-process, throughput, streams, queues, http, ministack, ray,
+workloads, burst, warm-provided, tables.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from benchmarks import (
     runtimes,
     scenarios,
     streams,
+    tables,
     workloads,
 )
 from benchmarks.harness import (
@@ -56,10 +58,11 @@ from benchmarks.stats import Summary
 
 SCENARIOS = (
     "floor", "cold", "warm-http", "in-process", "throughput", "streams", "queues", "http", "ministack", "ray",
-    "workloads", "burst", "warm-provided",
+    "workloads", "burst", "warm-provided", "tables",
 )  # fmt: skip
 SERVER_SCENARIOS = {"cold", "warm-http", "throughput", "streams", "queues", "http", "workloads", "burst"}
 SERVER_SCENARIOS.add("warm-provided")
+SERVER_SCENARIOS.add("tables")
 PEER_SCENARIOS = {"ministack", "ray"}
 #: Connection counts of the HTTP curves (gateway, chalice local, raw ceiling).
 HTTP_CONNECTIONS = (1, 16, 64)
@@ -374,6 +377,12 @@ class Runner:
                         ),
                         server,
                     )
+                if "tables" in self.selected:
+                    count = plan.queue_messages // 10
+                    self.progress(f"tables: {count} PutItem/GetItem and {count // 5} Query, through HTTP and alone")
+                    self.attempt("tables_ops", lambda: tables.operations(server, count), server)
+                    self.progress(f"tables: change-to-function latency for {plan.latency_s:g} s")
+                    self.attempt("tables_latency", lambda: tables.change_latency(server, lam, plan.latency_s), server)
                 if "http" in self.selected:
                     self.progress(f"http: Squall's gateway at {HTTP_CONNECTIONS} connections")
                     self.attempt(
