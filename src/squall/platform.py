@@ -52,6 +52,7 @@ from squall.services.tables.streams import TableStreams
 from squall.services.topics.deliverer import Deliverer
 from squall.services.topics.service import TopicService
 from squall.sources.mappings import EventSourceMapping, MappingStore
+from squall.sources.objects import ObjectNotifications
 from squall.sources.queues import QueueMappings
 from squall.sources.schedules import Schedules, build_schedules
 from squall.sources.shard_sources import KinesisSource, TableStreamSource
@@ -100,6 +101,7 @@ class Platform:
         self.topics: TopicService | None = None
         self.topic_deliverer: Deliverer | None = None
         self.buckets: BucketService | None = None
+        self.object_notifications: ObjectNotifications | None = None
         self.mappings: MappingStore | None = None
         self.leases: LeaseStore | None = None
         self.stream_mappings: StreamMappings | None = None
@@ -142,6 +144,7 @@ class Platform:
         platform.tables = TableService(data / "tables.db", settings.account_id, settings.region)
         platform.queues = QueueService(data / "queues.db", settings.account_id, settings.region)
         platform.buckets = BucketService(data / "buckets.db", data / "objects", settings.region)
+        platform.object_notifications = ObjectNotifications(platform.buckets, platform)
         platform.topics = TopicService(data / "topics.db", settings.account_id, settings.region, settings.endpoint_url)
         platform.destinations.topics = platform.topics
         platform.topic_deliverer = Deliverer(

@@ -96,7 +96,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     if platform.topics is not None:
         services["sns"] = SnsApi(platform.topics)
     if platform.buckets is not None:
-        services["s3"] = S3Api(platform.buckets, None if settings.no_auth else platform.keyring)
+        services["s3"] = S3Api(
+            platform.buckets, None if settings.no_auth else platform.keyring, targets=platform.object_notifications
+        )
     services["iam"] = IamApi(IamService(roles, settings.account_id), platform.keyring)
     services["sts"] = StsApi(platform.keyring, settings.account_id)
     if platform.tables is not None:

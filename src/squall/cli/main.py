@@ -257,6 +257,7 @@ def _open_store(data_dir: Path | None):  # type: ignore[no-untyped-def]
 
 
 def _register_commands() -> None:
+    from squall.cli.buckets import buckets
     from squall.cli.deploy import deploy
     from squall.cli.messaging import outbox, queues, topics
     from squall.cli.streams import streams
@@ -267,6 +268,7 @@ def _register_commands() -> None:
     main.add_command(tables)
     main.add_command(top)
     main.add_command(deploy)
+    main.add_command(buckets)
     main.add_command(queues)
     main.add_command(topics)
     main.add_command(outbox)

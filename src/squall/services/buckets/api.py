@@ -16,13 +16,13 @@ import hashlib
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from starlette.types import Receive, Scope, Send
 
 from squall.errors import SquallError
-from squall.services.buckets import checksums, chunked, conditions, website
+from squall.services.buckets import checksums, chunked, conditions, notifications, website
 from squall.services.buckets.addressing import DEFAULT_HOST_SUFFIXES, bucket_from_host
 from squall.services.buckets.errors import (
     BadDigest,
@@ -109,6 +109,16 @@ class Response:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+class NotificationTargets(Protocol):
+    """What the notification subresource needs of the object trigger (``squall.sources.objects``)."""
+
+    async def check_destinations(self, configs: list[notifications.NotificationConfig]) -> None: ...
+
+    async def send_test_events(
+        self, bucket: str, configs: list[notifications.NotificationConfig], request_id: str
+    ) -> None: ...
+
+
 class S3Api:
     """The ``s3`` service of the API port. ``keys`` (access key id -> secret) lets the app check
     aws-chunked chunk signatures; ``None`` (``--no-auth``) skips them like every other signature."""
@@ -118,10 +128,12 @@ class S3Api:
         service: BucketService,
         keys: Mapping[str, str] | None,
         host_suffixes: tuple[str, ...] = DEFAULT_HOST_SUFFIXES,
+        targets: NotificationTargets | None = None,
     ) -> None:
         self.service = service
         self.keys = keys
         self.host_suffixes = host_suffixes
+        self.targets = targets
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = scope.get("squall.request_id") or str(uuid.uuid4())
@@ -138,6 +150,10 @@ class S3Api:
             scope.get("squall.body", b""),
             request_id,
             scope.get("squall.access_key"),
+        )
+        client = scope.get("client")
+        notifications.CALLER.set(
+            notifications.Caller(client[0] if client else "127.0.0.1", request_id, request.access_key)
         )
         try:
             response = await self._dispatch(request)
@@ -193,6 +209,8 @@ class S3Api:
             return self._delete_objects
         if subresources == {"website"} and method in ("GET", "PUT", "DELETE"):
             return self._website
+        if subresources == {"notification"} and method in ("GET", "PUT"):
+            return self._notification
         return _not_implemented
 
     def _object_handler(self, method: str, query: Mapping[str, str], headers: Mapping[str, str]) -> Handler:
@@ -222,6 +240,24 @@ class S3Api:
             website.answer, self.service, request.method, request.bucket, request.body
         )
         return Response(status=status, headers=[("content-type", "application/xml")] if body else [], body=body)
+
+    async def _notification(self, request: Request) -> Response:
+        """Put/GetBucketNotificationConfiguration (and the legacy GetBucketNotification: same answer
+        for a configuration without filters or several events)."""
+        assert request.bucket is not None
+        bucket = request.bucket
+        if request.method == "GET":
+            await asyncio.to_thread(self.service.get_bucket, bucket)
+            return _xml_body(notifications.render(notifications.from_json(self.service.notifications(bucket))))
+        configs = notifications.parse_configuration(request.body)
+        await asyncio.to_thread(self.service.get_bucket, bucket)
+        skip = request.headers.get("x-amz-skip-destination-validation", "").lower() == "true"
+        if self.targets is not None and not skip:
+            # S3 checks the destinations, then sends the test events: one that fails fails the PUT.
+            await self.targets.check_destinations(configs)
+            await self.targets.send_test_events(bucket, configs, request.request_id)
+        await asyncio.to_thread(self.service.put_notifications, bucket, notifications.to_json(configs))
+        return Response()
 
     async def _run(self, handler: Callable[[Request], Response], request: Request) -> Response:
         return await asyncio.to_thread(handler, request)
@@ -630,6 +666,10 @@ def _check_body_digests(request: Request, data: bytes, trailers: Mapping[str, st
 
 def _xml(root: str, content: Mapping[str, object]) -> Response:
     return Response(headers=[("content-type", "application/xml")], body=document(root, content))
+
+
+def _xml_body(body: bytes) -> Response:
+    return Response(headers=[("content-type", "application/xml")], body=body)
 
 
 def _error(exc: SquallError, request: Request) -> Response:

@@ -4,7 +4,9 @@ as files (``files.BodyStore``).
 A write stores its body file first (atomically, fsynced), then commits the metadata row that
 points to it; only then is the object visible, and only then is a replaced body removed. Listeners
 (``add_listener``) hear of every object created or removed after its commit: that is where bucket
-notifications attach.
+notifications attach. A change that a bucket notification configuration wants is also written to
+an outbox in the object's own transaction, and stays there until the notifier acknowledges it
+(``ack_notification``), so a crash between the commit and the delivery does not lose it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from squall.errors import StoreUnavailable
-from squall.services.buckets import checksums
+from squall.services.buckets import checksums, notifications
 from squall.services.buckets.errors import (
     BucketAlreadyOwnedByYou,
     BucketNotEmpty,
@@ -58,6 +60,9 @@ _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS parts (
         upload_id TEXT NOT NULL, number INTEGER NOT NULL, file TEXT NOT NULL, size INTEGER NOT NULL,
         etag TEXT NOT NULL, modified REAL NOT NULL, PRIMARY KEY (upload_id, number))""",
+    # A bucket's notification configuration (``notifications.to_json``); removed with the bucket.
+    "CREATE TABLE IF NOT EXISTS notifications (bucket TEXT PRIMARY KEY, config TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS notification_outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, change TEXT NOT NULL)",
 ]
 
 _BUCKET_NAME_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -119,7 +124,8 @@ class Listing:
 @dataclass(frozen=True)
 class ObjectChange:
     """What a listener hears: ``event`` is S3's event name without ``s3:`` (``ObjectCreated:Put``,
-    ``ObjectRemoved:Delete``...); ``size`` and ``etag`` are ``None`` for removals."""
+    ``ObjectRemoved:Delete``...); ``size`` and ``etag`` are ``None`` for removals. ``outbox_id`` is
+    its outbox row when a notification configuration wanted it, ``caller`` who made the request."""
 
     event: str
     bucket: str
@@ -127,6 +133,8 @@ class ObjectChange:
     size: int | None
     etag: str | None
     sequencer: str
+    outbox_id: int | None = None
+    caller: notifications.Caller | None = None
 
 
 Listener = Callable[[ObjectChange], None]
@@ -161,6 +169,8 @@ class BucketService:
         self._listeners: list[Listener] = []
         self._last_sequence = 0
         self._remove_orphans()
+        #: Notification configurations (JSON) by bucket, read without the lock by every write's listeners.
+        self._notifications: dict[str, str] = dict(self._conn.execute("SELECT bucket, config FROM notifications"))
 
     def add_listener(self, listener: Listener) -> None:
         """Call ``listener`` after every committed object creation or removal (from the writing thread)."""
@@ -197,6 +207,8 @@ class BucketService:
             )
             conn.execute("DELETE FROM uploads WHERE bucket = ?", (name,))
             conn.execute("DELETE FROM buckets WHERE name = ?", (name,))
+            conn.execute("DELETE FROM notifications WHERE bucket = ?", (name,))
+        self._notifications.pop(name, None)
         for file in files:
             self.bodies.remove(file)
 
@@ -207,6 +219,23 @@ class BucketService:
     def get_bucket(self, name: str) -> Bucket:
         with self._read() as conn:
             return self._bucket(conn, name)
+
+    def put_notifications(self, bucket: str, config: str) -> None:
+        """Store ``bucket``'s notification configuration (JSON); an empty list removes it."""
+        with self._write() as conn:
+            self._bucket(conn, bucket)
+            if config == "[]":
+                conn.execute("DELETE FROM notifications WHERE bucket = ?", (bucket,))
+            else:
+                conn.execute("INSERT OR REPLACE INTO notifications VALUES (?, ?)", (bucket, config))
+        if config == "[]":
+            self._notifications.pop(bucket, None)
+        else:
+            self._notifications[bucket] = config
+
+    def notifications(self, bucket: str) -> str:
+        """``bucket``'s notification configuration (JSON, ``[]`` when none); no store access."""
+        return self._notifications.get(bucket, "[]")
 
     # --- objects ----------------------------------------------------------------------------------
     def put_object(
@@ -244,9 +273,11 @@ class BucketService:
             if row is None:
                 return False
             conn.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
-            sequencer = self._next_sequencer()
+            change = self._outbox(
+                conn, ObjectChange("ObjectRemoved:Delete", bucket, key, None, None, self._next_sequencer())
+            )
         self.bodies.remove(row[0])
-        self._notify(ObjectChange("ObjectRemoved:Delete", bucket, key, None, None, sequencer))
+        self._notify(change)
         return True
 
     def copy_object(
@@ -421,15 +452,15 @@ class BucketService:
                 conn.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))
                 conn.execute("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
                 replaced, sequencer = self._upsert(conn, stored)
+                event = "ObjectCreated:CompleteMultipartUpload"
+                change = self._outbox(conn, ObjectChange(event, bucket, key, stored.size, stored.etag, sequencer))
         except BaseException:
             self.bodies.remove(file)
             raise
         for name in [*files.values(), *([replaced] if replaced else [])]:
             self.bodies.remove(name)
-        stored = dataclasses.replace(stored, sequencer=sequencer)
-        event = "ObjectCreated:CompleteMultipartUpload"
-        self._notify(ObjectChange(event, bucket, key, stored.size, stored.etag, sequencer))
-        return stored
+        self._notify(change)
+        return dataclasses.replace(stored, sequencer=sequencer)
 
     # --- internals --------------------------------------------------------------------------------
     def _store(self, stored: StoredObject, event: str) -> StoredObject:
@@ -437,14 +468,16 @@ class BucketService:
             with self._write() as conn:
                 self._bucket(conn, stored.bucket)
                 replaced, sequencer = self._upsert(conn, stored)
+                change = self._outbox(
+                    conn, ObjectChange(event, stored.bucket, stored.key, stored.size, stored.etag, sequencer)
+                )
         except BaseException:
             self.bodies.remove(stored.file)
             raise
         if replaced:
             self.bodies.remove(replaced)
-        stored = dataclasses.replace(stored, sequencer=sequencer)
-        self._notify(ObjectChange(event, stored.bucket, stored.key, stored.size, stored.etag, sequencer))
-        return stored
+        self._notify(change)
+        return dataclasses.replace(stored, sequencer=sequencer)
 
     def _upsert(self, conn: sqlite3.Connection, stored: StoredObject) -> tuple[str | None, str]:
         """Write ``stored``'s row; the body file it replaced (if any) and its sequencer."""
@@ -473,6 +506,27 @@ class BucketService:
         """S3's ``sequencer``: increasing hex, comparable between events of one key (called under the lock)."""
         self._last_sequence = max(self._last_sequence + 1, time.time_ns())
         return f"{self._last_sequence:018X}"
+
+    def _outbox(self, conn: sqlite3.Connection, change: ObjectChange) -> ObjectChange:
+        """``change`` with who caused it, and with its outbox row when a configuration of its bucket
+        wants it (written in the caller's transaction)."""
+        change = dataclasses.replace(change, caller=notifications.CALLER.get())
+        configs = notifications.from_json(self._notifications.get(change.bucket, "[]"))
+        if not any(config.matches(change.event, change.key) for config in configs):
+            return change
+        cursor = conn.execute("INSERT INTO notification_outbox (change) VALUES (?)", (_change_json(change),))
+        return dataclasses.replace(change, outbox_id=cursor.lastrowid)
+
+    def pending_notifications(self) -> list[ObjectChange]:
+        """Outbox rows not acknowledged yet (a crash came between their commit and their delivery)."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT id, change FROM notification_outbox ORDER BY id").fetchall()
+        return [_change_of(row_id, raw) for row_id, raw in rows]
+
+    def ack_notification(self, outbox_id: int) -> None:
+        """The notification of outbox row ``outbox_id`` was handed on (or given up on)."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM notification_outbox WHERE id = ?", (outbox_id,))
 
     def _notify(self, change: ObjectChange) -> None:
         for listener in self._listeners:
@@ -558,3 +612,16 @@ def _object_of(row: Sequence[Any]) -> StoredObject:
 
 def _upload_of(row: Sequence[Any]) -> Upload:
     return Upload(row[0], row[1], row[2], row[3], json.loads(row[4]), json.loads(row[5]))
+
+
+def _change_json(change: ObjectChange) -> str:
+    data = dataclasses.asdict(change)
+    data.pop("outbox_id")
+    return json.dumps(data)
+
+
+def _change_of(outbox_id: int, raw: str) -> ObjectChange:
+    data = json.loads(raw)
+    caller = notifications.Caller(**data.pop("caller")) if data.get("caller") else None
+    data.pop("caller", None)
+    return ObjectChange(**data, outbox_id=outbox_id, caller=caller)
