@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -376,3 +377,35 @@ def test_a_notification_a_crash_left_in_the_outbox_is_sent_by_the_next_server(tm
     service = BucketService(data / "buckets.db", data / "objects", "us-east-1")
     assert service.pending_notifications() == []  # acknowledged once sent
     service.close()
+
+
+@pytest.mark.slow
+def test_a_thousand_objects_each_reach_the_function_as_put(
+    s3: Any, sqs: Any, bucket: str, queue: tuple[str, str], make_function: Any
+) -> None:
+    url, _ = queue
+    name = f"s3-many-{uuid.uuid4().hex[:8]}"
+    function = make_function(name, make_zip({"app.py": FORWARDER}), Environment={"Variables": {"SINK": url}})
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "LambdaFunctionConfigurations": [
+                {"LambdaFunctionArn": function["FunctionArn"], "Events": ["s3:ObjectCreated:Put"]}
+            ]
+        },
+    )
+    put: dict[str, tuple[int, str]] = {}
+    for i in range(1000):
+        body = f"object {i} ".encode() * (i % 7 + 1)
+        etag = s3.put_object(Bucket=bucket, Key=f"many/{i:04d}.txt", Body=body)["ETag"].strip('"')
+        put[f"many/{i:04d}.txt"] = (len(body), etag)
+    seen: dict[str, list[tuple[int, str]]] = {}
+    deadline = time.monotonic() + 120
+    while sum(len(v) for v in seen.values()) < len(put) and time.monotonic() < deadline:
+        for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+            for record in json.loads(message["Body"])["Records"]:
+                obj = record["s3"]["object"]
+                seen.setdefault(obj["key"], []).append((obj["size"], obj["eTag"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    assert {key: values[0] for key, values in seen.items()} == put  # every object, exactly as put
+    assert all(len(values) == 1 for values in seen.values())  # and once
