@@ -240,6 +240,13 @@ def _table_rows(results: dict[str, Any]) -> list[Row]:
             share = ops["server_share"][op]
             rows.append(Row(f"table {op}, one boto3 client (ops/s)", f"{rate:,.0f}/s", f"boto3 alone {alone:,.0f}/s",
                             floor=f"server {share:.0%} of each call"))  # fmt: skip
+    latency = results.get("buckets_latency")
+    if latency:
+        rows.append(_latency_row(f"object put to function at {latency['rate_per_s']}/s", latency["latency_ms"]))
+    copy = results.get("buckets_cp")
+    if copy:
+        rows.append(Row(f"aws s3 cp, {copy['megabytes']} MB (MB/s up)", f"{copy['up_mb_per_s']:,.0f}",
+                        f"down {copy['down_mb_per_s']:,.0f} MB/s"))  # fmt: skip
     latency = results.get("tables_latency")
     if latency:
         rows.append(_latency_row(f"table change to function at {latency['rate_per_s']}/s", latency["latency_ms"]))

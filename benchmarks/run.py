@@ -6,7 +6,7 @@ BENCHMARKS.md with the plots.
     python -m benchmarks.run [--quick] [--only NAME ...] [--compare] [--no-peers]
 
 NAME is one of: floor, cold, warm-http, in-process, throughput, streams, queues, http, ministack, ray,
-workloads, burst, warm-provided, tables.
+workloads, burst, warm-provided, tables, buckets.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import (
+    buckets,
     burst,
     compare,
     floor,
@@ -58,11 +59,12 @@ from benchmarks.stats import Summary
 
 SCENARIOS = (
     "floor", "cold", "warm-http", "in-process", "throughput", "streams", "queues", "http", "ministack", "ray",
-    "workloads", "burst", "warm-provided", "tables",
+    "workloads", "burst", "warm-provided", "tables", "buckets",
 )  # fmt: skip
 SERVER_SCENARIOS = {"cold", "warm-http", "throughput", "streams", "queues", "http", "workloads", "burst"}
 SERVER_SCENARIOS.add("warm-provided")
 SERVER_SCENARIOS.add("tables")
+SERVER_SCENARIOS.add("buckets")
 PEER_SCENARIOS = {"ministack", "ray"}
 #: Connection counts of the HTTP curves (gateway, chalice local, raw ceiling).
 HTTP_CONNECTIONS = (1, 16, 64)
@@ -383,6 +385,12 @@ class Runner:
                     self.attempt("tables_ops", lambda: tables.operations(server, count), server)
                     self.progress(f"tables: change-to-function latency for {plan.latency_s:g} s")
                     self.attempt("tables_latency", lambda: tables.change_latency(server, lam, plan.latency_s), server)
+                if "buckets" in self.selected:
+                    self.progress(f"buckets: object put to function latency for {plan.latency_s:g} s")
+                    self.attempt("buckets_latency", lambda: buckets.put_latency(server, lam, plan.latency_s), server)
+                    megabytes = 1024 if plan.cold_samples >= 30 else 128
+                    self.progress(f"buckets: aws s3 cp of {megabytes} MB up and down")
+                    self.attempt("buckets_cp", lambda: buckets.cli_copy(server, megabytes), server)
                 if "http" in self.selected:
                     self.progress(f"http: Squall's gateway at {HTTP_CONNECTIONS} connections")
                     self.attempt(
