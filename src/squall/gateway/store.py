@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from squall.stores.sqlite_file import open_durable
+from squall.stores.sqlite_file import open_durable, write_transaction
 
 #: The kinds of resource an API owns; an API itself is kind ``api`` with ``api_id == ""``.
 KINDS = ("api", "route", "integration", "stage", "authorizer")
@@ -80,13 +80,10 @@ class GatewayStore:
         with self._lock:
             if item_id not in self._items.get((kind, api_id), {}):
                 return False
-            self._conn.execute("BEGIN IMMEDIATE")
-            self._conn.execute(
-                "DELETE FROM items WHERE kind = ? AND api_id = ? AND item_id = ?", (kind, api_id, item_id)
-            )
-            if kind == "api":
-                self._conn.execute("DELETE FROM items WHERE api_id = ?", (item_id,))
-            self._conn.execute("COMMIT")
+            with write_transaction(self._conn, None, "Gateway store") as conn:
+                conn.execute("DELETE FROM items WHERE kind = ? AND api_id = ? AND item_id = ?", (kind, api_id, item_id))
+                if kind == "api":
+                    conn.execute("DELETE FROM items WHERE api_id = ?", (item_id,))
             del self._items[(kind, api_id)][item_id]
             if kind == "api":
                 for owned in KINDS[1:]:

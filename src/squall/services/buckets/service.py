@@ -41,7 +41,7 @@ from squall.services.buckets.errors import (
     NoSuchUpload,
 )
 from squall.services.buckets.files import BodyStore
-from squall.stores.sqlite_file import open_durable
+from squall.stores.sqlite_file import open_durable, write_transaction
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_NUMBER = 10_000
@@ -576,22 +576,8 @@ class BucketService:
             except sqlite3.Error as exc:
                 raise StoreUnavailable(f"The bucket store failed: {exc}") from exc
 
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise StoreUnavailable(f"The bucket store failed: {exc}") from exc
-            try:
-                yield self._conn
-                self._conn.execute("COMMIT")
-            except BaseException as exc:
-                with contextlib.suppress(sqlite3.Error):
-                    self._conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise StoreUnavailable(f"The bucket store failed: {exc}") from exc
-                raise
+    def _write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return write_transaction(self._conn, self._lock, "Bucket store")
 
 
 def _check_part_number(number: int) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from squall.errors import StoreUnavailable
-from squall.stores.sqlite_file import open_durable
+from squall.stores.sqlite_file import open_durable, write_transaction
 
 T = TypeVar("T")
 
@@ -45,18 +45,8 @@ class ScheduleDb:
 
     def tx(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work`` in a write transaction; StoreUnavailable if SQLite fails."""
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    result = work(self._conn)
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-                self._conn.execute("COMMIT")
-                return result
-            except sqlite3.Error as exc:
-                raise StoreUnavailable(f"Schedule store failure: {exc}") from exc
+        with write_transaction(self._conn, self._lock, "Schedule store") as conn:
+            return work(conn)
 
     def read(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Rows of one query."""

@@ -40,7 +40,7 @@ from squall.services.tables.expressions import Condition, Update
 from squall.services.tables.expressions import Path as DocPath
 from squall.services.tables.schema import IndexDef, TableDef
 from squall.services.tables.types import MAX_ITEM_BYTES, Item, Value, encode_key, item_size
-from squall.stores.sqlite_file import open_durable
+from squall.stores.sqlite_file import open_durable, write_transaction
 
 MAX_PAGE_BYTES = 1024 * 1024
 #: Items whose expiry time is more than five years in the past are not deleted (AWS's rule).
@@ -260,16 +260,8 @@ class TableService:
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             self._touched = set()
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._conn
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise StoreUnavailable(f"Table store failure: {exc}") from exc
+            with write_transaction(self._conn, None, "Table store") as conn:
+                yield conn
             touched, self._touched = self._touched, set()
         for arn in touched:
             for listener in self._listeners:

@@ -15,14 +15,13 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from squall.errors import StoreUnavailable
 from squall.services.topics import attributes as tattrs
 from squall.services.topics import checks, events
 from squall.services.topics.errors import (
@@ -35,7 +34,7 @@ from squall.services.topics.errors import (
 )
 from squall.services.topics.messages import Message
 from squall.services.topics.models import Draft, Job, Subscription, Topic
-from squall.stores.sqlite_file import open_durable
+from squall.stores.sqlite_file import open_durable, write_transaction
 
 PAGE = 100
 MAX_TAGS = 50
@@ -81,19 +80,8 @@ class TopicService:
         self._listeners: list[Callable[[], None]] = []
         self._conn = open_durable(path, _SCHEMA, "topic store")
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._conn
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise StoreUnavailable(f"Topic store failure: {exc}") from exc
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return write_transaction(self._conn, self._lock, "Topic store")
 
     def add_listener(self, listener: Callable[[], None]) -> None:
         """Call ``listener()`` after a commit that added deliveries."""
