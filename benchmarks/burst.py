@@ -19,12 +19,12 @@ from benchmarks.harness import HANDLER, ROLE, RUNTIME, BenchError, ServerProcess
 from benchmarks.stats import Summary
 
 HOLD_S = 10.0
-SOURCE = f"""import time
+SOURCE = """import time
 
 
 def handler(event, context):
     started = time.time()
-    time.sleep({HOLD_S})
+    time.sleep({hold_s})
     return {{"started": started}}
 """
 
@@ -63,11 +63,12 @@ async def _burst(port: int, requests: list[bytes]) -> tuple[float, list[Any], li
     return sent, answers, errors
 
 
-def burst(server: ServerProcess, lam: Any, concurrency: int) -> dict[str, Any]:
+def burst(server: ServerProcess, lam: Any, concurrency: int, hold_s: float = HOLD_S) -> dict[str, Any]:
     name = f"bench-burst-{uuid.uuid4().hex[:6]}"
+    package = build_zip(SOURCE.format(hold_s=hold_s))
     lam.create_function(
-        FunctionName=name, Runtime=RUNTIME, Role=ROLE, Handler=HANDLER, Code={"ZipFile": build_zip(SOURCE)},
-        Timeout=int(HOLD_S * 6),
+        FunctionName=name, Runtime=RUNTIME, Role=ROLE, Handler=HANDLER, Code={"ZipFile": package},
+        Timeout=max(int(hold_s * 6), 10),
     )  # fmt: skip
     lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.05, "MaxAttempts": 1200})
     signer = SignedConnection("127.0.0.1", server.port, server.credentials())
@@ -94,7 +95,7 @@ def burst(server: ServerProcess, lam: Any, concurrency: int) -> dict[str, Any]:
         "succeeded": len(answers),
         "errors": len(errors),
         "first_errors": errors[:3],
-        "hold_s": HOLD_S,
+        "hold_s": hold_s,
         "seconds": round(starts[-1], 3) if len(answers) == concurrency else None,
         "last_start_s": round(starts[-1], 3),
         "starts_s": Summary.of(starts).as_dict(),

@@ -99,12 +99,5 @@ class NodeAgent:
 
 
 def idle_by_key(executor: LocalExecutor) -> dict[str, int]:
-    """Idle sandboxes per pool key, on-demand and provisioned alike.
-
-    Reads the executor's pools directly: ``LocalExecutor`` has no public view of them yet.
-    """
-    counts = {key: len(pool) for key, pool in executor._idle.items() if pool}
-    for key, provisioned in executor._provisioned.items():
-        if provisioned.idle:
-            counts[key] = counts.get(key, 0) + len(provisioned.idle)
-    return counts
+    """Idle sandboxes per pool key, on-demand and provisioned alike."""
+    return executor.idle_by_key()

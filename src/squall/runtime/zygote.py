@@ -40,6 +40,11 @@ class ExitStatus(msgspec.Struct):
         return f"exit status {self.code}"
 
 
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 class Zygote:
     """A running zygote for one runtime."""
 
@@ -54,6 +59,10 @@ class Zygote:
         self._spawns: dict[int, asyncio.Future[int]] = {}
         self._exits: dict[int, asyncio.Future[ExitStatus]] = {}
         self._reader: asyncio.Task[None] | None = None
+        #: One sender at a time: requests go out whole and in order, and only one waits for room.
+        self._send_lock = asyncio.Lock()
+        #: Settled when the control socket has room again (or is closed): what a blocked sender awaits.
+        self._room: asyncio.Future[None] | None = None
 
     @property
     def alive(self) -> bool:
@@ -107,10 +116,42 @@ class Zygote:
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._spawns[token] = future
         message = json.dumps({"t": "spawn", "token": token, "spec": spec}).encode()
-        socket.send_fds(self._sock, [message], [channel_fd])
-        pid = await asyncio.wait_for(future, START_TIMEOUT_S)
+        try:
+            await self._send(message, channel_fd)
+        except BaseException:
+            self._spawns.pop(token, None)
+            raise
+        try:
+            pid = await asyncio.wait_for(future, START_TIMEOUT_S)
+        finally:
+            self._spawns.pop(token, None)
         self._exits.setdefault(pid, asyncio.get_running_loop().create_future())
         return pid
+
+    async def _send(self, message: bytes, fd: int) -> None:
+        """Send one request with ``fd`` attached, waiting for room when the socket's buffer is full
+        (a burst of cold starts queues faster than the zygote forks)."""
+        loop = asyncio.get_running_loop()
+        async with self._send_lock:
+            while True:
+                sock = self._sock
+                if sock is None:
+                    raise SandboxError(f"the {self.interpreter.runtime} zygote is not running")
+                try:
+                    socket.send_fds(sock, [message], [fd])
+                    return
+                except BlockingIOError:
+                    pass
+                except OSError as exc:
+                    raise SandboxError(f"the {self.interpreter.runtime} zygote is not running: {exc}") from exc
+                self._room = loop.create_future()
+                fileno = sock.fileno()
+                loop.add_writer(fileno, _settle, self._room)
+                try:
+                    await self._room
+                finally:
+                    self._room = None
+                    loop.remove_writer(fileno)
 
     async def exit_status(self, pid: int, timeout: float) -> ExitStatus | None:
         """How ``pid`` ended, waiting up to ``timeout`` seconds for the zygote to reap it."""
@@ -151,6 +192,9 @@ class Zygote:
                 exit_future = self._exits.setdefault(message["pid"], loop.create_future())
                 if not exit_future.done():
                     exit_future.set_result(status)
+        self._fail_spawns()
+
+    def _fail_spawns(self) -> None:
         for pending in self._spawns.values():
             if not pending.done():
                 pending.set_exception(SandboxError("the zygote exited"))
@@ -163,8 +207,12 @@ class Zygote:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
         if self._sock is not None:
+            if self._room is not None:  # a sender waiting for room: it wakes and sees the socket gone
+                asyncio.get_running_loop().remove_writer(self._sock.fileno())
+                _settle(self._room)
             self._sock.close()
             self._sock = None
+        self._fail_spawns()
         if self.process is not None and self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, 9)
