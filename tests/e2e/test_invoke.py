@@ -270,11 +270,11 @@ def test_other_python_runtimes(lam: Any, make_function: Any, runtime: str) -> No
 def test_unsupported_runtime_is_refused(lam: Any) -> None:
     with pytest.raises(ClientError) as info:
         lam.create_function(
-            FunctionName="node-fn",
-            Runtime="nodejs20.x",
+            FunctionName="java-fn",
+            Runtime="java21",
             Role="arn:aws:iam::000000000000:role/r",
             Handler="index.handler",
-            Code={"ZipFile": make_zip({"index.js": ""})},
+            Code={"ZipFile": make_zip({"Handler.java": ""})},
         )
     assert info.value.response["Error"]["Code"] == "InvalidParameterValueException"
 

@@ -17,6 +17,9 @@ def test_names() -> None:
         "python3.11",
         "python3.12",
         "python3.13",
+        "nodejs18.x",
+        "nodejs20.x",
+        "nodejs22.x",
         "provided",
         "provided.al2",
         "provided.al2023",
@@ -47,5 +50,5 @@ def test_custom_runtimes_share_one_zygote_without_preloads() -> None:
 
 
 def test_unknown_runtime() -> None:
-    with pytest.raises(InvalidParameterValue, match=r"nodejs20\.x is not supported"):
-        runtimes.get("nodejs20.x")
+    with pytest.raises(InvalidParameterValue, match=r"java21 is not supported"):
+        runtimes.get("java21")

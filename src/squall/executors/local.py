@@ -451,6 +451,7 @@ class LocalExecutor(Executor):
             "opt_dir": None if opt_dir is None else str(opt_dir),
             "opt_root": None if opt_dir is None else ("/opt" if self.isolation else str(opt_dir)),
             "entry": runtime.entry,
+            "command": runtime.command(),
             "payload_limit": config.RESPONSE_PAYLOAD_LIMIT,
         }
         task_root = "/var/task" if self.isolation else str(task_dir)

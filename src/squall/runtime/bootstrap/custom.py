@@ -29,19 +29,22 @@ def serve(channel: socket.socket, spec: dict[str, Any]) -> None:
     api = RuntimeApi(writer, int(spec["payload_limit"]), started)
     env = dict(spec["env"])
     task_root = env["LAMBDA_TASK_ROOT"]
-    candidates = [f"{task_root}/bootstrap", f"{spec.get('opt_root') or '/opt'}/bootstrap"]
-    found = next((path for path in candidates if os.path.isfile(path)), None)
-    if found is None:
-        api.fail("Runtime.InvalidEntrypoint", f"Couldn't find valid bootstrap(s): [{' '.join(candidates)}]")
-        os._exit(1)
+    command: list[str] | None = spec.get("command")  # a managed runtime's own program (Node.js)
+    if command is None:
+        candidates = [f"{task_root}/bootstrap", f"{spec.get('opt_root') or '/opt'}/bootstrap"]
+        found = next((path for path in candidates if os.path.isfile(path)), None)
+        if found is None:
+            api.fail("Runtime.InvalidEntrypoint", f"Couldn't find valid bootstrap(s): [{' '.join(candidates)}]")
+            os._exit(1)
+        command = [found]
     port = api.listen(allowed_uid=os.getuid())
     env["AWS_LAMBDA_RUNTIME_API"] = f"127.0.0.1:{port}"
     try:
         runtime = subprocess.Popen(
-            [found], cwd=task_root, env=env, stdin=subprocess.DEVNULL, close_fds=True, pass_fds=(1, 2)
+            command, cwd=task_root, env=env, stdin=subprocess.DEVNULL, close_fds=True, pass_fds=(1, 2)
         )
     except OSError as exc:
-        api.fail("Runtime.InvalidEntrypoint", f"fork/exec {found}: {(exc.strerror or str(exc)).lower()}")
+        api.fail("Runtime.InvalidEntrypoint", f"fork/exec {command[0]}: {(exc.strerror or str(exc)).lower()}")
         os._exit(1)
     api.runtime_pid = runtime.pid
     threading.Thread(target=_watch, args=(runtime, api), name="runtime-exit", daemon=True).start()

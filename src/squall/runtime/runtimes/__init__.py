@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from squall.errors import InvalidParameterValue
-from squall.runtime.runtimes import provided, python
+from squall.runtime.runtimes import node, provided, python
 from squall.runtime.runtimes.base import Runtime
 
-_REGISTRY: dict[str, Runtime] = {runtime.name: runtime for runtime in (*python.RUNTIMES, *provided.RUNTIMES)}
+_REGISTRY: dict[str, Runtime] = {
+    runtime.name: runtime for runtime in (*python.RUNTIMES, *node.RUNTIMES, *provided.RUNTIMES)
+}
 
 
 def names() -> tuple[str, ...]:

@@ -33,3 +33,7 @@ class Runtime(ABC):
     def zygote_setup(self) -> dict[str, Any]:
         """Extra settings for this runtime's zygote (merged into its setup)."""
         return {}
+
+    def command(self) -> list[str] | None:
+        """The program the sandbox runs in place of the function's ``bootstrap`` file (None: the bootstrap)."""
+        return None
