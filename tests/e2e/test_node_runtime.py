@@ -245,11 +245,6 @@ def test_uncaught_exception(lam: Any, make_function: Any) -> None:
     assert "\tERROR\tUncaught Exception \t{" in log
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Squall's executor reports the runtime's exit after an already-answered invocation as "
-    "Runtime.ExitError of the next one; Lambda starts a fresh runtime for it instead",
-)
 def test_call_after_uncaught_exception(lam: Any, make_function: Any) -> None:
     code = 'exports.handler = async () => { setTimeout(() => { throw new RangeError("too far"); }, 10); '
     code += "await new Promise((r) => setTimeout(r, 500)); };"

@@ -230,6 +230,11 @@ class LocalExecutor(Executor):
             outcome = await sandbox.invoke(header, request.payload, spec.timeout_s)
         finally:
             self._busy.discard(sandbox)
+        if outcome.unstarted and not cold and (provisioned is None or sandbox not in provisioned.busy):
+            # Its runtime exited after answering the last event (as Node's does after an uncaught
+            # exception): like Lambda, run this one on a fresh sandbox.
+            self._cleanup_later(sandbox)
+            return await self.invoke(spec, request)
         duration_ms = (time.monotonic() - started) * 1000
         return self._finish(
             sandbox, spec, request, outcome, init_log, sandbox.read_log(), duration_ms, start_wall, cold

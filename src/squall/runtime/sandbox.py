@@ -35,6 +35,8 @@ class Outcome(msgspec.Struct, kw_only=True):
     max_memory_mb: int | None
     alive: bool  # False when the sandbox must not be reused
     status: str | None = None  # "timeout" or "error" for the REPORT line
+    #: The runtime ended between invocations, before taking this one: it may run on a fresh sandbox.
+    unstarted: bool = False
 
 
 class Sandbox:
@@ -192,6 +194,7 @@ class Sandbox:
             max_memory_mb=self._peak(),
             alive=False,
             status="error",
+            unstarted=bool(reply.get("unstarted")),
         )
 
     def _peak(self) -> int | None:

@@ -124,9 +124,18 @@ class RuntimeApi:
         """A platform failure (no bootstrap, the runtime exited): Squall words it with the request id."""
         with self._cond:
             initialising = self._state in (STARTED, INIT_ERROR)
+            # Between invocations (answered, none queued) nobody waits for an answer: the sandbox
+            # just ends, and the next invocation gets a fresh one, as in Lambda.
+            between = self._state in (READY, RESPONSE_SENT)
+            waiting = bool(self._events)
             self._state = INIT_ERROR
+        if between and not waiting:
+            return
         kind = "ready" if initialising else "result"
-        self.send({"t": kind, "init_ms": self._elapsed_ms(), "error_type": error_type, "fault": fault})
+        # ``unstarted``: the runtime ended before taking the queued event, so Squall runs it afresh.
+        self.send(
+            {"t": kind, "init_ms": self._elapsed_ms(), "error_type": error_type, "fault": fault, "unstarted": between}
+        )
 
     def _elapsed_ms(self) -> float:
         return (time.monotonic() - self._started) * 1000
