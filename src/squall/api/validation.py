@@ -6,7 +6,9 @@ violations with this same text; services raise the result as their own Validatio
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from squall.errors import ValidationError
@@ -46,8 +48,21 @@ class Violations:
         if value is not None and value not in allowed:
             self.add(value, member, f"Member must satisfy enum value set: [{', '.join(allowed)}]")
 
-    def raise_if_any(self) -> None:
+    def raise_if_any(self, error: Callable[[str], Exception] = ValidationError) -> None:
+        """Raise the violations as one ``error`` (a service's own ValidationException) if there are any."""
         if self.items:
             count = len(self.items)
             noun = "error" if count == 1 else "errors"
-            raise ValidationError(f"{count} validation {noun} detected: " + "; ".join(self.items))
+            raise error(f"{count} validation {noun} detected: " + "; ".join(self.items))
+
+
+def json_object(body: bytes, error: Callable[[str], Exception]) -> dict[str, Any]:
+    """A JSON-protocol request's body as an object; anything else raises ``error``."""
+    try:
+        params = json.loads(body)
+    except ValueError:
+        params = None
+    if not isinstance(params, dict):
+        # unverified: the same answer for a JSON non-object as for malformed JSON (not checked against AWS)
+        raise error("Start of structure or map found where not expected.")
+    return params

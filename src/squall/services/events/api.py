@@ -11,7 +11,7 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 
 from squall.api.errors import render_error
-from squall.api.validation import Violations
+from squall.api.validation import Violations, json_object
 from squall.errors import SquallError, UnknownOperation
 from squall.services.events.errors import EventsValidation, RuleNotFound
 from squall.services.events.service import DEFAULT_BUS, RuleService
@@ -237,18 +237,8 @@ def _token(token: Any) -> str:
 
 
 def _params(body: bytes) -> dict[str, Any]:
-    try:
-        params = json.loads(body)
-    except ValueError:
-        params = None
-    if not isinstance(params, dict):
-        # unverified: the same answer for a JSON non-object as for malformed JSON (not checked against AWS)
-        raise EventsValidation("Start of structure or map found where not expected.")
-    return params
+    return json_object(body, EventsValidation)
 
 
 def _raise(v: Violations) -> None:
-    try:
-        v.raise_if_any()
-    except SquallError as exc:
-        raise EventsValidation(exc.message) from None
+    v.raise_if_any(EventsValidation)

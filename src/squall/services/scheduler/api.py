@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, unquote
 from starlette.types import Receive, Scope, Send
 
 from squall.api.errors import render_error
-from squall.api.validation import Violations
+from squall.api.validation import Violations, json_object
 from squall.errors import SquallError, UnknownOperation
 from squall.services.scheduler.errors import ScheduleValidation
 from squall.services.scheduler.service import ScheduleService
@@ -167,18 +167,8 @@ def _name(v: Violations, value: str, member: str) -> None:
 
 
 def _params(body: bytes) -> dict[str, Any]:
-    try:
-        params = json.loads(body or b"{}")
-    except ValueError:
-        params = None
-    if not isinstance(params, dict):
-        # unverified: the answer to a body that is not a JSON object (not checked against AWS).
-        raise ScheduleValidation("Start of structure or map found where not expected.")
-    return params
+    return json_object(body or b"{}", ScheduleValidation)
 
 
 def _raise(v: Violations) -> None:
-    try:
-        v.raise_if_any()
-    except SquallError as exc:
-        raise ScheduleValidation(exc.message) from None
+    v.raise_if_any(ScheduleValidation)

@@ -14,7 +14,7 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 
 from squall.api.errors import render_error
-from squall.api.validation import Violations
+from squall.api.validation import Violations, json_object
 from squall.errors import SquallError, UnknownOperation
 from squall.services.streams import puts, shards
 from squall.services.streams.errors import (
@@ -460,20 +460,8 @@ class KinesisApi:
 
 
 def _params(body: bytes) -> dict[str, Any]:
-    """The request's JSON object; a body that is not one is refused as a malformed request."""
-    try:
-        params = json.loads(body)
-    except ValueError:
-        params = None
-    if not isinstance(params, dict):
-        # unverified: the same answer for a JSON non-object as for malformed JSON (not checked against AWS)
-        raise KinesisValidation("Start of structure or map found where not expected.")
-    return params
+    return json_object(body, KinesisValidation)
 
 
 def _raise(v: Violations) -> None:
-    """Model-constraint violations in Kinesis's shape (ValidationException, HTTP 400)."""
-    try:
-        v.raise_if_any()
-    except SquallError as exc:
-        raise KinesisValidation(exc.message) from None
+    v.raise_if_any(KinesisValidation)
