@@ -310,3 +310,73 @@ def test_squall_streams_shows_shards_and_lag(squall: Any, lam: Any, kinesis: Any
     ).stdout
     assert "lagging-src  PROVISIONED  1 open shard(s)" in text and "behind 3" in text
     lam.delete_event_source_mapping(UUID=mapping["UUID"])
+
+
+COUNTER = """
+import os
+
+import boto3
+
+ddb = boto3.client("dynamodb")
+KEY = {"pk": {"S": "arrived"}}
+
+
+def handler(event, context):
+    table = os.environ["TABLE"]
+    added = ddb.update_item(
+        TableName=table,
+        Key=KEY,
+        UpdateExpression="ADD records :n",
+        ExpressionAttributeValues={":n": {"N": str(len(event["Records"]))}},
+        ReturnValues="UPDATED_NEW",
+    )
+    total = int(added["Attributes"]["records"]["N"])
+    if total >= int(os.environ["THRESHOLD"]):
+        try:  # the flush: only the first batch past the threshold wins the conditional write
+            ddb.update_item(
+                TableName=table,
+                Key=KEY,
+                UpdateExpression="SET flushed_at = :total ADD flushes :one",
+                ConditionExpression="attribute_not_exists(flushed_at)",
+                ExpressionAttributeValues={":total": {"N": str(total)}, ":one": {"N": "1"}},
+            )
+        except ddb.exceptions.ConditionalCheckFailedException:
+            pass
+"""
+
+
+def test_stream_events_count_into_a_table_and_flush_once(
+    squall: Any, lam: Any, kinesis: Any, make_function: Any
+) -> None:
+    """The seed's counter: batches from 4 shards, handled concurrently, add to one item atomically
+    (ADD, UPDATED_NEW), and the flush past the threshold happens exactly once (conditional write)."""
+    ddb = squall.client("dynamodb")
+    ddb.create_table(
+        TableName="arrivals",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    source = make_stream(kinesis, "counted-src", shards=4)
+    make_function(
+        "counter",
+        make_zip({"app.py": COUNTER}),
+        Timeout=10,
+        Environment={"Variables": {"TABLE": "arrivals", "THRESHOLD": "100"}},
+    )
+    for start in range(0, 400, 100):
+        entries = [{"Data": f"r{i}".encode(), "PartitionKey": f"k{i}"} for i in range(start, start + 100)]
+        assert kinesis.put_records(StreamName="counted-src", Records=entries)["FailedRecordCount"] == 0
+    lam.create_event_source_mapping(
+        EventSourceArn=source, FunctionName="counter", StartingPosition="TRIM_HORIZON", BatchSize=7
+    )
+    deadline = time.monotonic() + 60
+    item: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        item = ddb.get_item(TableName="arrivals", Key={"pk": {"S": "arrived"}}, ConsistentRead=True).get("Item", {})
+        if item.get("records") == {"N": "400"}:
+            break
+        time.sleep(0.2)
+    assert item.get("records") == {"N": "400"}
+    assert item["flushes"] == {"N": "1"}
+    assert 100 <= int(item["flushed_at"]["N"]) < 400
