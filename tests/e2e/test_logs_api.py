@@ -97,15 +97,15 @@ def test_describe_log_groups(logs: Any, logged: dict[str, Any]) -> None:
 
 
 def test_describe_log_groups_pages(logs: Any, logged: dict[str, Any], squall: SquallServer) -> None:
-    everything = [g["logGroupName"] for g in logs.describe_log_groups()["logGroups"]]
+    pages = logs.get_paginator("describe_log_groups")
+    everything = [g["logGroupName"] for p in pages.paginate() for g in p["logGroups"]]  # pages of 50
     assert everything == sorted(everything)
+    assert len(logs.describe_log_groups()["logGroups"]) == min(50, len(everything))  # the default limit
     first = logs.describe_log_groups(limit=1)
     assert len(first["logGroups"]) == 1
     if len(everything) > 1:
         assert first["nextToken"]
-    paged = [
-        g["logGroupName"] for p in logs.get_paginator("describe_log_groups").paginate(limit=1) for g in p["logGroups"]
-    ]
+    paged = [g["logGroupName"] for p in pages.paginate(limit=1) for g in p["logGroups"]]
     assert paged == everything
     assert len(logs.describe_log_groups(limit=50)["logGroups"]) == min(50, len(everything))
     assert error(lambda: logs.describe_log_groups(limit=51)) == (
