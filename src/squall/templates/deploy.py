@@ -24,8 +24,9 @@ from typing import Any
 import msgspec
 
 from squall.templates import intrinsics
+from squall.templates.catalog import TYPES
 from squall.templates.errors import TemplateError
-from squall.templates.resources import TYPES, Context, Deployed
+from squall.templates.resources import Context, Deployed
 
 #: The stand-in bucket for local code folders, until they are zipped at deploy time.
 LOCAL_CODE_BUCKET = "squall-local-code"

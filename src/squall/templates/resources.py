@@ -439,20 +439,17 @@ class Queue(ResourceType):
         _missing_ok(ctx.client("sqs").delete_queue, QueueUrl=old.physical_id)
 
 
-#: Every type ``squall deploy`` can create, by CloudFormation type name.
-TYPES: dict[str, ResourceType] = {
-    t.type_name: t
-    for t in (
-        Role(),
-        Function(),
-        Version(),
-        Alias(),
-        Permission(),
-        EventSourceMapping(),
-        LayerVersion(),
-        EventInvokeConfig(),
-        Stream(),
-        Table(),
-        Queue(),
-    )
-}
+#: The Lambda, IAM and data-service types; ``catalog.TYPES`` adds the other modules' types.
+CORE_TYPES: tuple[ResourceType, ...] = (
+    Role(),
+    Function(),
+    Version(),
+    Alias(),
+    Permission(),
+    EventSourceMapping(),
+    LayerVersion(),
+    EventInvokeConfig(),
+    Stream(),
+    Table(),
+    Queue(),
+)
