@@ -245,10 +245,6 @@ def test_uncaught_exception(lam: Any, make_function: Any) -> None:
     assert "\tERROR\tUncaught Exception \t{" in log
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="racy under load: the next call can reach the sandbox before its exited runtime is noticed (then ExitError)",
-)
 def test_call_after_uncaught_exception(lam: Any, make_function: Any) -> None:
     code = 'exports.handler = async () => { setTimeout(() => { throw new RangeError("too far"); }, 10); '
     code += "await new Promise((r) => setTimeout(r, 500)); };"

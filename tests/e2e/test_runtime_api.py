@@ -330,11 +330,14 @@ curl -sS -o /dev/null -X POST "$api/invocation/$id/response" --data-binary '"onc
 
 def test_a_runtime_that_exits_after_responding_starts_afresh(lam: Any, make_function: Any) -> None:
     make_function("rapi-once", package({"bootstrap": ONCE_BOOTSTRAP}), handler="x.y", Runtime=RUNTIME)
-    for _ in range(3):
-        response, body = invoke(lam, "rapi-once", LogType="Tail")
-        assert "FunctionError" not in response
-        assert body == "once"
-        time.sleep(0.3)  # the bootstrap has exited by now: the next invocation gets a new sandbox
+    lingering = ONCE_BOOTSTRAP + "sleep 0.5\n"  # exits with the next event queued, not taken
+    make_function("rapi-once-late", package({"bootstrap": lingering}), handler="x.y", Runtime=RUNTIME)
+    for name in ("rapi-once", "rapi-once-late"):
+        for pause in (0.0, 0.0, 0.8, 0.0):  # next call before, while or after the runtime exits
+            response, body = invoke(lam, name, LogType="Tail")
+            assert "FunctionError" not in response, body
+            assert body == "once"
+            time.sleep(pause)
 
 
 def test_bootstrap_from_a_layer(lam: Any, make_function: Any) -> None:

@@ -118,9 +118,14 @@ class Sandbox:
         assert self._writer is not None
         self.invocations += 1
         started = time.monotonic()
+        delivered = True
         try:
             self._writer.write(frames.encode(header, payload))
             await self._writer.drain()
+        except ConnectionError:
+            # It ended since its last call, so this event never started; a frame it left behind says why.
+            delivered = False
+        try:
             reply, body = await asyncio.wait_for(self._read_frame(), timeout_s)
         except TimeoutError:
             await self.kill()
@@ -134,7 +139,7 @@ class Sandbox:
                 status="timeout",
             )
         except (asyncio.IncompleteReadError, ConnectionError):
-            return await self._died(header["id"])
+            return await self._died(header["id"], unstarted=not delivered)
         finally:
             self.last_used = time.monotonic()
         if reply.get("fault"):
@@ -167,7 +172,7 @@ class Sandbox:
         body = await self._reader.readexactly(body_len) if body_len else b""
         return header, body
 
-    async def _died(self, request_id: str) -> Outcome:
+    async def _died(self, request_id: str, unstarted: bool = False) -> Outcome:
         """The process went away mid-call: say why, as Lambda does."""
         status = await self.zygote.exit_status(self.pid, timeout=2.0) or ExitStatus(signal=9)
         await self.kill()
@@ -182,6 +187,7 @@ class Sandbox:
             max_memory_mb=self._peak(),
             alive=False,
             status="error",
+            unstarted=unstarted,
         )
 
     async def _fault(self, reply: dict[str, Any], request_id: str) -> Outcome:

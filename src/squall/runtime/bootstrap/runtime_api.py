@@ -124,15 +124,11 @@ class RuntimeApi:
         """A platform failure (no bootstrap, the runtime exited): Squall words it with the request id."""
         with self._cond:
             initialising = self._state in (STARTED, INIT_ERROR)
-            # Between invocations (answered, none queued) nobody waits for an answer: the sandbox
-            # just ends, and the next invocation gets a fresh one, as in Lambda.
+            # Between invocations (answered, none taken) the event Squall sends next never starts:
+            # the frame waits in the channel for it, and Squall runs it on a fresh sandbox, as Lambda does.
             between = self._state in (READY, RESPONSE_SENT)
-            waiting = bool(self._events)
             self._state = INIT_ERROR
-        if between and not waiting:
-            return
         kind = "ready" if initialising else "result"
-        # ``unstarted``: the runtime ended before taking the queued event, so Squall runs it afresh.
         self.send(
             {"t": kind, "init_ms": self._elapsed_ms(), "error_type": error_type, "fault": fault, "unstarted": between}
         )
