@@ -7,7 +7,9 @@ import base64
 import json
 import re
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,16 @@ def create(lam: Any, name: str, marker: str = "") -> None:
         FunctionName=name, Runtime="python3.11", Role=ROLE, Handler="app.handler", Code={"ZipFile": package(marker)}
     )
     lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.05, "MaxAttempts": 200})
+
+
+@contextmanager
+def created(lam: Any, name: str) -> Iterator[None]:
+    """A function for one test, deleted (with its versions and configs) when the test ends."""
+    create(lam, name)
+    try:
+        yield
+    finally:
+        lam.delete_function(FunctionName=name)
 
 
 def publish(lam: Any, name: str, marker: str) -> str:
@@ -97,8 +109,7 @@ def wait_count(server: SquallServer, expected: int, timeout: float = 20) -> None
 
 def test_put_get_list_delete(lam: Any) -> None:
     name = "pc-ops"
-    create(lam, name)
-    try:
+    with created(lam, name):
         version = publish(lam, name, "v1")
         put = lam.put_provisioned_concurrency_config(
             FunctionName=name, Qualifier=version, ProvisionedConcurrentExecutions=2
@@ -138,14 +149,11 @@ def test_put_get_list_delete(lam: Any) -> None:
         assert lam.list_provisioned_concurrency_configs(FunctionName=name)["ProvisionedConcurrencyConfigs"] == []
         # Deleting again is not an error.
         lam.delete_provisioned_concurrency_config(FunctionName=name, Qualifier=version)
-    finally:
-        lam.delete_function(FunctionName=name)
 
 
 def test_qualifier_errors(lam: Any) -> None:
     name = "pc-qualifiers"
-    create(lam, name)
-    try:
+    with created(lam, name):
         version = publish(lam, name, "v1")
         put = lam.put_provisioned_concurrency_config
         code, message, status, _ = error_of(
@@ -183,8 +191,6 @@ def test_qualifier_errors(lam: Any) -> None:
             "InvalidParameterValueException",
             "Alias with weights can not be used with Provisioned Concurrency",
         )
-    finally:
-        lam.delete_function(FunctionName=name)
 
 
 def test_validation_errors(squall: SquallServer) -> None:
@@ -220,8 +226,7 @@ def test_validation_errors(squall: SquallServer) -> None:
 
 def test_one_config_per_version_and_pages(lam: Any) -> None:
     name = "pc-overlap"
-    create(lam, name)
-    try:
+    with created(lam, name):
         first = publish(lam, name, "v1")
         second = publish(lam, name, "v2")
         lam.create_alias(FunctionName=name, Name="blue", FunctionVersion=first)
@@ -242,14 +247,11 @@ def test_one_config_per_version_and_pages(lam: Any) -> None:
         rest = lam.list_provisioned_concurrency_configs(FunctionName=name, Marker=page["NextMarker"])
         assert [c["FunctionArn"] for c in rest["ProvisionedConcurrencyConfigs"]] == [f"{ARN}:{name}:green"]
         assert "NextMarker" not in rest
-    finally:
-        lam.delete_function(FunctionName=name)
 
 
 def test_concurrency_limits(lam: Any) -> None:
     name = "pc-limits"
-    create(lam, name)
-    try:
+    with created(lam, name):
         version = publish(lam, name, "v1")
         put = lam.put_provisioned_concurrency_config
         # Without a reservation: the account's 1000 must keep 100 unreserved.
@@ -277,14 +279,11 @@ def test_concurrency_limits(lam: Any) -> None:
         assert (code, status) == ("TooManyRequestsException", 429)
         assert response["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
         assert invoke(lam, name, version)[0]["init_type"] == "provisioned-concurrency"
-    finally:
-        lam.delete_function(FunctionName=name)
 
 
 def test_invocations_use_provisioned_environments_first(lam: Any) -> None:
     name = "pc-invoke"
-    create(lam, name)
-    try:
+    with created(lam, name):
         version = publish(lam, name, "v1")
         lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
         lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier="live", ProvisionedConcurrentExecutions=1)
@@ -309,8 +308,6 @@ def test_invocations_use_provisioned_environments_first(lam: Any) -> None:
             results = list(pool.map(one, range(3)))
         assert sorted(r["init_type"] for r in results) == ["on-demand", "on-demand", "provisioned-concurrency"]
         assert {r["version"] for r in results} == {version}
-    finally:
-        lam.delete_function(FunctionName=name)
 
 
 @pytest.mark.slow
@@ -382,8 +379,7 @@ def test_failed_initialisation(lam: Any) -> None:
 
 def test_alias_config_follows_the_alias(lam: Any) -> None:
     name = "pc-follow"
-    create(lam, name)
-    try:
+    with created(lam, name):
         first = publish(lam, name, "v1")
         second = publish(lam, name, "v2")
         lam.create_alias(FunctionName=name, Name="live", FunctionVersion=first)
@@ -407,5 +403,3 @@ def test_alias_config_follows_the_alias(lam: Any) -> None:
         while lam.list_provisioned_concurrency_configs(FunctionName=name)["ProvisionedConcurrencyConfigs"]:
             assert time.monotonic() < deadline, "the config of a deleted alias stayed"
             time.sleep(0.1)
-    finally:
-        lam.delete_function(FunctionName=name)

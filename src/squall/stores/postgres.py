@@ -16,10 +16,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import msgspec
-
 from squall.errors import ResourceConflict, StoreUnavailable
 from squall.models import LATEST, Alias, AsyncEvent, FunctionConfig, LogEvent, UsageRecord
+from squall.stores import codec
 from squall.stores.base import LeaseStore, LogGroupSummary, LogStreamSummary, MetadataStore
 
 #: The schema, one entry per version (as for SQLite: never edit a released entry, append one).
@@ -50,16 +49,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
-_USAGE_COLUMNS = (
-    "function_name, version, request_id, start, duration_ms, billed_ms, memory_mb, gb_seconds,"
-    " max_memory_mb, cold, init_ms, outcome, trigger, architecture"
-)
-_EVENT_COLUMNS = "id, request_id, function_name, qualifier, payload, enqueued_at, attempts, not_before"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-
-_encode = msgspec.json.Encoder().encode
-_decode_config = msgspec.json.Decoder(FunctionConfig).decode
-_decode_alias = msgspec.json.Decoder(Alias).decode
 
 
 class PostgresDatabase:
@@ -150,7 +140,7 @@ class PostgresMetadataStore(MetadataStore):
                     raise ResourceConflict(f"Function already exist: {config.name}")
                 conn.execute(
                     "INSERT INTO functions (name, version, config) VALUES (%s, %s, %s)",
-                    (config.name, config.version, _encode(config).decode()),
+                    (config.name, config.version, codec.encode(config).decode()),
                 )
         except _unique_violation():
             raise ResourceConflict(f"Function already exist: {config.name}") from None
@@ -160,7 +150,7 @@ class PostgresMetadataStore(MetadataStore):
             conn.execute(
                 "INSERT INTO functions (name, version, config) VALUES (%s, %s, %s)"
                 " ON CONFLICT (name, version) DO UPDATE SET config = EXCLUDED.config",
-                (config.name, config.version, _encode(config).decode()),
+                (config.name, config.version, codec.encode(config).decode()),
             )
 
     def get_function(self, name: str, version: str) -> FunctionConfig | None:
@@ -168,7 +158,7 @@ class PostgresMetadataStore(MetadataStore):
             row = conn.execute(
                 "SELECT config FROM functions WHERE name = %s AND version = %s", (name, version)
             ).fetchone()
-        return None if row is None else _config(row[0])
+        return None if row is None else codec.config(row[0])
 
     def list_functions(self, marker: str | None, limit: int) -> tuple[list[FunctionConfig], str | None]:
         if limit < 1:
@@ -180,7 +170,7 @@ class PostgresMetadataStore(MetadataStore):
                 (LATEST, marker or "", limit + 1),
             ).fetchall()
         next_marker = rows[limit][0] if len(rows) > limit else None
-        return [_config(config) for _, config in rows[:limit]], next_marker
+        return [codec.config(config) for _, config in rows[:limit]], next_marker
 
     def delete_function(self, name: str, version: str | None = None) -> bool:
         with self.db.transaction() as conn:
@@ -201,14 +191,14 @@ class PostgresMetadataStore(MetadataStore):
         with self.db.transaction() as conn:
             rows = conn.execute("SELECT version, config FROM functions WHERE name = %s", (name,)).fetchall()
         rows.sort(key=lambda row: (row[0] != LATEST, int(row[0]) if row[0] != LATEST else 0))
-        return [_config(config) for _, config in rows]
+        return [codec.config(config) for _, config in rows]
 
     # --- aliases and reserved concurrency --------------------------------------------------------
     def insert_alias(self, alias: Alias) -> bool:
         with self.db.transaction() as conn:
             cur = conn.execute(
                 "INSERT INTO aliases (function_name, name, config) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-                (alias.function_name, alias.name, _encode(alias).decode()),
+                (alias.function_name, alias.name, codec.encode(alias).decode()),
             )
             return bool(cur.rowcount > 0)
 
@@ -217,7 +207,7 @@ class PostgresMetadataStore(MetadataStore):
             conn.execute(
                 "INSERT INTO aliases (function_name, name, config) VALUES (%s, %s, %s)"
                 " ON CONFLICT (function_name, name) DO UPDATE SET config = EXCLUDED.config",
-                (alias.function_name, alias.name, _encode(alias).decode()),
+                (alias.function_name, alias.name, codec.encode(alias).decode()),
             )
 
     def get_alias(self, function_name: str, name: str) -> Alias | None:
@@ -225,14 +215,14 @@ class PostgresMetadataStore(MetadataStore):
             row = conn.execute(
                 "SELECT config FROM aliases WHERE function_name = %s AND name = %s", (function_name, name)
             ).fetchone()
-        return None if row is None else _alias(row[0])
+        return None if row is None else codec.alias(row[0])
 
     def list_aliases(self, function_name: str) -> list[Alias]:
         with self.db.transaction() as conn:
             rows = conn.execute(
                 'SELECT config FROM aliases WHERE function_name = %s ORDER BY name COLLATE "C"', (function_name,)
             ).fetchall()
-        return [_alias(row[0]) for row in rows]
+        return [codec.alias(row[0]) for row in rows]
 
     def delete_alias(self, function_name: str, name: str) -> bool:
         with self.db.transaction() as conn:
@@ -279,7 +269,7 @@ class PostgresMetadataStore(MetadataStore):
             return []
         with self.db.transaction() as conn:
             rows = conn.execute(
-                f"SELECT {_EVENT_COLUMNS} FROM async_events WHERE visible_at <= %s ORDER BY visible_at, id"
+                f"SELECT {codec.EVENT_COLUMNS} FROM async_events WHERE visible_at <= %s ORDER BY visible_at, id"
                 " LIMIT %s FOR UPDATE SKIP LOCKED",
                 (now, limit),
             ).fetchall()
@@ -287,7 +277,7 @@ class PostgresMetadataStore(MetadataStore):
                 conn.execute(
                     "UPDATE async_events SET visible_at = %s WHERE id = ANY(%s)", (now + lease_s, [r[0] for r in rows])
                 )
-        return [_event(row) for row in rows]
+        return [codec.event(row) for row in rows]
 
     def complete(self, event_id: int) -> None:
         with self.db.transaction() as conn:
@@ -321,12 +311,12 @@ class PostgresMetadataStore(MetadataStore):
             for r in records
         ]  # fmt: skip
         with self.db.transaction() as conn, conn.cursor() as cur:
-            cur.executemany(f"INSERT INTO usage ({_USAGE_COLUMNS}) VALUES ({', '.join(['%s'] * 14)})", rows)
+            cur.executemany(f"INSERT INTO usage ({codec.USAGE_COLUMNS}) VALUES ({', '.join(['%s'] * 14)})", rows)
 
     def usage(
         self, since: float = 0.0, until: float | None = None, function_name: str | None = None
     ) -> list[UsageRecord]:
-        sql = f"SELECT {_USAGE_COLUMNS} FROM usage WHERE start >= %s"
+        sql = f"SELECT {codec.USAGE_COLUMNS} FROM usage WHERE start >= %s"
         params: list[Any] = [since]
         if until is not None:
             sql += " AND start < %s"
@@ -337,7 +327,7 @@ class PostgresMetadataStore(MetadataStore):
         sql += " ORDER BY start, id"
         with self.db.transaction() as conn:
             rows = conn.execute(sql, params).fetchall()
-        return [_usage(row) for row in rows]
+        return [codec.usage(row) for row in rows]
 
     # --- logs ------------------------------------------------------------------------------------
     def append_logs(self, group: str, stream: str, events: Sequence[LogEvent]) -> None:
@@ -459,49 +449,3 @@ class PostgresLeaseStore(LeaseStore):
     def close(self) -> None:
         if self._owns_db:
             self.db.close()
-
-
-def _config(text: str) -> FunctionConfig:
-    try:
-        return _decode_config(text)
-    except msgspec.MsgspecError as exc:
-        raise StoreUnavailable(f"Metadata store holds an unreadable function configuration: {exc}") from exc
-
-
-def _alias(text: str) -> Alias:
-    try:
-        return _decode_alias(text)
-    except msgspec.MsgspecError as exc:
-        raise StoreUnavailable(f"Metadata store holds an unreadable alias: {exc}") from exc
-
-
-def _event(row: tuple[Any, ...]) -> AsyncEvent:
-    return AsyncEvent(
-        id=int(row[0]),
-        request_id=row[1],
-        function_name=row[2],
-        qualifier=row[3],
-        payload=bytes(row[4]),
-        enqueued_at=row[5],
-        attempts=row[6],
-        not_before=row[7],
-    )
-
-
-def _usage(row: tuple[Any, ...]) -> UsageRecord:
-    return UsageRecord(
-        function_name=row[0],
-        version=row[1],
-        request_id=row[2],
-        start=row[3],
-        duration_ms=row[4],
-        billed_ms=int(row[5]),
-        memory_mb=row[6],
-        gb_seconds=row[7],
-        max_memory_mb=row[8],
-        cold=bool(row[9]),
-        init_ms=row[10],
-        outcome=row[11],
-        trigger=row[12],
-        architecture=row[13],
-    )

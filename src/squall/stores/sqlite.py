@@ -17,10 +17,9 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from squall.errors import ResourceConflict, StoreUnavailable
 from squall.models import LATEST, Alias, AsyncEvent, FunctionConfig, LogEvent, UsageRecord
+from squall.stores import codec
 from squall.stores.base import LogGroupSummary, LogStreamSummary, MetadataStore
 
 #: How long a statement waits for another process's write lock before giving up.
@@ -95,16 +94,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 
 #: The schema version this code writes.
 SCHEMA_VERSION = len(MIGRATIONS)
-
-_USAGE_COLUMNS = (
-    "function_name, version, request_id, start, duration_ms, billed_ms, memory_mb, gb_seconds,"
-    " max_memory_mb, cold, init_ms, outcome, trigger, architecture"
-)
-_EVENT_COLUMNS = "id, request_id, function_name, qualifier, payload, enqueued_at, attempts, not_before"
-
-_encode = msgspec.json.Encoder().encode
-_decode_config = msgspec.json.Decoder(FunctionConfig).decode
-_decode_alias = msgspec.json.Decoder(Alias).decode
 
 
 class SqliteMetadataStore(MetadataStore):
@@ -183,14 +172,14 @@ class SqliteMetadataStore(MetadataStore):
                 raise ResourceConflict(f"Function already exist: {config.name}")
             conn.execute(
                 "INSERT INTO functions (name, version, config) VALUES (?, ?, ?)",
-                (config.name, config.version, _encode(config).decode()),
+                (config.name, config.version, codec.encode(config).decode()),
             )
 
     def put_function(self, config: FunctionConfig) -> None:
         with self._write() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO functions (name, version, config) VALUES (?, ?, ?)",
-                (config.name, config.version, _encode(config).decode()),
+                (config.name, config.version, codec.encode(config).decode()),
             )
 
     def get_function(self, name: str, version: str) -> FunctionConfig | None:
@@ -198,7 +187,7 @@ class SqliteMetadataStore(MetadataStore):
             row = conn.execute(
                 "SELECT config FROM functions WHERE name = ? AND version = ?", (name, version)
             ).fetchone()
-        return None if row is None else _config(row[0])
+        return None if row is None else codec.config(row[0])
 
     def list_functions(self, marker: str | None, limit: int) -> tuple[list[FunctionConfig], str | None]:
         if limit < 1:
@@ -210,7 +199,7 @@ class SqliteMetadataStore(MetadataStore):
             ).fetchall()
         # The marker is the name of the first function of the next page.
         next_marker = rows[limit][0] if len(rows) > limit else None
-        return [_config(config) for _, config in rows[:limit]], next_marker
+        return [codec.config(config) for _, config in rows[:limit]], next_marker
 
     def delete_function(self, name: str, version: str | None = None) -> bool:
         with self._write() as conn:
@@ -231,14 +220,14 @@ class SqliteMetadataStore(MetadataStore):
         with self._read() as conn:
             rows = conn.execute("SELECT version, config FROM functions WHERE name = ?", (name,)).fetchall()
         rows.sort(key=lambda row: (row[0] != LATEST, int(row[0]) if row[0] != LATEST else 0))
-        return [_config(config) for _, config in rows]
+        return [codec.config(config) for _, config in rows]
 
     # --- aliases and reserved concurrency --------------------------------------------------------
     def insert_alias(self, alias: Alias) -> bool:
         with self._write() as conn:
             cur = conn.execute(
                 "INSERT OR IGNORE INTO aliases (function_name, name, config) VALUES (?, ?, ?)",
-                (alias.function_name, alias.name, _encode(alias).decode()),
+                (alias.function_name, alias.name, codec.encode(alias).decode()),
             )
             return cur.rowcount > 0
 
@@ -246,7 +235,7 @@ class SqliteMetadataStore(MetadataStore):
         with self._write() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO aliases (function_name, name, config) VALUES (?, ?, ?)",
-                (alias.function_name, alias.name, _encode(alias).decode()),
+                (alias.function_name, alias.name, codec.encode(alias).decode()),
             )
 
     def get_alias(self, function_name: str, name: str) -> Alias | None:
@@ -254,14 +243,14 @@ class SqliteMetadataStore(MetadataStore):
             row = conn.execute(
                 "SELECT config FROM aliases WHERE function_name = ? AND name = ?", (function_name, name)
             ).fetchone()
-        return None if row is None else _alias(row[0])
+        return None if row is None else codec.alias(row[0])
 
     def list_aliases(self, function_name: str) -> list[Alias]:
         with self._read() as conn:
             rows = conn.execute(
                 "SELECT config FROM aliases WHERE function_name = ? ORDER BY name", (function_name,)
             ).fetchall()
-        return [_alias(row[0]) for row in rows]
+        return [codec.alias(row[0]) for row in rows]
 
     def delete_alias(self, function_name: str, name: str) -> bool:
         with self._write() as conn:
@@ -310,7 +299,7 @@ class SqliteMetadataStore(MetadataStore):
             return []
         with self._write() as conn:
             rows = conn.execute(
-                f"SELECT {_EVENT_COLUMNS} FROM async_events WHERE visible_at <= ? ORDER BY visible_at, id LIMIT ?",
+                f"SELECT {codec.EVENT_COLUMNS} FROM async_events WHERE visible_at <= ? ORDER BY visible_at, id LIMIT ?",
                 (now, limit),
             ).fetchall()
             if rows:
@@ -318,7 +307,7 @@ class SqliteMetadataStore(MetadataStore):
                     "UPDATE async_events SET visible_at = ? WHERE id = ?",
                     [(now + lease_s, row[0]) for row in rows],
                 )
-        return [_event(row) for row in rows]
+        return [codec.event(row) for row in rows]
 
     def complete(self, event_id: int) -> None:
         with self._write() as conn:
@@ -367,7 +356,7 @@ class SqliteMetadataStore(MetadataStore):
         ]
         with self._write() as conn:
             conn.executemany(
-                f"INSERT INTO usage ({_USAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO usage ({codec.USAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
 
@@ -375,7 +364,7 @@ class SqliteMetadataStore(MetadataStore):
         self, since: float = 0.0, until: float | None = None, function_name: str | None = None
     ) -> list[UsageRecord]:
         """Records with ``since <= start < until`` (``until`` None: no upper bound), oldest first."""
-        sql = f"SELECT {_USAGE_COLUMNS} FROM usage WHERE start >= ?"
+        sql = f"SELECT {codec.USAGE_COLUMNS} FROM usage WHERE start >= ?"
         params: list[Any] = [since]
         if until is not None:
             sql += " AND start < ?"
@@ -386,7 +375,7 @@ class SqliteMetadataStore(MetadataStore):
         sql += " ORDER BY start, id"
         with self._read() as conn:
             rows = conn.execute(sql, params).fetchall()
-        return [_usage(row) for row in rows]
+        return [codec.usage(row) for row in rows]
 
     # --- logs ------------------------------------------------------------------------------------
     def append_logs(self, group: str, stream: str, events: Sequence[LogEvent]) -> None:
@@ -508,49 +497,3 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-
-
-def _config(text: str) -> FunctionConfig:
-    try:
-        return _decode_config(text)
-    except msgspec.MsgspecError as exc:
-        raise StoreUnavailable(f"Metadata store holds an unreadable function configuration: {exc}") from exc
-
-
-def _alias(text: str) -> Alias:
-    try:
-        return _decode_alias(text)
-    except msgspec.MsgspecError as exc:
-        raise StoreUnavailable(f"Metadata store holds an unreadable alias: {exc}") from exc
-
-
-def _event(row: tuple[Any, ...]) -> AsyncEvent:
-    return AsyncEvent(
-        id=row[0],
-        request_id=row[1],
-        function_name=row[2],
-        qualifier=row[3],
-        payload=bytes(row[4]),
-        enqueued_at=row[5],
-        attempts=row[6],
-        not_before=row[7],
-    )
-
-
-def _usage(row: tuple[Any, ...]) -> UsageRecord:
-    return UsageRecord(
-        function_name=row[0],
-        version=row[1],
-        request_id=row[2],
-        start=row[3],
-        duration_ms=row[4],
-        billed_ms=row[5],
-        memory_mb=row[6],
-        gb_seconds=row[7],
-        max_memory_mb=row[8],
-        cold=bool(row[9]),
-        init_ms=row[10],
-        outcome=row[11],
-        trigger=row[12],
-        architecture=row[13],
-    )

@@ -20,34 +20,34 @@ ROLE_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _POLICY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(aws|\d{12}):policy/(?:[\x21-\x7e]*/)?([\w+=,.@-]+)$")
 
 
-class NoSuchEntity(SquallError, LookupError):
+class IamError(SquallError):
+    """Base of IAM's errors: the caller's fault, 400 unless the code says otherwise."""
+
+    status = 400
+    error_type = "User"
+
+
+class NoSuchEntity(IamError, LookupError):
     code = "NoSuchEntity"
     status = 404
-    error_type = "User"
 
 
-class EntityAlreadyExists(SquallError):
+class EntityAlreadyExists(IamError):
     code = "EntityAlreadyExists"
     status = 409
-    error_type = "User"
 
 
-class MalformedPolicyDocument(SquallError, ValueError):
+class MalformedPolicyDocument(IamError, ValueError):
     code = "MalformedPolicyDocument"
-    status = 400
-    error_type = "User"
 
 
-class DeleteConflict(SquallError):
+class DeleteConflict(IamError):
     code = "DeleteConflict"
     status = 409
-    error_type = "User"
 
 
-class InvalidInput(SquallError, ValueError):
+class InvalidInput(IamError, ValueError):
     code = "InvalidInput"
-    status = 400
-    error_type = "User"
 
 
 def _no_role(name: str) -> NoSuchEntity:

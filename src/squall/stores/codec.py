@@ -1,0 +1,74 @@
+"""How the metadata stores encode models and decode their rows, shared by the SQLite and PostgreSQL stores.
+
+Both stores keep the same columns; only their SQL dialects differ, so the column lists, the JSON
+codecs and the row decoders live here once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from squall.errors import StoreUnavailable
+from squall.models import Alias, AsyncEvent, FunctionConfig, UsageRecord
+
+USAGE_COLUMNS = (
+    "function_name, version, request_id, start, duration_ms, billed_ms, memory_mb, gb_seconds,"
+    " max_memory_mb, cold, init_ms, outcome, trigger, architecture"
+)
+EVENT_COLUMNS = "id, request_id, function_name, qualifier, payload, enqueued_at, attempts, not_before"
+
+encode = msgspec.json.Encoder().encode
+_decode_config = msgspec.json.Decoder(FunctionConfig).decode
+_decode_alias = msgspec.json.Decoder(Alias).decode
+
+
+def config(text: str) -> FunctionConfig:
+    """A stored function configuration; an unreadable one means the store is damaged."""
+    try:
+        return _decode_config(text)
+    except msgspec.MsgspecError as exc:
+        raise StoreUnavailable(f"Metadata store holds an unreadable function configuration: {exc}") from exc
+
+
+def alias(text: str) -> Alias:
+    """A stored alias."""
+    try:
+        return _decode_alias(text)
+    except msgspec.MsgspecError as exc:
+        raise StoreUnavailable(f"Metadata store holds an unreadable alias: {exc}") from exc
+
+
+def event(row: tuple[Any, ...]) -> AsyncEvent:
+    """An async event from a row of ``EVENT_COLUMNS``."""
+    return AsyncEvent(
+        id=int(row[0]),
+        request_id=row[1],
+        function_name=row[2],
+        qualifier=row[3],
+        payload=bytes(row[4]),
+        enqueued_at=row[5],
+        attempts=row[6],
+        not_before=row[7],
+    )
+
+
+def usage(row: tuple[Any, ...]) -> UsageRecord:
+    """A usage record from a row of ``USAGE_COLUMNS``."""
+    return UsageRecord(
+        function_name=row[0],
+        version=row[1],
+        request_id=row[2],
+        start=row[3],
+        duration_ms=row[4],
+        billed_ms=int(row[5]),
+        memory_mb=row[6],
+        gb_seconds=row[7],
+        max_memory_mb=row[8],
+        cold=bool(row[9]),
+        init_ms=row[10],
+        outcome=row[11],
+        trigger=row[12],
+        architecture=row[13],
+    )
