@@ -35,13 +35,20 @@ def open_durable(path: Path, schema: Sequence[str], what: str) -> sqlite3.Connec
 
 
 @contextlib.contextmanager
-def write_transaction(conn: sqlite3.Connection, lock: threading.Lock | None, what: str) -> Iterator[sqlite3.Connection]:
+def write_transaction(
+    conn: sqlite3.Connection, lock: threading.Lock | None, what: str, durable: bool = True
+) -> Iterator[sqlite3.Connection]:
     """One ``BEGIN IMMEDIATE`` ... ``COMMIT`` on ``conn`` under ``lock`` (None: the caller holds it).
 
     Whatever the body raises rolls the transaction back and propagates; driver errors, there or at
-    commit, become StoreUnavailable("<what> failure: ...").
+    commit, become StoreUnavailable("<what> failure: ..."). ``durable=False`` commits without waiting
+    for the disk (WAL with ``synchronous=NORMAL``): a crash of the process loses nothing, a power loss
+    may lose the last such commits (never corrupting the file), and the next durable commit makes
+    them durable too. Only for changes whose loss merely repeats work, such as a queue receive.
     """
     with lock if lock is not None else contextlib.nullcontext():
+        if not durable:
+            conn.execute("PRAGMA synchronous = NORMAL")
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -55,3 +62,6 @@ def write_transaction(conn: sqlite3.Connection, lock: threading.Lock | None, wha
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise StoreUnavailable(f"{what} failure: {exc}") from exc
+        finally:
+            if not durable:
+                conn.execute("PRAGMA synchronous = FULL")

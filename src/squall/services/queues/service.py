@@ -73,8 +73,10 @@ class QueueService:
         self._listeners: list[Callable[[str], None]] = []
         self._conn = open_durable(path, _SCHEMA, "queue store")
 
-    def _tx(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
-        return write_transaction(self._conn, self._lock, "Queue store")
+    def _tx(self, durable: bool = True) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """A write transaction; ``durable=False`` for changes whose loss in a power cut only repeats
+        a delivery (receives, deletes, visibility changes, expiry), which SQS's at-least-once allows."""
+        return write_transaction(self._conn, self._lock, "Queue store", durable)
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -202,7 +204,7 @@ class QueueService:
 
     def counts(self, name: str) -> Counts:
         now = time.time()
-        with self._tx() as conn:
+        with self._tx(durable=False) as conn:
             queue = self._queue(conn, name)
             self._expire(conn, queue, now)
             row = conn.execute(
@@ -304,7 +306,7 @@ class QueueService:
         now = time.time()
         moved_to: list[str] = []
         out: list[Received] = []
-        with self._tx() as conn:
+        with self._tx(durable=False) as conn:
             queue = self._queue(conn, name)
             self._expire(conn, queue, now)
             hide_for = queue.number("VisibilityTimeout") if visibility is None else visibility
@@ -412,7 +414,7 @@ class QueueService:
         """Delete the messages the handles name (one result per handle: ``None`` or its error).
         A handle of a message already deleted succeeds, as in SQS."""
         results: list[Exception | None] = []
-        with self._tx() as conn:
+        with self._tx(durable=False) as conn:
             queue = self._queue(conn, name)
             for handle in handles:
                 try:
@@ -429,7 +431,7 @@ class QueueService:
         """Hide the messages ``(handle, seconds)`` name for that long from now (0: visible at once)."""
         now = time.time()
         results: list[Exception | None] = []
-        with self._tx() as conn:
+        with self._tx(durable=False) as conn:
             queue = self._queue(conn, name)
             for handle, seconds in changes:
                 try:
