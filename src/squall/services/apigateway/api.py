@@ -68,12 +68,15 @@ class ApiGatewayV2Api:
         if api_id is None:
             if method == "POST":
                 return 201, service.create_api(body)
+            if method == "PUT":
+                return 201, service.import_api(_definition_text(body))
             if method == "GET":
                 return 200, _page(service.get_apis(), query)
         elif child is None:
             handlers: dict[str, Callable[[], Reply]] = {
                 "GET": lambda: (200, service.get_api(api_id)),
                 "PATCH": lambda: (200, service.update_api(api_id, body)),
+                "PUT": lambda: (201, service.reimport_api(api_id, _definition_text(body))),
             }
             if method in handlers:
                 return handlers[method]()
@@ -98,9 +101,23 @@ class ApiGatewayV2Api:
             elif method == "DELETE":
                 service.delete_child(kind, api_id, item)
                 return 204, None
-            elif method == "PATCH" and kind == "route":
-                return 200, service.update_route(api_id, item, body)
+            elif method == "PATCH":
+                updaters: dict[str, Callable[[str, str, Document], Document]] = {
+                    "route": service.update_route,
+                    "integration": service.update_integration,
+                    "stage": service.update_stage,
+                    "authorizer": service.update_authorizer,
+                }
+                return 200, updaters[kind](api_id, item, body)
         raise NotFound(f"Squall does not implement {method} {path}")  # unverified
+
+
+def _definition_text(body: Document) -> str:
+    """ImportApi's and ReimportApi's ``Body``: the OpenAPI definition as a JSON or YAML string."""
+    text = body.get("body")
+    if not isinstance(text, str) or not text:
+        raise BadRequest("Body is required")  # unverified: botocore checks this client-side
+    return text
 
 
 def _page(items: list[Document], query: dict[str, str]) -> Document:

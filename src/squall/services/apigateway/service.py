@@ -14,6 +14,7 @@ from typing import Any
 from squall.gateway.routes import parse_route_key
 from squall.gateway.store import Document, GatewayStore
 from squall.services.apigateway.errors import BadRequest, Conflict, NotFound
+from squall.services.apigateway.openapi import Definition, read_definition
 
 _ALPHABET = string.ascii_lowercase + string.digits
 API_ID_LENGTH = 10
@@ -130,6 +131,85 @@ class ApiGatewayService:
         self.store.put("api", "", api_id, api)
         return api
 
+    def import_api(self, text: str) -> Document:
+        """ImportApi: a new HTTP API made from an OpenAPI definition."""
+        definition = read_definition(text)
+        api = self.create_api({**definition.api, "protocolType": "HTTP"})
+        try:
+            self._put_definition(api["apiId"], definition)
+        except Exception:
+            self.store.delete("api", "", api["apiId"])
+            raise
+        return api
+
+    def reimport_api(self, api_id: str, text: str) -> Document:
+        """ReimportApi: the API's routes, integrations and authorizers replaced by the definition's; its
+        stages are kept."""
+        api = self.get_api(api_id)
+        definition = read_definition(text)
+        children = self._definition_children(api_id, definition)
+        for kind in ("route", "integration", "authorizer"):
+            for item_id in list(self.store.view(kind, api_id)):
+                self.store.delete(kind, api_id, item_id)
+        for member in ("corsConfiguration", "description", "version"):
+            api.pop(member, None)
+        api.update(
+            {key: _cors(value) if key == "corsConfiguration" else value for key, value in definition.api.items()}
+        )
+        self.store.put("api", "", api_id, api)
+        for kind, item_id, document in children:
+            self.store.put(kind, api_id, item_id, document)
+        return api
+
+    def _put_definition(self, api_id: str, definition: Definition) -> None:
+        for kind, item_id, document in self._definition_children(api_id, definition):
+            self.store.put(kind, api_id, item_id, document)
+
+    def _definition_children(self, api_id: str, definition: Definition) -> list[tuple[str, str, Document]]:
+        """Every authorizer, integration and route of a definition, checked, with new ids: nothing is
+        stored until the whole definition has passed."""
+        used: set[str] = set()
+
+        def fresh(kind: str) -> str:
+            item_id = self._child_id(kind, api_id)
+            while item_id in used:
+                item_id = self._child_id(kind, api_id)
+            used.add(item_id)
+            return item_id
+
+        children: list[tuple[str, str, Document]] = []
+        authorizers: dict[str, Document] = {}
+        for name, body in definition.authorizers.items():
+            authorizers[name] = authorizer_document(body, fresh("authorizer"))
+            children.append(("authorizer", authorizers[name]["authorizerId"], authorizers[name]))
+        integration_ids: list[str] = []
+        for body in definition.integrations:
+            integration = integration_document(body, fresh("integration"), False)
+            integration_ids.append(integration["integrationId"])
+            children.append(("integration", integration["integrationId"], integration))
+        keys: set[str] = set()
+        for imported in definition.routes:
+            _check_route_key(imported.route_key)
+            if imported.route_key in keys:
+                raise Conflict(f"Unable to create Route, the route key already exists: {imported.route_key}")
+            keys.add(imported.route_key)
+            route: Document = {
+                "apiKeyRequired": False,
+                "authorizationType": "NONE",
+                "routeKey": imported.route_key,
+                "routeId": fresh("route"),
+            }
+            if imported.integration is not None:
+                route["target"] = f"integrations/{integration_ids[imported.integration]}"
+            if imported.scheme is not None:
+                authorizer = authorizers[imported.scheme]
+                route["authorizationType"] = "JWT" if authorizer["authorizerType"] == "JWT" else "CUSTOM"
+                route["authorizerId"] = authorizer["authorizerId"]
+                if imported.scopes:
+                    route["authorizationScopes"] = imported.scopes
+            children.append(("route", route["routeId"], route))
+        return children
+
     def delete_api(self, api_id: str) -> None:
         if not self.store.delete("api", "", api_id):
             raise NotFound(f"Invalid API identifier specified {self.account_id}:{api_id}")
@@ -238,34 +318,15 @@ class ApiGatewayService:
     # --- integrations ------------------------------------------------------------------------------
     def create_integration(self, api_id: str, body: Document, *, managed: bool = False) -> Document:
         self.get_api(api_id)
-        if body.get("integrationType") != "AWS_PROXY":
-            # unverified: Squall integrates Lambda functions only (AWS_PROXY)
-            raise BadRequest(f"Unsupported integration type: {body.get('integrationType')}; Squall supports AWS_PROXY")
-        if not body.get("integrationUri"):
-            raise BadRequest("IntegrationUri is required for AWS_PROXY integrations")  # unverified
-        version = body.get("payloadFormatVersion")
-        if version not in _PAYLOAD_VERSIONS:
-            # unverified: HTTP APIs require PayloadFormatVersion 1.0 or 2.0 for Lambda proxy integrations
-            raise BadRequest(f"Invalid payload format version {version}; it must be 1.0 or 2.0")
-        timeout = body.get("timeoutInMillis", MAX_TIMEOUT_MS)
-        if not isinstance(timeout, int) or not MIN_TIMEOUT_MS <= timeout <= MAX_TIMEOUT_MS:
-            # unverified: the documented range of HTTP APIs' integration timeout
-            raise BadRequest(f"Timeout must be between {MIN_TIMEOUT_MS} ms and {MAX_TIMEOUT_MS} ms")
-        integration = _drop_none(
-            {
-                "apiGatewayManaged": True if managed else None,
-                "connectionType": "INTERNET",
-                "description": body.get("description"),
-                "integrationId": self._child_id("integration", api_id),
-                "integrationMethod": body.get("integrationMethod", "POST"),
-                "integrationType": "AWS_PROXY",
-                "integrationUri": body["integrationUri"],
-                "payloadFormatVersion": version,
-                "requestParameters": body.get("requestParameters"),
-                "timeoutInMillis": timeout,
-            }
-        )
+        integration = integration_document(body, self._child_id("integration", api_id), managed)
         self.store.put("integration", api_id, integration["integrationId"], integration)
+        return integration
+
+    def update_integration(self, api_id: str, integration_id: str, body: Document) -> Document:
+        current = self.get_child("integration", api_id, integration_id)
+        merged = {**current, **{key: value for key, value in body.items() if value is not None}}
+        integration = integration_document(merged, integration_id, bool(current.get("apiGatewayManaged")))
+        self.store.put("integration", api_id, integration_id, integration)
         return integration
 
     # --- stages ------------------------------------------------------------------------------------
@@ -294,32 +355,85 @@ class ApiGatewayService:
         self.store.put("stage", api_id, name, stage)
         return stage
 
+    def update_stage(self, api_id: str, name: str, body: Document) -> Document:
+        stage = self.get_child("stage", api_id, name)
+        for member in ("autoDeploy", "defaultRouteSettings", "description", "routeSettings", "stageVariables"):
+            if member in body:
+                stage[member] = bool(body[member]) if member == "autoDeploy" else body[member]
+        stage["lastUpdatedDate"] = _now()
+        self.store.put("stage", api_id, name, stage)
+        return stage
+
     # --- authorizers -------------------------------------------------------------------------------
     def create_authorizer(self, api_id: str, body: Document) -> Document:
         self.get_api(api_id)
-        kind = body.get("authorizerType")
-        if not body.get("name"):
-            raise BadRequest("Name is required")  # unverified: botocore checks this client-side
-        authorizer: Document = {
-            "authorizerId": self._child_id("authorizer", api_id),
-            "authorizerType": kind,
-            "identitySource": body.get("identitySource", []),
-            "name": body["name"],
-        }
-        if kind == "JWT":
-            config = body.get("jwtConfiguration") or {}
-            if not config.get("issuer") or not config.get("audience"):
-                # unverified: AWS's wording for a JWT authorizer without issuer or audience
-                raise BadRequest("JwtConfiguration must specify an Issuer and at least one Audience")
-            if not authorizer["identitySource"]:
-                authorizer["identitySource"] = ["$request.header.Authorization"]
-            authorizer["jwtConfiguration"] = {"audience": list(config["audience"]), "issuer": config["issuer"]}
-        elif kind == "REQUEST":
-            authorizer.update(_lambda_authorizer(body))
-        else:
-            raise BadRequest(f"Invalid authorizer type: {kind}")  # unverified: AWS's wording
+        authorizer = authorizer_document(body, self._child_id("authorizer", api_id))
         self.store.put("authorizer", api_id, authorizer["authorizerId"], authorizer)
         return authorizer
+
+    def update_authorizer(self, api_id: str, authorizer_id: str, body: Document) -> Document:
+        current = self.get_child("authorizer", api_id, authorizer_id)
+        merged = {**current, **{key: value for key, value in body.items() if value is not None}}
+        authorizer = authorizer_document(merged, authorizer_id)
+        self.store.put("authorizer", api_id, authorizer_id, authorizer)
+        return authorizer
+
+
+def integration_document(body: Document, integration_id: str, managed: bool) -> Document:
+    """A checked AWS_PROXY integration, as stored and returned."""
+    if body.get("integrationType") != "AWS_PROXY":
+        # unverified: Squall integrates Lambda functions only (AWS_PROXY)
+        raise BadRequest(f"Unsupported integration type: {body.get('integrationType')}; Squall supports AWS_PROXY")
+    if not body.get("integrationUri"):
+        raise BadRequest("IntegrationUri is required for AWS_PROXY integrations")  # unverified
+    version = body.get("payloadFormatVersion")
+    if version not in _PAYLOAD_VERSIONS:
+        # unverified: HTTP APIs require PayloadFormatVersion 1.0 or 2.0 for Lambda proxy integrations
+        raise BadRequest(f"Invalid payload format version {version}; it must be 1.0 or 2.0")
+    timeout = body.get("timeoutInMillis", MAX_TIMEOUT_MS)
+    if not isinstance(timeout, int) or not MIN_TIMEOUT_MS <= timeout <= MAX_TIMEOUT_MS:
+        # unverified: the documented range of HTTP APIs' integration timeout
+        raise BadRequest(f"Timeout must be between {MIN_TIMEOUT_MS} ms and {MAX_TIMEOUT_MS} ms")
+    return _drop_none(
+        {
+            "apiGatewayManaged": True if managed else None,
+            "connectionType": "INTERNET",
+            "description": body.get("description"),
+            "integrationId": integration_id,
+            "integrationMethod": body.get("integrationMethod", "POST"),
+            "integrationType": "AWS_PROXY",
+            "integrationUri": body["integrationUri"],
+            "payloadFormatVersion": version,
+            "requestParameters": body.get("requestParameters"),
+            "timeoutInMillis": timeout,
+        }
+    )
+
+
+def authorizer_document(body: Document, authorizer_id: str) -> Document:
+    """A checked JWT or Lambda REQUEST authorizer, as stored and returned."""
+    kind = body.get("authorizerType")
+    if not body.get("name"):
+        raise BadRequest("Name is required")  # unverified: botocore checks this client-side
+    authorizer: Document = {
+        "authorizerId": authorizer_id,
+        "authorizerType": kind,
+        "identitySource": body.get("identitySource", []),
+        "name": body["name"],
+    }
+    if kind == "JWT":
+        config = body.get("jwtConfiguration") or {}
+        if not config.get("issuer") or not config.get("audience"):
+            # unverified: AWS's wording for a JWT authorizer without issuer or audience
+            raise BadRequest("JwtConfiguration must specify an Issuer and at least one Audience")
+        if not authorizer["identitySource"]:
+            authorizer["identitySource"] = ["$request.header.Authorization"]
+        authorizer["jwtConfiguration"] = {"audience": list(config["audience"]), "issuer": config["issuer"]}
+    elif kind == "REQUEST":
+        authorizer.update(_lambda_authorizer(body))
+    else:
+        raise BadRequest(f"Invalid authorizer type: {kind}")  # unverified: AWS's wording
+    return authorizer
 
 
 def _lambda_authorizer(body: Document) -> Document:
@@ -339,12 +453,16 @@ def _lambda_authorizer(body: Document) -> Document:
     if ttl > 0 and not body.get("identitySource"):
         # unverified: caching needs identity sources to key the cache on
         raise BadRequest("IdentitySource is required when authorizer caching is enabled")
-    return {
-        "authorizerPayloadFormatVersion": version,
-        "authorizerResultTtlInSeconds": ttl,
-        "authorizerUri": body["authorizerUri"],
-        "enableSimpleResponses": simple,
-    }
+    return _drop_none(
+        {
+            # Stored for the API's callers; Squall does not enforce IAM, so no role is assumed to invoke.
+            "authorizerCredentialsArn": body.get("authorizerCredentialsArn"),
+            "authorizerPayloadFormatVersion": version,
+            "authorizerResultTtlInSeconds": ttl,
+            "authorizerUri": body["authorizerUri"],
+            "enableSimpleResponses": simple,
+        }
+    )
 
 
 def _check_route_key(route_key: Any) -> None:

@@ -1,0 +1,276 @@
+"""``squall deploy`` of HTTP APIs: SAM's implicit and explicit HttpApi and plain ApiGatewayV2 resources,
+deployed against a live server and called over the gateway port."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import shutil
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import SquallServer, error_of
+from .test_deploy import deploy, outputs
+from .test_gateway import _Issuer
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+APPS = Path(__file__).resolve().parents[1] / "templates" / "http"
+
+
+def app(name: str, tmp_path: Path) -> Path:
+    """A copy of one of the test apps, in a folder named after it (the stack's name)."""
+    target = tmp_path / name
+    shutil.copytree(APPS / name, target)
+    return target / "template.yaml"
+
+
+def call(server: SquallServer, method: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    """One request to the gateway port: (status, JSON body or text)."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.gateway_port, timeout=60)
+    try:
+        connection.request(method, path, headers=headers or {})
+        response = connection.getresponse()
+        text = response.read().decode()
+    finally:
+        connection.close()
+    try:
+        return response.status, json.loads(text)
+    except json.JSONDecodeError:
+        return response.status, text
+
+
+def invocations(server: SquallServer, function: str) -> float:
+    """The function's ``squall_invocations_total`` on the server's Prometheus page."""
+    with urllib.request.urlopen(f"{server.url}/_squall/metrics", timeout=30) as response:
+        text = response.read().decode()
+    pattern = re.compile(r"^squall_invocations_total\{([^}]*)\} (\S+)$", re.MULTILINE)
+    return sum(float(value) for labels, value in pattern.findall(text) if f'function_name="{function}"' in labels)
+
+
+def wait_for_invocations(server: SquallServer, function: str, expected: float) -> float:
+    """The count once it reaches ``expected`` (or whatever it is when a generous deadline passes)."""
+    deadline = time.monotonic() + 30
+    count = invocations(server, function)
+    while count < expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+        count = invocations(server, function)
+    return count
+
+
+@pytest.fixture
+def token_issuer(request: pytest.FixtureRequest) -> _Issuer:
+    """A local OpenID issuer (discovery and JWKS) that signs tokens, as test_gateway.py uses."""
+    made = _Issuer()
+    request.addfinalizer(made.server.server_close)
+    request.addfinalizer(made.server.shutdown)  # finalizers run last-in first: shut down, then close
+    return made
+
+
+def test_implicit_http_api_from_function_events(squall: SquallServer, tmp_path: Path) -> None:
+    template = app("implicit", tmp_path)
+    first = deploy(squall, template)
+    assert first.returncode == 0, first.stderr
+    assert "creating ServerlessHttpApi (AWS::ApiGatewayV2::Api)" in first.stderr
+    out = outputs(first)
+    api_id = out["ApiId"]
+    assert out["Endpoint"] == f"http://{api_id}.execute-api.localhost:{squall.gateway_port}"
+
+    status, event = call(squall, "GET", f"/{api_id}/items/42?x=1")
+    assert status == 200, event
+    assert event == {"version": "2.0", "routeKey": "GET /items/{id}", "rawPath": "/items/42",
+                     "pathParameters": {"id": "42"}, "method": "GET"}  # fmt: skip
+    host = {"Host": f"{api_id}.execute-api.localhost:{squall.gateway_port}"}
+    status, event = call(squall, "DELETE", "/files/a/b.txt", host)
+    assert status == 200, event
+    assert (event["routeKey"], event["pathParameters"]) == ("ANY /files/{proxy+}", {"proxy": "a/b.txt"})
+    assert call(squall, "GET", f"/{api_id}/elsewhere") == (404, {"message": "Not Found"})
+
+    # The API was imported from SAM's OpenAPI body: its routes are real API Gateway v2 routes.
+    apigw = squall.client("apigatewayv2")
+    routes = sorted(route["RouteKey"] for route in apigw.get_routes(ApiId=api_id)["Items"])
+    assert routes == ["ANY /files/{proxy+}", "GET /items/{id}"]
+    assert apigw.get_api(ApiId=api_id)["Tags"] == {"httpapi:createdBy": "SAM"}
+
+    # A new event on the function is a reimport of the same API.
+    text = template.read_text().replace("            Method: GET\n", "            Method: GET\n        Two:\n"
+                                        "          Type: HttpApi\n          Properties:\n            Path: /two\n"
+                                        "            Method: POST\n", 1)  # fmt: skip
+    template.write_text(text)
+    second = deploy(squall, template)
+    assert second.returncode == 0, second.stderr
+    assert "updating ServerlessHttpApi" in second.stderr and outputs(second)["ApiId"] == api_id
+    assert call(squall, "POST", f"/{api_id}/two")[1]["routeKey"] == "POST /two"
+
+    gone = deploy(squall, template, "--delete")
+    assert gone.returncode == 0, gone.stderr
+    assert error_of(apigw.get_api, ApiId=api_id)[0] == "NotFoundException"
+    assert call(squall, "GET", f"/{api_id}/items/42")[0] == 404
+
+
+def test_explicit_http_api_with_jwt_and_lambda_authorizers(
+    squall: SquallServer, tmp_path: Path, token_issuer: _Issuer
+) -> None:
+    template = app("auth", tmp_path)
+    issuer = token_issuer
+    first = deploy(squall, template, "--parameter", f"Issuer={issuer.url}")
+    assert first.returncode == 0, first.stderr
+    out = outputs(first)
+    api_id, hello = out["ApiId"], out["HelloName"]
+    base = f"/{api_id}/v1"
+    unauthorized = (401, {"message": "Unauthorized"})
+
+    before = invocations(squall, hello)
+    # The JWT authorizer (the API's default): no token, a token for another audience, a forged one.
+    assert call(squall, "GET", f"{base}/me") == unauthorized
+    assert call(squall, "GET", f"{base}/me", {"Authorization": issuer.token(aud="other")}) == unauthorized
+    assert call(squall, "GET", f"{base}/me", {"Authorization": issuer.token()[:-4] + "AAAA"}) == unauthorized
+    # The Lambda authorizer (simple responses): no identity is 401, a wrong one 403.
+    assert call(squall, "GET", f"{base}/door") == unauthorized
+    assert call(squall, "GET", f"{base}/door", {"X-Pass": "wrong"}) == (403, {"message": "Forbidden"})
+
+    status, body = call(squall, "GET", f"{base}/me", {"Authorization": f"Bearer {issuer.token(sub='ada')}"})
+    assert status == 200, body
+    assert body["route"] == "GET /me" and body["authorizer"]["jwt"]["claims"]["sub"] == "ada"
+    # Only the one request that passed reached the function.
+    assert wait_for_invocations(squall, hello, before + 1) == before + 1
+
+    status, body = call(squall, "GET", f"{base}/door", {"X-Pass": "open-sesame"})
+    assert (status, body["authorizer"]) == (200, {"lambda": {"by": "gate"}})
+    assert call(squall, "GET", f"{base}/open")[0] == 200  # Authorizer: NONE
+    assert call(squall, "GET", f"/{api_id}/me")[0] == 404  # the stage is v1; there is no $default
+
+    # The API's CORS configuration: the gateway answers the preflight.
+    preflight = {"Origin": "https://app.example", "Access-Control-Request-Method": "GET"}
+    assert call(squall, "OPTIONS", f"{base}/me", preflight)[0] == 204
+
+    authorizers = squall.client("apigatewayv2").get_authorizers(ApiId=api_id)["Items"]
+    assert sorted((a["Name"], a["AuthorizerType"]) for a in authorizers) == [("Gate", "REQUEST"), ("Login", "JWT")]
+    assert deploy(squall, template, "--delete").returncode == 0
+
+
+def test_plain_cloudformation_http_api(squall: SquallServer, tmp_path: Path) -> None:
+    template = app("plain", tmp_path)
+    first = deploy(squall, template)
+    assert first.returncode == 0, first.stderr
+    out = outputs(first)
+    api_id, route_id = out["ApiId"], out["RouteId"]
+    live = f"/{api_id}/live"
+    assert call(squall, "GET", f"{live}/hello", {"x-pass": "yes"}) == (200, "GET /hello /live/hello")
+    assert call(squall, "GET", f"{live}/hello") == (401, {"message": "Unauthorized"})
+    assert call(squall, "GET", f"{live}/hello", {"x-pass": "no"}) == (403, {"message": "Forbidden"})
+    apigw = squall.client("apigatewayv2")
+    stage = apigw.get_stage(ApiId=api_id, StageName="live")
+    assert stage["StageVariables"] == {"colour": "blue"} and "DeploymentId" not in stage
+    assert apigw.get_api(ApiId=api_id)["Description"] == "made by hand"
+
+    # A changed route is updated in place: same route id, new key.
+    second = deploy(squall, template, "--parameter", "RoutePath=/hi")
+    assert second.returncode == 0, second.stderr
+    assert "updating Route" in second.stderr and "creating" not in second.stderr
+    assert outputs(second)["RouteId"] == route_id
+    assert call(squall, "GET", f"{live}/hi", {"x-pass": "yes"}) == (200, "GET /hi /live/hi")
+    assert call(squall, "GET", f"{live}/hello", {"x-pass": "yes"}) == (404, {"message": "Not Found"})
+
+    gone = deploy(squall, template, "--delete")
+    assert gone.returncode == 0, gone.stderr
+    assert error_of(apigw.get_api, ApiId=api_id)[0] == "NotFoundException"
+    assert call(squall, "GET", f"{live}/hi", {"x-pass": "yes"}) == (404, {"message": "Not Found"})
+
+
+UNSUPPORTED = {
+    "BodyS3Location": (
+        "  Api:\n    Type: AWS::ApiGatewayV2::Api\n    Properties: {BodyS3Location: {Bucket: b, Key: k}}\n",
+        "Resource Api (AWS::ApiGatewayV2::Api): Squall does not support the property BodyS3Location",
+    ),
+    "WebSocket": (
+        "  Api:\n    Type: AWS::ApiGatewayV2::Api\n"
+        "    Properties: {Name: ws, ProtocolType: WEBSOCKET, RouteSelectionExpression: $request.body.action}\n",
+        "Resource Api (AWS::ApiGatewayV2::Api): Squall does not support the property RouteSelectionExpression",
+    ),
+    "access logs": (
+        "  Api:\n    Type: AWS::ApiGatewayV2::Api\n    Properties: {Name: a, ProtocolType: HTTP}\n"
+        "  Stage:\n    Type: AWS::ApiGatewayV2::Stage\n"
+        "    Properties: {ApiId: !Ref Api, StageName: s, AccessLogSettings: {DestinationArn: x, Format: y}}\n",
+        "Resource Stage (AWS::ApiGatewayV2::Stage): Squall does not support the property AccessLogSettings",
+    ),
+    "http proxy": (
+        "  Api:\n    Type: AWS::ApiGatewayV2::Api\n    Properties:\n      Body:\n"
+        "        openapi: 3.0.1\n        info: {title: t}\n        paths:\n          /x:\n            get:\n"
+        "              x-amazon-apigateway-integration:\n"
+        "                {type: http_proxy, uri: 'https://example.com', payloadFormatVersion: '1.0'}\n",
+        "Resource Api (AWS::ApiGatewayV2::Api): property Body: Squall does not support integration type http_proxy",
+    ),
+    "request validators": (
+        "  Api:\n    Type: AWS::ApiGatewayV2::Api\n    Properties:\n      Body:\n"
+        "        openapi: 3.0.1\n        info: {title: t}\n        paths: {}\n"
+        "        x-amazon-apigateway-request-validators: {all: {validateRequestBody: true}}\n",
+        "property Body: Squall does not support x-amazon-apigateway-request-validators (at the document)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNSUPPORTED))
+def test_what_squall_does_not_honour_is_named(squall: SquallServer, tmp_path: Path, case: str) -> None:
+    resources, message = UNSUPPORTED[case]
+    template = tmp_path / "refused" / "template.yaml"
+    template.parent.mkdir()
+    template.write_text("Resources:\n" + resources)
+    result = deploy(squall, template)
+    assert result.returncode == 1
+    assert message in result.stderr, result.stderr
+    deploy(squall, template, "--delete")
+
+
+def test_import_api_through_boto3(squall: SquallServer, lam: Any) -> None:
+    """ImportApi and ReimportApi are the API Gateway v2 operations the deploy uses; boto3 reaches them."""
+    apigw = squall.client("apigatewayv2")
+    definition = {
+        "openapi": "3.0.1",
+        "info": {"title": "imported", "version": "7"},
+        "paths": {
+            "/$default": {
+                "x-amazon-apigateway-any-method": {
+                    "x-amazon-apigateway-integration": {"$ref": "#/components/x-amazon-apigateway-integrations/fn"}
+                }
+            }
+        },
+        "components": {
+            "x-amazon-apigateway-integrations": {
+                "fn": {
+                    "type": "aws_proxy",
+                    "uri": "arn:aws:lambda:us-east-1:000000000000:function:nothing",
+                    "payloadFormatVersion": "2.0",
+                    "timeoutInMillis": 5000,
+                }
+            }
+        },
+    }
+    api = apigw.import_api(Body=json.dumps(definition))
+    assert (api["Name"], api["Version"], api["ProtocolType"]) == ("imported", "7", "HTTP")
+    routes = apigw.get_routes(ApiId=api["ApiId"])["Items"]
+    assert [route["RouteKey"] for route in routes] == ["$default"]
+    integration = apigw.get_integrations(ApiId=api["ApiId"])["Items"][0]
+    assert (integration["IntegrationType"], integration["TimeoutInMillis"]) == ("AWS_PROXY", 5000)
+    assert routes[0]["Target"] == f"integrations/{integration['IntegrationId']}"
+
+    definition["paths"] = {"/a": {"get": definition["paths"]["/$default"]["x-amazon-apigateway-any-method"]}}
+    yaml_text = json.dumps(definition)  # JSON is YAML: ReimportApi reads either
+    again = apigw.reimport_api(ApiId=api["ApiId"], Body=yaml_text)
+    assert again["ApiId"] == api["ApiId"]
+    assert [route["RouteKey"] for route in apigw.get_routes(ApiId=api["ApiId"])["Items"]] == ["GET /a"]
+    assert len(apigw.get_integrations(ApiId=api["ApiId"])["Items"]) == 1
+
+    code, message, status, _ = error_of(apigw.import_api, Body=json.dumps({"openapi": "3.0.1", "paths": {}}))
+    assert (code, status) == ("BadRequestException", 400) and "info.title" in message
+    bad_scheme = {**definition, "security": [{"missing": []}]}
+    code, message, _, _ = error_of(apigw.reimport_api, ApiId=api["ApiId"], Body=json.dumps(bad_scheme))
+    assert code == "BadRequestException" and "missing" in message
+    assert [route["RouteKey"] for route in apigw.get_routes(ApiId=api["ApiId"])["Items"]] == ["GET /a"]
+    apigw.delete_api(ApiId=api["ApiId"])
