@@ -169,11 +169,16 @@ def test_plain_cloudformation_http_api(squall: SquallServer, tmp_path: Path) -> 
     stage = apigw.get_stage(ApiId=api_id, StageName="live")
     assert stage["StageVariables"] == {"colour": "blue"} and "DeploymentId" not in stage
     assert apigw.get_api(ApiId=api_id)["Description"] == "made by hand"
+    # Quick create: the API, its integration, one route and an auto-deployed $default stage in one resource.
+    quick = {"Host": outputs(first)["QuickEndpoint"].removeprefix("http://")}
+    assert call(squall, "GET", "/quick", quick) == (200, "GET /quick /quick")
+    quick_id = quick["Host"].split(".")[0]
+    assert apigw.get_api(ApiId=quick_id)["Tags"] == {"team": "web"}
 
     # A changed route is updated in place: same route id, new key.
     second = deploy(squall, template, "--parameter", "RoutePath=/hi")
     assert second.returncode == 0, second.stderr
-    assert "updating Route" in second.stderr and "creating" not in second.stderr
+    assert "updating Route" in second.stderr and "creating" not in second.stderr and "Quick" not in second.stderr
     assert outputs(second)["RouteId"] == route_id
     assert call(squall, "GET", f"{live}/hi", {"x-pass": "yes"}) == (200, "GET /hi /live/hi")
     assert call(squall, "GET", f"{live}/hello", {"x-pass": "yes"}) == (404, {"message": "Not Found"})
@@ -181,6 +186,7 @@ def test_plain_cloudformation_http_api(squall: SquallServer, tmp_path: Path) -> 
     gone = deploy(squall, template, "--delete")
     assert gone.returncode == 0, gone.stderr
     assert error_of(apigw.get_api, ApiId=api_id)[0] == "NotFoundException"
+    assert error_of(apigw.get_api, ApiId=quick_id)[0] == "NotFoundException"
     assert call(squall, "GET", f"{live}/hi", {"x-pass": "yes"}) == (404, {"message": "Not Found"})
 
 
@@ -234,10 +240,17 @@ def test_import_api_through_boto3(squall: SquallServer, lam: Any) -> None:
     definition = {
         "openapi": "3.0.1",
         "info": {"title": "imported", "version": "7"},
+        "servers": [
+            {
+                "url": "https://example.com/base",
+                "x-amazon-apigateway-endpoint-configuration": {"disableExecuteApiEndpoint": True},
+            }
+        ],
         "paths": {
-            "/$default": {
+            "$default": {
                 "x-amazon-apigateway-any-method": {
-                    "x-amazon-apigateway-integration": {"$ref": "#/components/x-amazon-apigateway-integrations/fn"}
+                    "isDefaultRoute": True,
+                    "x-amazon-apigateway-integration": {"$ref": "#/components/x-amazon-apigateway-integrations/fn"},
                 }
             }
         },
@@ -254,16 +267,20 @@ def test_import_api_through_boto3(squall: SquallServer, lam: Any) -> None:
     }
     api = apigw.import_api(Body=json.dumps(definition))
     assert (api["Name"], api["Version"], api["ProtocolType"]) == ("imported", "7", "HTTP")
+    assert api["DisableExecuteApiEndpoint"] is True
     routes = apigw.get_routes(ApiId=api["ApiId"])["Items"]
     assert [route["RouteKey"] for route in routes] == ["$default"]
     integration = apigw.get_integrations(ApiId=api["ApiId"])["Items"][0]
     assert (integration["IntegrationType"], integration["TimeoutInMillis"]) == ("AWS_PROXY", 5000)
     assert routes[0]["Target"] == f"integrations/{integration['IntegrationId']}"
 
-    definition["paths"] = {"/a": {"get": definition["paths"]["/$default"]["x-amazon-apigateway-any-method"]}}
+    operation = definition["paths"]["$default"]["x-amazon-apigateway-any-method"]
+    definition["paths"] = {
+        "/a": {"get": {"x-amazon-apigateway-integration": operation["x-amazon-apigateway-integration"]}}
+    }
     yaml_text = json.dumps(definition)  # JSON is YAML: ReimportApi reads either
     again = apigw.reimport_api(ApiId=api["ApiId"], Body=yaml_text)
-    assert again["ApiId"] == api["ApiId"]
+    assert again["ApiId"] == api["ApiId"] and again["DisableExecuteApiEndpoint"] is True
     assert [route["RouteKey"] for route in apigw.get_routes(ApiId=api["ApiId"])["Items"]] == ["GET /a"]
     assert len(apigw.get_integrations(ApiId=api["ApiId"])["Items"]) == 1
 
@@ -273,4 +290,6 @@ def test_import_api_through_boto3(squall: SquallServer, lam: Any) -> None:
     code, message, _, _ = error_of(apigw.reimport_api, ApiId=api["ApiId"], Body=json.dumps(bad_scheme))
     assert code == "BadRequestException" and "missing" in message
     assert [route["RouteKey"] for route in apigw.get_routes(ApiId=api["ApiId"])["Items"]] == ["GET /a"]
+    code, message, _, _ = error_of(apigw.import_api, Body=yaml_text, Basepath="prepend")
+    assert code == "BadRequestException" and "basepath" in message
     apigw.delete_api(ApiId=api["ApiId"])

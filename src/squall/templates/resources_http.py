@@ -186,6 +186,9 @@ class Route(_ApiChild):
     cleared = {"AuthorizationType": "NONE", "ApiKeyRequired": False}
     sticky = ("Target", "AuthorizationScopes", "OperationName")
 
+    def arguments(self, props: Mapping[str, Any]) -> dict[str, Any]:
+        return {**props, "ApiKeyRequired": False} if "ApiKeyRequired" in props else dict(props)
+
 
 class Integration(_ApiChild):
     """AWS::ApiGatewayV2::Integration: Lambda proxy (AWS_PROXY) integrations."""

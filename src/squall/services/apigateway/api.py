@@ -69,14 +69,14 @@ class ApiGatewayV2Api:
             if method == "POST":
                 return 201, service.create_api(body)
             if method == "PUT":
-                return 201, service.import_api(_definition_text(body))
+                return 201, service.import_api(_definition_text(body, query))
             if method == "GET":
                 return 200, _page(service.get_apis(), query)
         elif child is None:
             handlers: dict[str, Callable[[], Reply]] = {
                 "GET": lambda: (200, service.get_api(api_id)),
                 "PATCH": lambda: (200, service.update_api(api_id, body)),
-                "PUT": lambda: (201, service.reimport_api(api_id, _definition_text(body))),
+                "PUT": lambda: (201, service.reimport_api(api_id, _definition_text(body, query))),
             }
             if method in handlers:
                 return handlers[method]()
@@ -112,8 +112,14 @@ class ApiGatewayV2Api:
         raise NotFound(f"Squall does not implement {method} {path}")  # unverified
 
 
-def _definition_text(body: Document) -> str:
+def _definition_text(body: Document, query: dict[str, str]) -> str:
     """ImportApi's and ReimportApi's ``Body``: the OpenAPI definition as a JSON or YAML string."""
+    basepath = query.get("basepath", "ignore")
+    if basepath != "ignore":
+        if basepath not in ("prepend", "split"):
+            raise BadRequest(f"Invalid basepath: {basepath}")  # unverified
+        # unverified: Squall imports with basepath=ignore only (servers' base paths are not applied)
+        raise BadRequest(f"Squall does not support basepath={basepath}; only ignore")
     text = body.get("body")
     if not isinstance(text, str) or not text:
         raise BadRequest("Body is required")  # unverified: botocore checks this client-side

@@ -1,13 +1,16 @@
 """ImportApi's reading of an OpenAPI 3 definition into an HTTP API's routes, integrations and authorizers.
 
 Squall reads what API Gateway reads for HTTP APIs: ``info`` (name, description, version), ``paths``
-with one operation per method (``x-amazon-apigateway-any-method`` for ``ANY``, ``/$default`` for the
-``$default`` route), each operation's ``x-amazon-apigateway-integration`` (Lambda proxy) and
-``security``, ``components.securitySchemes`` with ``x-amazon-apigateway-authorizer`` (``jwt`` and
-Lambda ``request``), reusable ``components.x-amazon-apigateway-integrations``, a top-level
-``security`` default, ``x-amazon-apigateway-cors`` and tags carrying ``x-amazon-apigateway-tag-value``.
-Descriptive OpenAPI (summaries, parameters, schemas, responses) changes nothing on an HTTP API and is
-passed over. Anything else API Gateway would act on and Squall does not is a BadRequest naming it.
+with one operation per method (``x-amazon-apigateway-any-method`` for ``ANY``; with
+``isDefaultRoute``, the ``$default`` route), each operation's ``x-amazon-apigateway-integration``
+(Lambda proxy) and ``security``, ``components.securitySchemes`` with
+``x-amazon-apigateway-authorizer`` (``jwt`` and Lambda ``request``), reusable
+``components.x-amazon-apigateway-integrations``, a top-level ``security`` default,
+``x-amazon-apigateway-cors``, tags carrying ``x-amazon-apigateway-tag-value``, and the servers'
+``x-amazon-apigateway-endpoint-configuration`` (their URLs' base paths are ignored, as ImportApi's
+default ``basepath=ignore`` does). Descriptive OpenAPI (summaries, parameters, schemas, responses)
+changes nothing on an HTTP API and is passed over. Anything else API Gateway would act on and
+Squall does not is a BadRequest naming it.
 """
 
 from __future__ import annotations
@@ -26,64 +29,21 @@ _ANY = "x-amazon-apigateway-any-method"
 _INTEGRATION = "x-amazon-apigateway-integration"
 _AUTHORIZER = "x-amazon-apigateway-authorizer"
 _INTEGRATIONS_REF = "#/components/x-amazon-apigateway-integrations/"
-#: Keys of the document that carry meaning Squall reads; ``_DESCRIPTIVE`` ones are documentation only.
-_TOP = {
-    "openapi",
-    "info",
-    "paths",
-    "components",
-    "tags",
-    "security",
-    "x-amazon-apigateway-cors",
-    "x-amazon-apigateway-importexport-version",
-    "externalDocs",
-}
-_COMPONENTS = {
-    "securitySchemes",
-    "x-amazon-apigateway-integrations",
-    "schemas",
-    "responses",
-    "parameters",
-    "examples",
-    "requestBodies",
-    "headers",
-    "links",
-    "callbacks",
-}
-_PATH_ITEM = {*_METHODS, _ANY, "parameters", "summary", "description"}
-_OPERATION = {
-    _INTEGRATION,
-    "security",
-    "parameters",
-    "responses",
-    "summary",
-    "description",
-    "operationId",
-    "tags",
-    "requestBody",
-    "deprecated",
-    "externalDocs",
-}
-_INTEGRATION_KEYS = {
-    "type",
-    "uri",
-    "httpMethod",
-    "payloadFormatVersion",
-    "connectionType",
-    "timeoutInMillis",
-    "description",
-}
-_AUTHORIZER_KEYS = {
-    "type",
-    "identitySource",
-    "jwtConfiguration",
-    "authorizerUri",
-    "authorizerCredentials",
-    "authorizerPayloadFormatVersion",
-    "enableSimpleResponses",
-    "authorizerResultTtlInSeconds",
-}
-_CORS_KEYS = {"allowOrigins", "allowMethods", "allowHeaders", "exposeHeaders", "maxAge", "allowCredentials"}
+#: The members Squall reads (or, for descriptive OpenAPI, passes over) at each level of the document.
+_TOP = frozenset({"openapi", "info", "paths", "components", "tags", "security", "servers", "externalDocs",
+                  "x-amazon-apigateway-cors", "x-amazon-apigateway-importexport-version"})  # fmt: skip
+_SERVER = frozenset({"url", "description", "variables", "x-amazon-apigateway-endpoint-configuration"})
+_COMPONENTS = frozenset({"securitySchemes", "x-amazon-apigateway-integrations", "schemas", "responses", "parameters",
+                         "examples", "requestBodies", "headers", "links", "callbacks"})  # fmt: skip
+_PATH_ITEM = frozenset({*_METHODS, _ANY, "parameters", "summary", "description"})
+_OPERATION = frozenset({_INTEGRATION, "security", "parameters", "responses", "summary", "description", "operationId",
+                        "tags", "requestBody", "deprecated", "externalDocs", "isDefaultRoute"})  # fmt: skip
+_INTEGRATION_KEYS = frozenset({"type", "uri", "httpMethod", "payloadFormatVersion", "connectionType",
+                               "timeoutInMillis", "description"})  # fmt: skip
+_AUTHORIZER_KEYS = frozenset({"type", "identitySource", "jwtConfiguration", "authorizerUri", "authorizerCredentials",
+                              "authorizerPayloadFormatVersion", "enableSimpleResponses",
+                              "authorizerResultTtlInSeconds"})  # fmt: skip
+_CORS_KEYS = frozenset({"allowOrigins", "allowMethods", "allowHeaders", "exposeHeaders", "maxAge", "allowCredentials"})
 #: SAM's way of saying "no authorizer" on a route of an API that has a default one.
 NO_AUTHORIZER = "NONE"
 
@@ -113,7 +73,7 @@ def _unsupported(what: str, where: str) -> BadRequest:
     return BadRequest(f"Squall does not support {what} (at {where}) in an imported OpenAPI definition")
 
 
-def _only(value: Any, allowed: set[str] | None, where: str) -> dict[str, Any]:
+def _only(value: Any, allowed: frozenset[str] | None, where: str) -> dict[str, Any]:
     """``value`` as an object whose keys are all ``allowed`` (any key when None)."""
     if not isinstance(value, dict):
         raise BadRequest(f"Invalid OpenAPI definition: {where} must be an object")  # unverified
@@ -152,7 +112,8 @@ def read_definition(text: str) -> Definition:
                 continue
             where = f"paths.{path}.{method}"
             _only(operation, _OPERATION, where)
-            route_key = "$default" if path == "/$default" else f"{'ANY' if method == _ANY else method.upper()} {path}"
+            default = method == _ANY and (operation.get("isDefaultRoute") is True or path in ("$default", "/$default"))
+            route_key = "$default" if default else f"{'ANY' if method == _ANY else method.upper()} {path}"
             index = None
             if _INTEGRATION in operation:
                 body = _integration(_resolve(operation[_INTEGRATION], reusable, where), f"{where}.{_INTEGRATION}")
@@ -181,6 +142,12 @@ def _api(document: dict[str, Any], info: dict[str, Any]) -> Document:
         if isinstance(tag, dict) and "x-amazon-apigateway-tag-value" in tag:
             tags[str(tag["name"])] = str(tag["x-amazon-apigateway-tag-value"])
     api["tags"] = tags
+    for index, server in enumerate(document.get("servers") or []):
+        # The server's URL is a base path, which ImportApi's default (basepath=ignore) ignores.
+        configuration = _only(server, _SERVER, f"servers[{index}]").get("x-amazon-apigateway-endpoint-configuration")
+        where = f"servers[{index}].x-amazon-apigateway-endpoint-configuration"
+        for key, value in _only(configuration or {}, frozenset({"disableExecuteApiEndpoint"}), where).items():
+            api[key] = bool(value)
     return api
 
 

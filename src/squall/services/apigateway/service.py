@@ -153,6 +153,7 @@ class ApiGatewayService:
                 self.store.delete(kind, api_id, item_id)
         for member in ("corsConfiguration", "description", "version"):
             api.pop(member, None)
+        api["disableExecuteApiEndpoint"] = False
         api.update(
             {key: _cors(value) if key == "corsConfiguration" else value for key, value in definition.api.items()}
         )
