@@ -6,7 +6,9 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import shlex
 import shutil
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -16,6 +18,7 @@ from typing import Any
 import pytest
 
 from .conftest import SquallServer, error_of
+from .test_cli import DOCS, code_blocks
 from .test_deploy import deploy, outputs
 from .test_gateway import _Issuer
 
@@ -213,6 +216,23 @@ UNSUPPORTED = {
         "                {type: http_proxy, uri: 'https://example.com', payloadFormatVersion: '1.0'}\n",
         "Resource Api (AWS::ApiGatewayV2::Api): property Body: Squall does not support integration type http_proxy",
     ),
+    "IAM routes": (
+        "  Api:\n    Type: AWS::ApiGatewayV2::Api\n    Properties: {Name: a, ProtocolType: HTTP}\n"
+        "  Route:\n    Type: AWS::ApiGatewayV2::Route\n"
+        "    Properties: {ApiId: !Ref Api, RouteKey: GET /, AuthorizationType: AWS_IAM}\n",
+        "Resource Route (AWS::ApiGatewayV2::Route): Squall does not support the property AuthorizationType",
+    ),
+    "SAM throttling": (
+        "  Api:\n    Type: AWS::Serverless::HttpApi\n"
+        "    Properties: {DefaultRouteSettings: {ThrottlingBurstLimit: 5}}\n",
+        "Resource ApiApiGatewayDefaultStage (AWS::ApiGatewayV2::Stage): Squall does not support the property "
+        "DefaultRouteSettings",
+    ),
+    "bad route key": (
+        "  Api:\n    Type: AWS::ApiGatewayV2::Api\n    Properties: {Name: a, ProtocolType: HTTP}\n"
+        "  Route:\n    Type: AWS::ApiGatewayV2::Route\n    Properties: {ApiId: !Ref Api, RouteKey: FETCH /x}\n",
+        "Resource Route (AWS::ApiGatewayV2::Route): Invalid route key: FETCH /x",
+    ),
     "request validators": (
         "  Api:\n    Type: AWS::ApiGatewayV2::Api\n    Properties:\n      Body:\n"
         "        openapi: 3.0.1\n        info: {title: t}\n        paths: {}\n"
@@ -227,7 +247,7 @@ def test_what_squall_does_not_honour_is_named(squall: SquallServer, tmp_path: Pa
     resources, message = UNSUPPORTED[case]
     template = tmp_path / "refused" / "template.yaml"
     template.parent.mkdir()
-    template.write_text("Resources:\n" + resources)
+    template.write_text("Transform: AWS::Serverless-2016-10-31\nResources:\n" + resources)
     result = deploy(squall, template)
     assert result.returncode == 1
     assert message in result.stderr, result.stderr
@@ -293,3 +313,31 @@ def test_import_api_through_boto3(squall: SquallServer, lam: Any) -> None:
     code, message, _, _ = error_of(apigw.import_api, Body=yaml_text, Basepath="prepend")
     assert code == "BadRequestException" and "basepath" in message
     apigw.delete_api(ApiId=api["ApiId"])
+
+
+def test_docs_deploy_http_examples_run(squall: SquallServer, tmp_path: Path) -> None:
+    """docs/deploy-http.md, followed step by step: the template and code, the deploy, the curl calls."""
+    blocks = code_blocks((DOCS / "deploy-http.md").read_text())
+    template = next(code for language, code in blocks if language == "yaml")
+    source = next(code for language, code in blocks if language == "python")
+    [deploy_command, curls] = [code.strip() for language, code in blocks if not language]
+    [expected] = [code for language, code in blocks if language == "text"]
+    folder = tmp_path / "greeter"
+    (folder / "src").mkdir(parents=True)
+    (folder / "template.yaml").write_text(template)
+    (folder / "src" / "app.py").write_text(source)
+    assert deploy_command == ".venv/bin/squall deploy template.yaml"
+    first = deploy(squall, folder / "template.yaml")
+    assert first.returncode == 0, first.stderr
+    out = outputs(first)
+    assert out["Endpoint"] == f"http://{out['ApiId']}.execute-api.localhost:{squall.gateway_port}"
+
+    printed = []
+    for line in curls.splitlines():
+        command = line.replace("<apiId>", out["ApiId"]).replace("8991", str(squall.gateway_port))
+        result = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        printed.append(result.stdout)
+    assert "".join(printed).splitlines() == expected.splitlines()
+    gone = deploy(squall, folder / "template.yaml", "--delete")
+    assert gone.returncode == 0 and "resource(s) deleted" in gone.stdout

@@ -33,7 +33,10 @@ def _gone_ok(call: Callable[..., Any], **kwargs: Any) -> None:
 
 
 def _pick(props: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
-    return {name: props[name] for name in names if name in props}
+    picked = {name: props[name] for name in names if name in props}
+    if "DisableExecuteApiEndpoint" in picked:
+        picked["DisableExecuteApiEndpoint"] = _flag(picked, "DisableExecuteApiEndpoint")
+    return picked
 
 
 def _changed(old: Deployed, props: Mapping[str, Any], names: tuple[str, ...]) -> bool:
@@ -46,17 +49,18 @@ def _flag(props: Mapping[str, Any], name: str) -> bool:
 
 
 @contextmanager
-def _naming_body(kind: ResourceType, logical: str) -> Iterator[None]:
-    """The server's refusal of an OpenAPI definition, as an error naming the resource and its Body."""
+def _naming(kind: ResourceType, logical: str, prop: str | None = None) -> Iterator[None]:
+    """The server's refusal of a resource (of its ``prop``, when given) as an error naming it."""
     from botocore.exceptions import ClientError
 
     try:
         yield
     except ClientError as exc:
-        if exc.response["Error"]["Code"] not in ("BadRequestException", "ConflictException"):
+        if exc.response["Error"]["Code"] not in ("BadRequestException", "ConflictException", "NotFoundException"):
             raise
+        where = f" property {prop}:" if prop else ""
         message = exc.response["Error"].get("Message", "")
-        raise TemplateError(f"Resource {logical} ({kind.type_name}): property Body: {message}") from exc
+        raise TemplateError(f"Resource {logical} ({kind.type_name}):{where} {message}") from exc
 
 
 def _refuse(kind: ResourceType, logical: str, prop: str, why: str) -> TemplateError:
@@ -91,15 +95,17 @@ class HttpApi(ResourceType):
     def create(self, logical: str, props: dict[str, Any], ctx: Context) -> Deployed:
         apigw = ctx.client("apigatewayv2")
         if "Body" in props:
-            with _naming_body(self, logical):
+            with _naming(self, logical, "Body"):
                 api = apigw.import_api(Body=self._body(props), FailOnWarnings=_flag(props, "FailOnWarnings"))
             overrides = _pick(props, self._mutable)
             if overrides:
-                api = apigw.update_api(ApiId=api["ApiId"], **overrides)
+                with _naming(self, logical):
+                    api = apigw.update_api(ApiId=api["ApiId"], **overrides)
         else:
             name = props.get("Name") or ctx.name_for(logical, 128)
             kwargs = _pick(props, (*self._mutable, "Target", "RouteKey", "Tags"))
-            api = apigw.create_api(**{**kwargs, "Name": name, "ProtocolType": _HTTP})
+            with _naming(self, logical):
+                api = apigw.create_api(**{**kwargs, "Name": name, "ProtocolType": _HTTP})
         return self._deployed(api)
 
     def update(self, logical: str, old: Deployed, props: dict[str, Any], ctx: Context) -> Deployed:
@@ -108,12 +114,13 @@ class HttpApi(ResourceType):
             return super().update(logical, old, props, ctx)
         apigw = ctx.client("apigatewayv2")
         if "Body" in props:
-            with _naming_body(self, logical):
+            with _naming(self, logical, "Body"):
                 fail = _flag(props, "FailOnWarnings")
                 api = apigw.reimport_api(ApiId=old.physical_id, Body=self._body(props), FailOnWarnings=fail)
         overrides = _pick(props, self._mutable)
         if overrides or "Body" not in props:
-            api = apigw.update_api(ApiId=old.physical_id, **overrides)
+            with _naming(self, logical):
+                api = apigw.update_api(ApiId=old.physical_id, **overrides)
         return self._deployed(api)
 
     def _body(self, props: Mapping[str, Any]) -> str:
@@ -144,7 +151,8 @@ class _ApiChild(ResourceType):
     sticky: ClassVar[tuple[str, ...]] = ()
 
     def create(self, logical: str, props: dict[str, Any], ctx: Context) -> Deployed:
-        made = getattr(ctx.client("apigatewayv2"), f"create_{self.kind}")(**self.arguments(props))
+        with _naming(self, logical):
+            made = getattr(ctx.client("apigatewayv2"), f"create_{self.kind}")(**self.arguments(props))
         return self._deployed(made)
 
     def update(self, logical: str, old: Deployed, props: dict[str, Any], ctx: Context) -> Deployed:
@@ -153,7 +161,8 @@ class _ApiChild(ResourceType):
             return super().update(logical, old, props, ctx)
         arguments = {**self.cleared, **self.arguments(props), self.id_member: old.physical_id}
         arguments.pop("Tags", None)  # tags are fixed: a change of them made a new resource above
-        changed = getattr(ctx.client("apigatewayv2"), f"update_{self.kind}")(**arguments)
+        with _naming(self, logical):
+            changed = getattr(ctx.client("apigatewayv2"), f"update_{self.kind}")(**arguments)
         return self._deployed(changed)
 
     def arguments(self, props: Mapping[str, Any]) -> dict[str, Any]:
@@ -182,6 +191,9 @@ class Route(_ApiChild):
         super().check(logical, props)
         if _flag(props, "ApiKeyRequired"):
             raise _refuse(self, logical, "ApiKeyRequired", "HTTP APIs have no API keys")
+        if props.get("AuthorizationType", "NONE") not in ("NONE", "JWT", "CUSTOM"):
+            why = f"{props['AuthorizationType']!r}: Squall authorizes routes with NONE, JWT or CUSTOM"
+            raise _refuse(self, logical, "AuthorizationType", why)
 
     cleared = {"AuthorizationType": "NONE", "ApiKeyRequired": False}
     sticky = ("Target", "AuthorizationScopes", "OperationName")
