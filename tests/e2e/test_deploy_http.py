@@ -178,11 +178,19 @@ def test_plain_cloudformation_http_api(squall: SquallServer, tmp_path: Path) -> 
     quick_id = quick["Host"].split(".")[0]
     assert apigw.get_api(ApiId=quick_id)["Tags"] == {"team": "web"}
 
-    # A changed route is updated in place: same route id, new key.
-    second = deploy(squall, template, "--parameter", "RoutePath=/hi")
+    # A changed route, integration, authorizer and stage are updated in place: same ids, new settings.
+    integration_id = apigw.get_integrations(ApiId=api_id)["Items"][0]["IntegrationId"]
+    changes = ["RoutePath=/hi", "Colour=green", "TimeoutMs=5000", "CacheSeconds=60"]
+    second = deploy(squall, template, *[arg for change in changes for arg in ("--parameter", change)])
     assert second.returncode == 0, second.stderr
-    assert "updating Route" in second.stderr and "creating" not in second.stderr and "Quick" not in second.stderr
+    for logical in ("Route", "Integration", "Authorizer", "Stage"):
+        assert f"updating {logical} " in second.stderr
+    assert "creating" not in second.stderr and "Quick" not in second.stderr
     assert outputs(second)["RouteId"] == route_id
+    assert apigw.get_integration(ApiId=api_id, IntegrationId=integration_id)["TimeoutInMillis"] == 5000
+    assert apigw.get_stage(ApiId=api_id, StageName="live")["StageVariables"] == {"colour": "green"}
+    [authorizer] = apigw.get_authorizers(ApiId=api_id)["Items"]
+    assert authorizer["AuthorizerResultTtlInSeconds"] == 60 and authorizer["EnableSimpleResponses"] is True
     assert call(squall, "GET", f"{live}/hi", {"x-pass": "yes"}) == (200, "GET /hi /live/hi")
     assert call(squall, "GET", f"{live}/hello", {"x-pass": "yes"}) == (404, {"message": "Not Found"})
 
@@ -341,3 +349,41 @@ def test_docs_deploy_http_examples_run(squall: SquallServer, tmp_path: Path) -> 
     assert "".join(printed).splitlines() == expected.splitlines()
     gone = deploy(squall, folder / "template.yaml", "--delete")
     assert gone.returncode == 0 and "resource(s) deleted" in gone.stdout
+
+
+def test_update_operations_through_boto3(squall: SquallServer) -> None:
+    """UpdateIntegration, UpdateStage and UpdateAuthorizer, which redeploys use, check what they change."""
+    apigw = squall.client("apigatewayv2")
+    api_id = apigw.create_api(Name="updates", ProtocolType="HTTP")["ApiId"]
+    target = "arn:aws:lambda:us-east-1:000000000000:function:nothing"
+    integration = apigw.create_integration(
+        ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=target, PayloadFormatVersion="2.0"
+    )["IntegrationId"]
+    changed = apigw.update_integration(ApiId=api_id, IntegrationId=integration, PayloadFormatVersion="1.0")
+    assert (changed["PayloadFormatVersion"], changed["IntegrationUri"]) == ("1.0", target)
+    code, _, status, _ = error_of(
+        apigw.update_integration, ApiId=api_id, IntegrationId=integration, TimeoutInMillis=40_000
+    )
+    assert (code, status) == ("BadRequestException", 400)
+
+    apigw.create_stage(ApiId=api_id, StageName="prod", StageVariables={"a": "1"})
+    stage = apigw.update_stage(ApiId=api_id, StageName="prod", StageVariables={"b": "2"}, Description="d")
+    assert (stage["StageVariables"], stage["Description"]) == ({"b": "2"}, "d")
+    assert error_of(apigw.update_stage, ApiId=api_id, StageName="nope", Description="x")[0] == "NotFoundException"
+
+    authorizer = apigw.create_authorizer(
+        ApiId=api_id,
+        Name="jwt",
+        AuthorizerType="JWT",
+        IdentitySource=["$request.header.Authorization"],
+        JwtConfiguration={"Issuer": "https://issuer.example", "Audience": ["a"]},
+    )["AuthorizerId"]
+    updated = apigw.update_authorizer(
+        ApiId=api_id, AuthorizerId=authorizer, JwtConfiguration={"Issuer": "https://other.example", "Audience": ["b"]}
+    )
+    assert updated["JwtConfiguration"] == {"Issuer": "https://other.example", "Audience": ["b"]}
+    code, message, _, _ = error_of(
+        apigw.update_authorizer, ApiId=api_id, AuthorizerId=authorizer, JwtConfiguration={"Audience": ["b"]}
+    )
+    assert code == "BadRequestException" and "Issuer" in message
+    apigw.delete_api(ApiId=api_id)
