@@ -186,6 +186,8 @@ class Route(_ApiChild):
     id_member = "RouteId"
     known = frozenset({"ApiId", "RouteKey", "Target", "AuthorizationType", "AuthorizerId", "AuthorizationScopes",
                        "OperationName", "ApiKeyRequired"})  # fmt: skip
+    cleared = {"AuthorizationType": "NONE", "ApiKeyRequired": False}
+    sticky = ("Target", "AuthorizationScopes", "OperationName")
 
     def check(self, logical: str, props: Mapping[str, Any]) -> None:
         super().check(logical, props)
@@ -194,9 +196,6 @@ class Route(_ApiChild):
         if props.get("AuthorizationType", "NONE") not in ("NONE", "JWT", "CUSTOM"):
             why = f"{props['AuthorizationType']!r}: Squall authorizes routes with NONE, JWT or CUSTOM"
             raise _refuse(self, logical, "AuthorizationType", why)
-
-    cleared = {"AuthorizationType": "NONE", "ApiKeyRequired": False}
-    sticky = ("Target", "AuthorizationScopes", "OperationName")
 
     def arguments(self, props: Mapping[str, Any]) -> dict[str, Any]:
         return {**props, "ApiKeyRequired": False} if "ApiKeyRequired" in props else dict(props)
@@ -210,6 +209,7 @@ class Integration(_ApiChild):
     id_member = "IntegrationId"
     known = frozenset({"ApiId", "IntegrationType", "IntegrationUri", "PayloadFormatVersion", "TimeoutInMillis",
                        "Description", "IntegrationMethod", "ConnectionType"})  # fmt: skip
+    sticky = ("Description",)
 
     def check(self, logical: str, props: Mapping[str, Any]) -> None:
         super().check(logical, props)
@@ -224,8 +224,6 @@ class Integration(_ApiChild):
             arguments["TimeoutInMillis"] = int(arguments["TimeoutInMillis"])
         return arguments
 
-    sticky = ("Description",)
-
 
 class Stage(_ApiChild):
     """AWS::ApiGatewayV2::Stage; it serves the API's current routes (``DeploymentId`` changes nothing)."""
@@ -235,15 +233,14 @@ class Stage(_ApiChild):
     id_member = "StageName"
     fixed = ("StageName", "Tags")
     known = frozenset({"ApiId", "StageName", "AutoDeploy", "StageVariables", "Description", "Tags", "DeploymentId"})
+    cleared = {"StageVariables": {}, "AutoDeploy": False}
+    sticky = ("Description",)
 
     def arguments(self, props: Mapping[str, Any]) -> dict[str, Any]:
         arguments = {key: value for key, value in props.items() if key != "DeploymentId"}
         if "AutoDeploy" in arguments:
             arguments["AutoDeploy"] = _flag(arguments, "AutoDeploy")
         return arguments
-
-    cleared = {"StageVariables": {}, "AutoDeploy": False}
-    sticky = ("Description",)
 
 
 class Authorizer(_ApiChild):
@@ -255,6 +252,9 @@ class Authorizer(_ApiChild):
     known = frozenset({"ApiId", "AuthorizerType", "Name", "IdentitySource", "JwtConfiguration", "AuthorizerUri",
                        "AuthorizerPayloadFormatVersion", "EnableSimpleResponses", "AuthorizerResultTtlInSeconds",
                        "AuthorizerCredentialsArn"})  # fmt: skip
+    fixed = ("AuthorizerType",)
+    cleared = {"IdentitySource": [], "AuthorizerResultTtlInSeconds": 0, "EnableSimpleResponses": False}
+    sticky = ("AuthorizerCredentialsArn", "AuthorizerPayloadFormatVersion")
 
     def arguments(self, props: Mapping[str, Any]) -> dict[str, Any]:
         arguments = dict(props)
@@ -263,10 +263,6 @@ class Authorizer(_ApiChild):
         if "EnableSimpleResponses" in arguments:
             arguments["EnableSimpleResponses"] = _flag(arguments, "EnableSimpleResponses")
         return arguments
-
-    fixed = ("AuthorizerType",)
-    cleared = {"IdentitySource": [], "AuthorizerResultTtlInSeconds": 0, "EnableSimpleResponses": False}
-    sticky = ("AuthorizerCredentialsArn", "AuthorizerPayloadFormatVersion")
 
 
 class Deployment(ResourceType):
@@ -278,9 +274,10 @@ class Deployment(ResourceType):
 
     def create(self, logical: str, props: dict[str, Any], ctx: Context) -> Deployed:
         apigw = ctx.client("apigatewayv2")
-        apigw.get_api(ApiId=props["ApiId"])
-        if "StageName" in props:
-            apigw.get_stage(ApiId=props["ApiId"], StageName=props["StageName"])
+        with _naming(self, logical):
+            apigw.get_api(ApiId=props["ApiId"])
+            if "StageName" in props:
+                apigw.get_stage(ApiId=props["ApiId"], StageName=props["StageName"])
         # Not a deployment id: a name for this template resource, which GetDeployment does not know.
         marker = f"{props['ApiId']}-auto"
         return Deployed(type=self.type_name, physical_id=marker, ref=marker, attributes={"DeploymentId": marker})
