@@ -16,13 +16,15 @@ Squall does not is a BadRequest naming it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml  # type: ignore[import-untyped]  # PyYAML ships no stubs
 
 from squall.gateway.store import Document
-from squall.services.apigateway.errors import BadRequest
+from squall.services.apigateway.documents import authorizer_document, check_route_key, integration_document
+from squall.services.apigateway.errors import BadRequest, Conflict
 
 _METHODS = {"get", "put", "post", "delete", "options", "head", "patch"}
 _ANY = "x-amazon-apigateway-any-method"
@@ -233,3 +235,40 @@ def _security(security: Any, authorizers: dict[str, Document], where: str) -> tu
     if scopes and authorizers[name]["authorizerType"] != "JWT":
         raise _unsupported("scopes on a Lambda authorizer", where)
     return name, [str(scope) for scope in scopes or []]
+
+
+def stored_documents(definition: Definition, fresh: Callable[[str], str]) -> list[tuple[str, str, Document]]:
+    """Every authorizer, integration and route of a definition as (kind, id, stored document), checked,
+    with ids from ``fresh``: nothing is stored until the whole definition has passed."""
+    children: list[tuple[str, str, Document]] = []
+    authorizers: dict[str, Document] = {}
+    for name, body in definition.authorizers.items():
+        authorizers[name] = authorizer_document(body, fresh("authorizer"))
+        children.append(("authorizer", authorizers[name]["authorizerId"], authorizers[name]))
+    integration_ids: list[str] = []
+    for body in definition.integrations:
+        integration = integration_document(body, fresh("integration"), False)
+        integration_ids.append(integration["integrationId"])
+        children.append(("integration", integration["integrationId"], integration))
+    keys: set[str] = set()
+    for imported in definition.routes:
+        check_route_key(imported.route_key)
+        if imported.route_key in keys:
+            raise Conflict(f"Unable to create Route, the route key already exists: {imported.route_key}")
+        keys.add(imported.route_key)
+        route: Document = {
+            "apiKeyRequired": False,
+            "authorizationType": "NONE",
+            "routeKey": imported.route_key,
+            "routeId": fresh("route"),
+        }
+        if imported.integration is not None:
+            route["target"] = f"integrations/{integration_ids[imported.integration]}"
+        if imported.scheme is not None:
+            authorizer = authorizers[imported.scheme]
+            route["authorizationType"] = "JWT" if authorizer["authorizerType"] == "JWT" else "CUSTOM"
+            route["authorizerId"] = authorizer["authorizerId"]
+            if imported.scopes:
+                route["authorizationScopes"] = imported.scopes
+        children.append(("route", route["routeId"], route))
+    return children

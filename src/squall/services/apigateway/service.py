@@ -2,6 +2,8 @@
 
 Resources are API Gateway v2 wire documents (camelCase members, as botocore's ``apigatewayv2``
 model names them), stored in the :class:`~squall.gateway.store.GatewayStore` the gateway serves.
+ImportApi and ReimportApi take an OpenAPI definition (read by :mod:`.openapi`); integrations and
+authorizers are checked by :mod:`.documents` on every path that makes or changes them.
 """
 
 from __future__ import annotations
@@ -9,22 +11,23 @@ from __future__ import annotations
 import secrets
 import string
 import time
-from typing import Any
+from collections.abc import Callable
 
-from squall.gateway.routes import parse_route_key
 from squall.gateway.store import Document, GatewayStore
+from squall.services.apigateway.documents import (
+    authorizer_document,
+    check_route_key,
+    drop_none,
+    integration_document,
+)
 from squall.services.apigateway.errors import BadRequest, Conflict, NotFound
-from squall.services.apigateway.openapi import Definition, read_definition
+from squall.services.apigateway.openapi import read_definition, stored_documents
 
 _ALPHABET = string.ascii_lowercase + string.digits
 API_ID_LENGTH = 10
 #: Routes, integrations and authorizers get 7-character ids on AWS.
 CHILD_ID_LENGTH = 7
-MIN_TIMEOUT_MS = 50
-MAX_TIMEOUT_MS = 30_000
-MAX_AUTHORIZER_TTL_S = 3600
 _AUTHORIZATION_TYPES = ("NONE", "JWT", "CUSTOM")
-_PAYLOAD_VERSIONS = ("1.0", "2.0")
 _KIND_NAMES = {"route": "Route", "integration": "Integration", "stage": "Stage", "authorizer": "Authorizer"}
 
 
@@ -34,10 +37,6 @@ def new_id(length: int) -> str:
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def _drop_none(document: Document) -> Document:
-    return {key: value for key, value in document.items() if value is not None}
 
 
 class ApiGatewayService:
@@ -58,7 +57,7 @@ class ApiGatewayService:
         api_id = new_id(API_ID_LENGTH)
         while self.store.get("api", "", api_id) is not None:
             api_id = new_id(API_ID_LENGTH)
-        api = _drop_none(
+        api = drop_none(
             {
                 "apiEndpoint": self.endpoint_template.format(api_id=api_id),
                 "apiId": api_id,
@@ -80,7 +79,7 @@ class ApiGatewayService:
             raise BadRequest("RouteKey is only valid with Target")  # unverified: AWS quick-create rule
         if target is not None:
             route_key = body.get("routeKey", "$default")
-            _check_route_key(route_key)
+            check_route_key(route_key)
             self.store.put("api", "", api_id, api)
             self._quick_create(api_id, target, route_key)
         else:
@@ -126,7 +125,7 @@ class ApiGatewayService:
             api["corsConfiguration"] = _cors(body["corsConfiguration"])
         if body.get("target") is not None:
             route_key = body.get("routeKey", "$default")
-            _check_route_key(route_key)
+            check_route_key(route_key)
             self._quick_create(api_id, body["target"], route_key)
         self.store.put("api", "", api_id, api)
         return api
@@ -134,12 +133,10 @@ class ApiGatewayService:
     def import_api(self, text: str) -> Document:
         """ImportApi: a new HTTP API made from an OpenAPI definition."""
         definition = read_definition(text)
+        children = stored_documents(definition, self._fresh_ids(None))
         api = self.create_api({**definition.api, "protocolType": "HTTP"})
-        try:
-            self._put_definition(api["apiId"], definition)
-        except Exception:
-            self.store.delete("api", "", api["apiId"])
-            raise
+        for kind, item_id, document in children:
+            self.store.put(kind, api["apiId"], item_id, document)
         return api
 
     def reimport_api(self, api_id: str, text: str) -> Document:
@@ -147,7 +144,7 @@ class ApiGatewayService:
         stages are kept."""
         api = self.get_api(api_id)
         definition = read_definition(text)
-        children = self._definition_children(api_id, definition)
+        children = stored_documents(definition, self._fresh_ids(api_id))
         for kind in ("route", "integration", "authorizer"):
             for item_id in list(self.store.view(kind, api_id)):
                 self.store.delete(kind, api_id, item_id)
@@ -162,54 +159,18 @@ class ApiGatewayService:
             self.store.put(kind, api_id, item_id, document)
         return api
 
-    def _put_definition(self, api_id: str, definition: Definition) -> None:
-        for kind, item_id, document in self._definition_children(api_id, definition):
-            self.store.put(kind, api_id, item_id, document)
-
-    def _definition_children(self, api_id: str, definition: Definition) -> list[tuple[str, str, Document]]:
-        """Every authorizer, integration and route of a definition, checked, with new ids: nothing is
-        stored until the whole definition has passed."""
+    def _fresh_ids(self, api_id: str | None) -> Callable[[str], str]:
+        """New child ids, unique among the API's (if it exists yet) and among each other."""
         used: set[str] = set()
 
         def fresh(kind: str) -> str:
-            item_id = self._child_id(kind, api_id)
-            while item_id in used:
-                item_id = self._child_id(kind, api_id)
+            item_id = new_id(CHILD_ID_LENGTH)
+            while item_id in used or (api_id is not None and self.store.get(kind, api_id, item_id) is not None):
+                item_id = new_id(CHILD_ID_LENGTH)
             used.add(item_id)
             return item_id
 
-        children: list[tuple[str, str, Document]] = []
-        authorizers: dict[str, Document] = {}
-        for name, body in definition.authorizers.items():
-            authorizers[name] = authorizer_document(body, fresh("authorizer"))
-            children.append(("authorizer", authorizers[name]["authorizerId"], authorizers[name]))
-        integration_ids: list[str] = []
-        for body in definition.integrations:
-            integration = integration_document(body, fresh("integration"), False)
-            integration_ids.append(integration["integrationId"])
-            children.append(("integration", integration["integrationId"], integration))
-        keys: set[str] = set()
-        for imported in definition.routes:
-            _check_route_key(imported.route_key)
-            if imported.route_key in keys:
-                raise Conflict(f"Unable to create Route, the route key already exists: {imported.route_key}")
-            keys.add(imported.route_key)
-            route: Document = {
-                "apiKeyRequired": False,
-                "authorizationType": "NONE",
-                "routeKey": imported.route_key,
-                "routeId": fresh("route"),
-            }
-            if imported.integration is not None:
-                route["target"] = f"integrations/{integration_ids[imported.integration]}"
-            if imported.scheme is not None:
-                authorizer = authorizers[imported.scheme]
-                route["authorizationType"] = "JWT" if authorizer["authorizerType"] == "JWT" else "CUSTOM"
-                route["authorizerId"] = authorizer["authorizerId"]
-                if imported.scopes:
-                    route["authorizationScopes"] = imported.scopes
-            children.append(("route", route["routeId"], route))
-        return children
+        return fresh
 
     def delete_api(self, api_id: str) -> None:
         if not self.store.delete("api", "", api_id):
@@ -254,7 +215,7 @@ class ApiGatewayService:
         route_key = body.get("routeKey")
         if not route_key:
             raise BadRequest("RouteKey is required")  # unverified: botocore checks this client-side
-        _check_route_key(route_key)
+        check_route_key(route_key)
         self._check_unique_route(api_id, route_key, None)
         route: Document = {"apiKeyRequired": False, "authorizationType": "NONE", "routeKey": route_key}
         if managed:
@@ -267,7 +228,7 @@ class ApiGatewayService:
     def update_route(self, api_id: str, route_id: str, body: Document) -> Document:
         route = self.get_child("route", api_id, route_id)
         if "routeKey" in body:
-            _check_route_key(body["routeKey"])
+            check_route_key(body["routeKey"])
             self._check_unique_route(api_id, body["routeKey"], route_id)
             route["routeKey"] = body["routeKey"]
         self._apply_route(api_id, route, body)
@@ -339,7 +300,7 @@ class ApiGatewayService:
         if self.store.get("stage", api_id, name) is not None:
             raise Conflict(f"Stage already exists: {name}")  # unverified: AWS's wording
         now = _now()
-        stage = _drop_none(
+        stage = drop_none(
             {
                 "apiGatewayManaged": True if managed else None,
                 "autoDeploy": bool(body.get("autoDeploy", False)),
@@ -378,99 +339,6 @@ class ApiGatewayService:
         authorizer = authorizer_document(merged, authorizer_id)
         self.store.put("authorizer", api_id, authorizer_id, authorizer)
         return authorizer
-
-
-def integration_document(body: Document, integration_id: str, managed: bool) -> Document:
-    """A checked AWS_PROXY integration, as stored and returned."""
-    if body.get("integrationType") != "AWS_PROXY":
-        # unverified: Squall integrates Lambda functions only (AWS_PROXY)
-        raise BadRequest(f"Unsupported integration type: {body.get('integrationType')}; Squall supports AWS_PROXY")
-    if not body.get("integrationUri"):
-        raise BadRequest("IntegrationUri is required for AWS_PROXY integrations")  # unverified
-    version = body.get("payloadFormatVersion")
-    if version not in _PAYLOAD_VERSIONS:
-        # unverified: HTTP APIs require PayloadFormatVersion 1.0 or 2.0 for Lambda proxy integrations
-        raise BadRequest(f"Invalid payload format version {version}; it must be 1.0 or 2.0")
-    timeout = body.get("timeoutInMillis", MAX_TIMEOUT_MS)
-    if not isinstance(timeout, int) or not MIN_TIMEOUT_MS <= timeout <= MAX_TIMEOUT_MS:
-        # unverified: the documented range of HTTP APIs' integration timeout
-        raise BadRequest(f"Timeout must be between {MIN_TIMEOUT_MS} ms and {MAX_TIMEOUT_MS} ms")
-    return _drop_none(
-        {
-            "apiGatewayManaged": True if managed else None,
-            "connectionType": "INTERNET",
-            "description": body.get("description"),
-            "integrationId": integration_id,
-            "integrationMethod": body.get("integrationMethod", "POST"),
-            "integrationType": "AWS_PROXY",
-            "integrationUri": body["integrationUri"],
-            "payloadFormatVersion": version,
-            "requestParameters": body.get("requestParameters"),
-            "timeoutInMillis": timeout,
-        }
-    )
-
-
-def authorizer_document(body: Document, authorizer_id: str) -> Document:
-    """A checked JWT or Lambda REQUEST authorizer, as stored and returned."""
-    kind = body.get("authorizerType")
-    if not body.get("name"):
-        raise BadRequest("Name is required")  # unverified: botocore checks this client-side
-    authorizer: Document = {
-        "authorizerId": authorizer_id,
-        "authorizerType": kind,
-        "identitySource": body.get("identitySource", []),
-        "name": body["name"],
-    }
-    if kind == "JWT":
-        config = body.get("jwtConfiguration") or {}
-        if not config.get("issuer") or not config.get("audience"):
-            # unverified: AWS's wording for a JWT authorizer without issuer or audience
-            raise BadRequest("JwtConfiguration must specify an Issuer and at least one Audience")
-        if not authorizer["identitySource"]:
-            authorizer["identitySource"] = ["$request.header.Authorization"]
-        authorizer["jwtConfiguration"] = {"audience": list(config["audience"]), "issuer": config["issuer"]}
-    elif kind == "REQUEST":
-        authorizer.update(_lambda_authorizer(body))
-    else:
-        raise BadRequest(f"Invalid authorizer type: {kind}")  # unverified: AWS's wording
-    return authorizer
-
-
-def _lambda_authorizer(body: Document) -> Document:
-    if not body.get("authorizerUri"):
-        raise BadRequest("AuthorizerUri is required for REQUEST authorizers")  # unverified
-    version = body.get("authorizerPayloadFormatVersion")
-    if version not in _PAYLOAD_VERSIONS:
-        # unverified: HTTP APIs require AuthorizerPayloadFormatVersion for REQUEST authorizers
-        raise BadRequest("AuthorizerPayloadFormatVersion must be 1.0 or 2.0 for REQUEST authorizers")
-    simple = bool(body.get("enableSimpleResponses", False))
-    if simple and version != "2.0":
-        # unverified: simple responses exist only in payload format 2.0
-        raise BadRequest("EnableSimpleResponses is only supported for AuthorizerPayloadFormatVersion 2.0")
-    ttl = body.get("authorizerResultTtlInSeconds", 0)
-    if not isinstance(ttl, int) or not 0 <= ttl <= MAX_AUTHORIZER_TTL_S:
-        raise BadRequest(f"AuthorizerResultTtlInSeconds must be between 0 and {MAX_AUTHORIZER_TTL_S}")  # unverified
-    if ttl > 0 and not body.get("identitySource"):
-        # unverified: caching needs identity sources to key the cache on
-        raise BadRequest("IdentitySource is required when authorizer caching is enabled")
-    return _drop_none(
-        {
-            # Stored for the API's callers; Squall does not enforce IAM, so no role is assumed to invoke.
-            "authorizerCredentialsArn": body.get("authorizerCredentialsArn"),
-            "authorizerPayloadFormatVersion": version,
-            "authorizerResultTtlInSeconds": ttl,
-            "authorizerUri": body["authorizerUri"],
-            "enableSimpleResponses": simple,
-        }
-    )
-
-
-def _check_route_key(route_key: Any) -> None:
-    try:
-        parse_route_key(str(route_key))
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from None  # unverified: AWS's wording for a malformed route key
 
 
 def _cors(config: Document | None) -> Document | None:
