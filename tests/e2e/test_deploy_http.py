@@ -318,6 +318,14 @@ def test_import_api_through_boto3(squall: SquallServer, lam: Any) -> None:
     code, message, _, _ = error_of(apigw.reimport_api, ApiId=api["ApiId"], Body=json.dumps(bad_scheme))
     assert code == "BadRequestException" and "missing" in message
     assert [route["RouteKey"] for route in apigw.get_routes(ApiId=api["ApiId"])["Items"]] == ["GET /a"]
+    # A scheme without an authorizer is only documentation until a route uses it (IAM's awsSigv4 here).
+    sigv4 = {"type": "apiKey", "name": "Authorization", "in": "header", "x-amazon-apigateway-authtype": "awsSigv4"}
+    documented = {**definition, "components": {**definition["components"], "securitySchemes": {"sigv4": sigv4}}}
+    assert apigw.reimport_api(ApiId=api["ApiId"], Body=json.dumps(documented))["ApiId"] == api["ApiId"]
+    code, message, _, _ = error_of(
+        apigw.reimport_api, ApiId=api["ApiId"], Body=json.dumps({**documented, "security": [{"sigv4": []}]})
+    )
+    assert code == "BadRequestException" and "the security scheme sigv4" in message
     code, message, _, _ = error_of(apigw.import_api, Body=yaml_text, Basepath="prepend")
     assert code == "BadRequestException" and "basepath" in message
     apigw.delete_api(ApiId=api["ApiId"])

@@ -103,8 +103,11 @@ def read_definition(text: str) -> Definition:
         raise BadRequest("Invalid OpenAPI definition: info.title is required")  # unverified
     definition = Definition(api=_api(document, info))
     components = _only(document.get("components") or {}, _COMPONENTS, "components")
-    for name, scheme in _only(components.get("securitySchemes") or {}, None, "components.securitySchemes").items():
-        definition.authorizers[name] = _authorizer(name, scheme)
+    schemes = _only(components.get("securitySchemes") or {}, None, "components.securitySchemes")
+    for name, scheme in schemes.items():
+        # A scheme without an authorizer (documentation, or IAM's awsSigv4) matters only if a route uses it.
+        if isinstance(scheme, dict) and _AUTHORIZER in scheme:
+            definition.authorizers[name] = _authorizer(name, scheme[_AUTHORIZER])
     reusable = components.get("x-amazon-apigateway-integrations") or {}
     default_security = document.get("security")
     known: dict[str, int] = {}
@@ -124,7 +127,8 @@ def read_definition(text: str) -> Definition:
                     known[key] = len(definition.integrations)
                     definition.integrations.append(body)
                 index = known[key]
-            scheme, scopes = _security(operation.get("security", default_security), definition.authorizers, where)
+            security = operation.get("security", default_security)
+            scheme, scopes = _security(security, definition.authorizers, set(schemes), where)
             definition.routes.append(ImportedRoute(route_key, index, scheme, scopes))
     return definition
 
@@ -185,12 +189,9 @@ def _integration(value: Any, where: str) -> Document:
     return body
 
 
-def _authorizer(name: str, scheme: Any) -> Document:
-    where = f"components.securitySchemes.{name}"
-    if not isinstance(scheme, dict) or _AUTHORIZER not in scheme:
-        raise _unsupported(f"a security scheme without {_AUTHORIZER}", where)
-    where = f"{where}.{_AUTHORIZER}"
-    config = _only(scheme[_AUTHORIZER], _AUTHORIZER_KEYS, where)
+def _authorizer(name: str, authorizer: Any) -> Document:
+    where = f"components.securitySchemes.{name}.{_AUTHORIZER}"
+    config = _only(authorizer, _AUTHORIZER_KEYS, where)
     kind = str(config.get("type", "")).lower()
     sources = config.get("identitySource")
     if isinstance(sources, str):
@@ -218,7 +219,9 @@ def _authorizer(name: str, scheme: Any) -> Document:
     return body
 
 
-def _security(security: Any, authorizers: dict[str, Document], where: str) -> tuple[str | None, list[str]]:
+def _security(
+    security: Any, authorizers: dict[str, Document], schemes: set[str], where: str
+) -> tuple[str | None, list[str]]:
     """The scheme a route's ``security`` names (None for none) and its scopes."""
     requirements = [req for req in security or [] if req]
     if not requirements:
@@ -226,8 +229,10 @@ def _security(security: Any, authorizers: dict[str, Document], where: str) -> tu
     if len(requirements) > 1 or not isinstance(requirements[0], dict) or len(requirements[0]) != 1:
         raise _unsupported("more than one security requirement on a route (HTTP APIs take one authorizer)", where)
     ((name, scopes),) = requirements[0].items()
-    if name == NO_AUTHORIZER and name not in authorizers:
+    if name == NO_AUTHORIZER and name not in schemes:
         return None, []
+    if name in schemes and name not in authorizers:
+        raise _unsupported(f"the security scheme {name} (only schemes with {_AUTHORIZER} are served)", where)
     if name not in authorizers:
         raise BadRequest(
             f"Invalid OpenAPI definition: {where}: security names {name}, which is not in components.securitySchemes"
