@@ -171,6 +171,7 @@ def test_plain_cloudformation_http_api(squall: SquallServer, tmp_path: Path) -> 
     apigw = squall.client("apigatewayv2")
     stage = apigw.get_stage(ApiId=api_id, StageName="live")
     assert stage["StageVariables"] == {"colour": "blue"} and "DeploymentId" not in stage
+    assert stage["Tags"] == {"team": "web"}
     assert apigw.get_api(ApiId=api_id)["Description"] == "made by hand"
     # Quick create: the API, its integration, one route and an auto-deployed $default stage in one resource.
     quick = {"Host": outputs(first)["QuickEndpoint"].removeprefix("http://")}
@@ -180,13 +181,16 @@ def test_plain_cloudformation_http_api(squall: SquallServer, tmp_path: Path) -> 
 
     # A changed route, integration, authorizer and stage are updated in place: same ids, new settings.
     integration_id = apigw.get_integrations(ApiId=api_id)["Items"][0]["IntegrationId"]
-    changes = ["RoutePath=/hi", "Colour=green", "TimeoutMs=5000", "CacheSeconds=60"]
+    changes = ["RoutePath=/hi", "Colour=green", "TimeoutMs=5000", "CacheSeconds=60", "Team=data"]
     second = deploy(squall, template, *[arg for change in changes for arg in ("--parameter", change)])
     assert second.returncode == 0, second.stderr
-    for logical in ("Route", "Integration", "Authorizer", "Stage"):
+    for logical in ("Route", "Integration", "Authorizer", "Stage", "Quick"):
         assert f"updating {logical} " in second.stderr
-    assert "creating" not in second.stderr and "Quick" not in second.stderr
+    assert "creating" not in second.stderr and "deleting" not in second.stderr
     assert outputs(second)["RouteId"] == route_id
+    assert outputs(second)["QuickEndpoint"] == outputs(first)["QuickEndpoint"]
+    assert apigw.get_api(ApiId=quick_id)["Tags"] == {"team": "data"}  # TagResource: the same API
+    assert apigw.get_stage(ApiId=api_id, StageName="live")["Tags"] == {"team": "data"}
     assert apigw.get_integration(ApiId=api_id, IntegrationId=integration_id)["TimeoutInMillis"] == 5000
     assert apigw.get_stage(ApiId=api_id, StageName="live")["StageVariables"] == {"colour": "green"}
     [authorizer] = apigw.get_authorizers(ApiId=api_id)["Items"]
@@ -394,4 +398,23 @@ def test_update_operations_through_boto3(squall: SquallServer) -> None:
         apigw.update_authorizer, ApiId=api_id, AuthorizerId=authorizer, JwtConfiguration={"Audience": ["b"]}
     )
     assert code == "BadRequestException" and "Issuer" in message
+    apigw.delete_api(ApiId=api_id)
+
+
+def test_tags_through_boto3(squall: SquallServer) -> None:
+    """TagResource, UntagResource and GetTags on an API and on a stage, by ARN."""
+    apigw = squall.client("apigatewayv2")
+    api_id = apigw.create_api(Name="tagged", ProtocolType="HTTP", Tags={"a": "1"})["ApiId"]
+    apigw.create_stage(ApiId=api_id, StageName="prod")
+    api_arn = f"arn:aws:apigateway:us-east-1::/apis/{api_id}"
+    stage_arn = f"{api_arn}/stages/prod"
+    apigw.tag_resource(ResourceArn=api_arn, Tags={"b": "2"})
+    apigw.tag_resource(ResourceArn=stage_arn, Tags={"c": "3"})
+    assert apigw.get_tags(ResourceArn=api_arn)["Tags"] == {"a": "1", "b": "2"}
+    apigw.untag_resource(ResourceArn=api_arn, TagKeys=["a", "missing"])
+    assert apigw.get_api(ApiId=api_id)["Tags"] == {"b": "2"}
+    assert apigw.get_stage(ApiId=api_id, StageName="prod")["Tags"] == {"c": "3"}
+    missing = f"arn:aws:apigateway:us-east-1::/apis/{api_id}/stages/nope"
+    assert error_of(apigw.get_tags, ResourceArn=missing)[:3:2] == ("NotFoundException", 404)
+    assert error_of(apigw.get_tags, ResourceArn="arn:aws:sqs:us-east-1:1:q")[0] == "BadRequestException"
     apigw.delete_api(ApiId=api_id)

@@ -63,6 +63,22 @@ def _naming(kind: ResourceType, logical: str, prop: str | None = None) -> Iterat
         raise TemplateError(f"Resource {logical} ({kind.type_name}):{where} {message}") from exc
 
 
+def _arn(ctx: Context, api_id: str, stage: str | None = None) -> str:
+    """The ARN TagResource takes for an API or one of its stages."""
+    return f"arn:aws:apigateway:{ctx.region}::/apis/{api_id}" + (f"/stages/{stage}" if stage is not None else "")
+
+
+def _retag(ctx: Context, arn: str, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> None:
+    """Bring a resource's tags from ``old`` to ``new`` with UntagResource and TagResource."""
+    apigw, old, new = ctx.client("apigatewayv2"), old or {}, new or {}
+    gone = [key for key in old if key not in new]
+    if gone:
+        apigw.untag_resource(ResourceArn=arn, TagKeys=gone)
+    changed = {key: str(value) for key, value in new.items() if old.get(key) != value}
+    if changed:
+        apigw.tag_resource(ResourceArn=arn, Tags=changed)
+
+
 def _refuse(kind: ResourceType, logical: str, prop: str, why: str) -> TemplateError:
     return TemplateError(f"Resource {logical} ({kind.type_name}): Squall does not support the property {prop}: {why}")
 
@@ -73,9 +89,9 @@ class HttpApi(ResourceType):
     type_name = "AWS::ApiGatewayV2::Api"
     #: Changed in place with UpdateApi.
     _mutable = ("Name", "Description", "Version", "CorsConfiguration", "DisableExecuteApiEndpoint")
-    #: A change of these makes a new API: UpdateApi cannot clear them, and tags have no API in Squall yet.
-    _fixed = ("ProtocolType", "Target", "RouteKey", "Tags")
-    known = frozenset({*_mutable, *_fixed, "Body", "BodyS3Location", "FailOnWarnings", "BasePath"})
+    #: A change of these makes a new API (they are CreateApi's only).
+    _fixed = ("ProtocolType", "Target", "RouteKey")
+    known = frozenset({*_mutable, *_fixed, "Tags", "Body", "BodyS3Location", "FailOnWarnings", "BasePath"})
 
     def check(self, logical: str, props: Mapping[str, Any]) -> None:
         super().check(logical, props)
@@ -121,6 +137,8 @@ class HttpApi(ResourceType):
         if overrides or "Body" not in props:
             with _naming(self, logical):
                 api = apigw.update_api(ApiId=old.physical_id, **overrides)
+        if "Body" not in props:
+            _retag(ctx, _arn(ctx, old.physical_id), old.properties.get("Tags"), props.get("Tags"))
         return self._deployed(api)
 
     def _body(self, props: Mapping[str, Any]) -> str:
@@ -160,7 +178,7 @@ class _ApiChild(ResourceType):
         if _changed(old, props, ("ApiId", *self.fixed)) or lost:
             return super().update(logical, old, props, ctx)
         arguments = {**self.cleared, **self.arguments(props), self.id_member: old.physical_id}
-        arguments.pop("Tags", None)  # tags are fixed: a change of them made a new resource above
+        arguments.pop("Tags", None)  # Update* calls take no tags: TagResource changes them
         with _naming(self, logical):
             changed = getattr(ctx.client("apigatewayv2"), f"update_{self.kind}")(**arguments)
         return self._deployed(changed)
@@ -231,10 +249,16 @@ class Stage(_ApiChild):
     type_name = "AWS::ApiGatewayV2::Stage"
     kind = "stage"
     id_member = "StageName"
-    fixed = ("StageName", "Tags")
+    fixed = ("StageName",)
     known = frozenset({"ApiId", "StageName", "AutoDeploy", "StageVariables", "Description", "Tags", "DeploymentId"})
     cleared = {"StageVariables": {}, "AutoDeploy": False}
     sticky = ("Description",)
+
+    def update(self, logical: str, old: Deployed, props: dict[str, Any], ctx: Context) -> Deployed:
+        deployed = super().update(logical, old, props, ctx)
+        arn = _arn(ctx, props["ApiId"], deployed.physical_id)
+        _retag(ctx, arn, old.properties.get("Tags"), props.get("Tags"))
+        return deployed
 
     def arguments(self, props: Mapping[str, Any]) -> dict[str, Any]:
         arguments = {key: value for key, value in props.items() if key != "DeploymentId"}

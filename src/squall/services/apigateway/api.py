@@ -19,9 +19,11 @@ from squall.errors import SquallError
 from squall.gateway.store import Document
 from squall.services.apigateway.errors import BadRequest, NotFound
 from squall.services.apigateway.service import ApiGatewayService
+from squall.services.apigateway.tags import ApiTags
 
 #: The children an API owns, by the path segment that names them and their store kind.
 _CHILDREN = {"routes": "route", "integrations": "integration", "stages": "stage", "authorizers": "authorizer"}
+_TAGS_PATH = re.compile(r"^/v2/tags/(?P<arn>arn:.+)$")
 _PATH = re.compile(r"^/v2/apis(?:/(?P<api>[^/]+)(?:/(?P<child>[a-z]+)(?:/(?P<item>[^/]+))?)?)?/?$")
 DEFAULT_PAGE = 100
 
@@ -33,6 +35,7 @@ class ApiGatewayV2Api:
 
     def __init__(self, service: ApiGatewayService) -> None:
         self.service = service
+        self.tags = ApiTags(service.store, service.account_id)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = str(scope.get("squall.request_id", ""))
@@ -41,8 +44,13 @@ class ApiGatewayV2Api:
             document = json.loads(body) if body else {}
             if not isinstance(document, dict):
                 raise BadRequest("Invalid request body")  # unverified
-            query = {key: values[-1] for key, values in parse_qs(scope.get("query_string", b"").decode()).items()}
-            status, reply = self.dispatch(scope["method"], scope["path"], document, query)
+            multi = parse_qs(scope.get("query_string", b"").decode())
+            tagged = _TAGS_PATH.match(scope["path"])
+            if tagged is not None:
+                status, reply = self.dispatch_tags(scope["method"], tagged["arn"], document, multi.get("tagKeys", []))
+            else:
+                query = {key: values[-1] for key, values in multi.items()}
+                status, reply = self.dispatch(scope["method"], scope["path"], document, query)
         except json.JSONDecodeError:
             await send_error(send, BadRequest("Invalid request body"), request_id)  # unverified
             return
@@ -110,6 +118,21 @@ class ApiGatewayV2Api:
                 }
                 return 200, updaters[kind](api_id, item, body)
         raise NotFound(f"Squall does not implement {method} {path}")  # unverified
+
+    def dispatch_tags(self, method: str, arn: str, body: Document, keys: list[str]) -> Reply:
+        """TagResource, UntagResource and GetTags."""
+        if method == "GET":
+            return 200, {"tags": self.tags.get(arn)}
+        if method == "POST":
+            tags = body.get("tags")
+            if not isinstance(tags, dict):
+                raise BadRequest("Tags are required")  # unverified: botocore checks this client-side
+            self.tags.tag(arn, {str(key): str(value) for key, value in tags.items()})
+            return 201, {}
+        if method == "DELETE":
+            self.tags.untag(arn, keys)
+            return 204, None
+        raise NotFound(f"Squall does not implement {method} /v2/tags/{arn}")  # unverified
 
 
 def _definition_text(body: Document, query: dict[str, str]) -> str:
