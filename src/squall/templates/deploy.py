@@ -130,7 +130,9 @@ def _translate(template: dict[str, Any], region: str, parameters: Mapping[str, s
     except InvalidDocumentException as exc:
         causes = "; ".join(str(cause) for cause in exc.causes)
         raise TemplateError(f"The SAM template is invalid: {causes}") from exc
-    return translated
+    # Plain JSON values: SAM's OpenAPI bodies hold str subclasses (Py27UniStr) the stack record cannot store.
+    plain: dict[str, Any] = json.loads(json.dumps(translated))
+    return plain
 
 
 # --- ordering -----------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 Resources are API Gateway v2 wire documents (camelCase members, as botocore's ``apigatewayv2``
 model names them), stored in the :class:`~squall.gateway.store.GatewayStore` the gateway serves.
+ImportApi and ReimportApi take an OpenAPI definition (read by :mod:`.openapi`); integrations and
+authorizers are checked by :mod:`.documents` on every path that makes or changes them.
 """
 
 from __future__ import annotations
@@ -9,21 +11,23 @@ from __future__ import annotations
 import secrets
 import string
 import time
-from typing import Any
+from collections.abc import Callable
 
-from squall.gateway.routes import parse_route_key
 from squall.gateway.store import Document, GatewayStore
+from squall.services.apigateway.documents import (
+    authorizer_document,
+    check_route_key,
+    drop_none,
+    integration_document,
+)
 from squall.services.apigateway.errors import BadRequest, Conflict, NotFound
+from squall.services.apigateway.openapi import read_definition, stored_documents
 
 _ALPHABET = string.ascii_lowercase + string.digits
 API_ID_LENGTH = 10
 #: Routes, integrations and authorizers get 7-character ids on AWS.
 CHILD_ID_LENGTH = 7
-MIN_TIMEOUT_MS = 50
-MAX_TIMEOUT_MS = 30_000
-MAX_AUTHORIZER_TTL_S = 3600
 _AUTHORIZATION_TYPES = ("NONE", "JWT", "CUSTOM")
-_PAYLOAD_VERSIONS = ("1.0", "2.0")
 _KIND_NAMES = {"route": "Route", "integration": "Integration", "stage": "Stage", "authorizer": "Authorizer"}
 
 
@@ -33,10 +37,6 @@ def new_id(length: int) -> str:
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def _drop_none(document: Document) -> Document:
-    return {key: value for key, value in document.items() if value is not None}
 
 
 class ApiGatewayService:
@@ -57,7 +57,7 @@ class ApiGatewayService:
         api_id = new_id(API_ID_LENGTH)
         while self.store.get("api", "", api_id) is not None:
             api_id = new_id(API_ID_LENGTH)
-        api = _drop_none(
+        api = drop_none(
             {
                 "apiEndpoint": self.endpoint_template.format(api_id=api_id),
                 "apiId": api_id,
@@ -79,7 +79,7 @@ class ApiGatewayService:
             raise BadRequest("RouteKey is only valid with Target")  # unverified: AWS quick-create rule
         if target is not None:
             route_key = body.get("routeKey", "$default")
-            _check_route_key(route_key)
+            check_route_key(route_key)
             self.store.put("api", "", api_id, api)
             self._quick_create(api_id, target, route_key)
         else:
@@ -125,10 +125,52 @@ class ApiGatewayService:
             api["corsConfiguration"] = _cors(body["corsConfiguration"])
         if body.get("target") is not None:
             route_key = body.get("routeKey", "$default")
-            _check_route_key(route_key)
+            check_route_key(route_key)
             self._quick_create(api_id, body["target"], route_key)
         self.store.put("api", "", api_id, api)
         return api
+
+    def import_api(self, text: str) -> Document:
+        """ImportApi: a new HTTP API made from an OpenAPI definition."""
+        definition = read_definition(text)
+        children = stored_documents(definition, self._fresh_ids(None))
+        api = self.create_api({**definition.api, "protocolType": "HTTP"})
+        for kind, item_id, document in children:
+            self.store.put(kind, api["apiId"], item_id, document)
+        return api
+
+    def reimport_api(self, api_id: str, text: str) -> Document:
+        """ReimportApi: the API's routes, integrations and authorizers replaced by the definition's; its
+        stages are kept."""
+        api = self.get_api(api_id)
+        definition = read_definition(text)
+        children = stored_documents(definition, self._fresh_ids(api_id))
+        for kind in ("route", "integration", "authorizer"):
+            for item_id in list(self.store.view(kind, api_id)):
+                self.store.delete(kind, api_id, item_id)
+        for member in ("corsConfiguration", "description", "version"):
+            api.pop(member, None)
+        api["disableExecuteApiEndpoint"] = False
+        api.update(
+            {key: _cors(value) if key == "corsConfiguration" else value for key, value in definition.api.items()}
+        )
+        self.store.put("api", "", api_id, api)
+        for kind, item_id, document in children:
+            self.store.put(kind, api_id, item_id, document)
+        return api
+
+    def _fresh_ids(self, api_id: str | None) -> Callable[[str], str]:
+        """New child ids, unique among the API's (if it exists yet) and among each other."""
+        used: set[str] = set()
+
+        def fresh(kind: str) -> str:
+            item_id = new_id(CHILD_ID_LENGTH)
+            while item_id in used or (api_id is not None and self.store.get(kind, api_id, item_id) is not None):
+                item_id = new_id(CHILD_ID_LENGTH)
+            used.add(item_id)
+            return item_id
+
+        return fresh
 
     def delete_api(self, api_id: str) -> None:
         if not self.store.delete("api", "", api_id):
@@ -173,7 +215,7 @@ class ApiGatewayService:
         route_key = body.get("routeKey")
         if not route_key:
             raise BadRequest("RouteKey is required")  # unverified: botocore checks this client-side
-        _check_route_key(route_key)
+        check_route_key(route_key)
         self._check_unique_route(api_id, route_key, None)
         route: Document = {"apiKeyRequired": False, "authorizationType": "NONE", "routeKey": route_key}
         if managed:
@@ -186,7 +228,7 @@ class ApiGatewayService:
     def update_route(self, api_id: str, route_id: str, body: Document) -> Document:
         route = self.get_child("route", api_id, route_id)
         if "routeKey" in body:
-            _check_route_key(body["routeKey"])
+            check_route_key(body["routeKey"])
             self._check_unique_route(api_id, body["routeKey"], route_id)
             route["routeKey"] = body["routeKey"]
         self._apply_route(api_id, route, body)
@@ -238,34 +280,15 @@ class ApiGatewayService:
     # --- integrations ------------------------------------------------------------------------------
     def create_integration(self, api_id: str, body: Document, *, managed: bool = False) -> Document:
         self.get_api(api_id)
-        if body.get("integrationType") != "AWS_PROXY":
-            # unverified: Squall integrates Lambda functions only (AWS_PROXY)
-            raise BadRequest(f"Unsupported integration type: {body.get('integrationType')}; Squall supports AWS_PROXY")
-        if not body.get("integrationUri"):
-            raise BadRequest("IntegrationUri is required for AWS_PROXY integrations")  # unverified
-        version = body.get("payloadFormatVersion")
-        if version not in _PAYLOAD_VERSIONS:
-            # unverified: HTTP APIs require PayloadFormatVersion 1.0 or 2.0 for Lambda proxy integrations
-            raise BadRequest(f"Invalid payload format version {version}; it must be 1.0 or 2.0")
-        timeout = body.get("timeoutInMillis", MAX_TIMEOUT_MS)
-        if not isinstance(timeout, int) or not MIN_TIMEOUT_MS <= timeout <= MAX_TIMEOUT_MS:
-            # unverified: the documented range of HTTP APIs' integration timeout
-            raise BadRequest(f"Timeout must be between {MIN_TIMEOUT_MS} ms and {MAX_TIMEOUT_MS} ms")
-        integration = _drop_none(
-            {
-                "apiGatewayManaged": True if managed else None,
-                "connectionType": "INTERNET",
-                "description": body.get("description"),
-                "integrationId": self._child_id("integration", api_id),
-                "integrationMethod": body.get("integrationMethod", "POST"),
-                "integrationType": "AWS_PROXY",
-                "integrationUri": body["integrationUri"],
-                "payloadFormatVersion": version,
-                "requestParameters": body.get("requestParameters"),
-                "timeoutInMillis": timeout,
-            }
-        )
+        integration = integration_document(body, self._child_id("integration", api_id), managed)
         self.store.put("integration", api_id, integration["integrationId"], integration)
+        return integration
+
+    def update_integration(self, api_id: str, integration_id: str, body: Document) -> Document:
+        current = self.get_child("integration", api_id, integration_id)
+        merged = {**current, **{key: value for key, value in body.items() if value is not None}}
+        integration = integration_document(merged, integration_id, bool(current.get("apiGatewayManaged")))
+        self.store.put("integration", api_id, integration_id, integration)
         return integration
 
     # --- stages ------------------------------------------------------------------------------------
@@ -277,7 +300,7 @@ class ApiGatewayService:
         if self.store.get("stage", api_id, name) is not None:
             raise Conflict(f"Stage already exists: {name}")  # unverified: AWS's wording
         now = _now()
-        stage = _drop_none(
+        stage = drop_none(
             {
                 "apiGatewayManaged": True if managed else None,
                 "autoDeploy": bool(body.get("autoDeploy", False)),
@@ -294,64 +317,28 @@ class ApiGatewayService:
         self.store.put("stage", api_id, name, stage)
         return stage
 
+    def update_stage(self, api_id: str, name: str, body: Document) -> Document:
+        stage = self.get_child("stage", api_id, name)
+        for member in ("autoDeploy", "defaultRouteSettings", "description", "routeSettings", "stageVariables"):
+            if member in body:
+                stage[member] = bool(body[member]) if member == "autoDeploy" else body[member]
+        stage["lastUpdatedDate"] = _now()
+        self.store.put("stage", api_id, name, stage)
+        return stage
+
     # --- authorizers -------------------------------------------------------------------------------
     def create_authorizer(self, api_id: str, body: Document) -> Document:
         self.get_api(api_id)
-        kind = body.get("authorizerType")
-        if not body.get("name"):
-            raise BadRequest("Name is required")  # unverified: botocore checks this client-side
-        authorizer: Document = {
-            "authorizerId": self._child_id("authorizer", api_id),
-            "authorizerType": kind,
-            "identitySource": body.get("identitySource", []),
-            "name": body["name"],
-        }
-        if kind == "JWT":
-            config = body.get("jwtConfiguration") or {}
-            if not config.get("issuer") or not config.get("audience"):
-                # unverified: AWS's wording for a JWT authorizer without issuer or audience
-                raise BadRequest("JwtConfiguration must specify an Issuer and at least one Audience")
-            if not authorizer["identitySource"]:
-                authorizer["identitySource"] = ["$request.header.Authorization"]
-            authorizer["jwtConfiguration"] = {"audience": list(config["audience"]), "issuer": config["issuer"]}
-        elif kind == "REQUEST":
-            authorizer.update(_lambda_authorizer(body))
-        else:
-            raise BadRequest(f"Invalid authorizer type: {kind}")  # unverified: AWS's wording
+        authorizer = authorizer_document(body, self._child_id("authorizer", api_id))
         self.store.put("authorizer", api_id, authorizer["authorizerId"], authorizer)
         return authorizer
 
-
-def _lambda_authorizer(body: Document) -> Document:
-    if not body.get("authorizerUri"):
-        raise BadRequest("AuthorizerUri is required for REQUEST authorizers")  # unverified
-    version = body.get("authorizerPayloadFormatVersion")
-    if version not in _PAYLOAD_VERSIONS:
-        # unverified: HTTP APIs require AuthorizerPayloadFormatVersion for REQUEST authorizers
-        raise BadRequest("AuthorizerPayloadFormatVersion must be 1.0 or 2.0 for REQUEST authorizers")
-    simple = bool(body.get("enableSimpleResponses", False))
-    if simple and version != "2.0":
-        # unverified: simple responses exist only in payload format 2.0
-        raise BadRequest("EnableSimpleResponses is only supported for AuthorizerPayloadFormatVersion 2.0")
-    ttl = body.get("authorizerResultTtlInSeconds", 0)
-    if not isinstance(ttl, int) or not 0 <= ttl <= MAX_AUTHORIZER_TTL_S:
-        raise BadRequest(f"AuthorizerResultTtlInSeconds must be between 0 and {MAX_AUTHORIZER_TTL_S}")  # unverified
-    if ttl > 0 and not body.get("identitySource"):
-        # unverified: caching needs identity sources to key the cache on
-        raise BadRequest("IdentitySource is required when authorizer caching is enabled")
-    return {
-        "authorizerPayloadFormatVersion": version,
-        "authorizerResultTtlInSeconds": ttl,
-        "authorizerUri": body["authorizerUri"],
-        "enableSimpleResponses": simple,
-    }
-
-
-def _check_route_key(route_key: Any) -> None:
-    try:
-        parse_route_key(str(route_key))
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from None  # unverified: AWS's wording for a malformed route key
+    def update_authorizer(self, api_id: str, authorizer_id: str, body: Document) -> Document:
+        current = self.get_child("authorizer", api_id, authorizer_id)
+        merged = {**current, **{key: value for key, value in body.items() if value is not None}}
+        authorizer = authorizer_document(merged, authorizer_id)
+        self.store.put("authorizer", api_id, authorizer_id, authorizer)
+        return authorizer
 
 
 def _cors(config: Document | None) -> Document | None:
