@@ -7,6 +7,7 @@ so a new family of types is one new module and one line here.
 from __future__ import annotations
 
 from squall.templates.resources import CORE_TYPES, ResourceType
+from squall.templates.resources_services import SERVICE_TYPES
 
 #: Every type ``squall deploy`` can create, by CloudFormation type name.
-TYPES: dict[str, ResourceType] = {kind.type_name: kind for kind in (*CORE_TYPES,)}
+TYPES: dict[str, ResourceType] = {kind.type_name: kind for kind in (*CORE_TYPES, *SERVICE_TYPES)}
