@@ -129,6 +129,38 @@ def test_services_app_deploys_works_redeploys_and_deletes(squall: SquallServer, 
     records = poll(seen, lambda found: "s3:incoming/two.txt" in found)
     assert records.get("s3:incoming/two.txt") == "second", records
 
+    # Subscriptions, a URL, a rule's target and a policy changed in place too; a dropped subscription goes.
+    text = (app / "template.yaml").read_text()
+    for before, after in [
+        ("      Subscription:\n        - Protocol: sqs\n          Endpoint: !GetAtt Audit.Arn\n", ""),
+        ("      RawMessageDelivery: true\n", "      RawMessageDelivery: true\n      FilterPolicy: {kind: [keep]}\n"),
+        ("Queues: [!Ref Audit, !Ref Relay]", "Queues: [!Ref Relay]"),
+        ("        AuthType: NONE\n", "        AuthType: NONE\n        Cors: {AllowOrigins: ['*']}\n"),
+        ("""Input: '{"tick": "rule"}'""", """Input: '{"tick": "rule, again"}'"""),
+    ]:
+        assert before in text
+        text = text.replace(before, after)
+    (app / "template.yaml").write_text(text)
+    rewired = deploy(squall, app / "template.yaml", "--parameter", "Label=second")
+    assert rewired.returncode == 0, rewired.stderr
+    assert touched(rewired) == {"Alerts", "RelaySubscription", "QueuesPolicy", "RecorderUrl", "RecorderTick"}
+    assert "creating" not in rewired.stderr and outputs(rewired) == out
+    subscribed = [sub["Endpoint"] for sub in sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]]
+    assert len(subscribed) == 2 and not any(
+        endpoint.endswith(out["AuditUrl"].rsplit("/")[-1]) for endpoint in subscribed
+    )
+    audit = sqs.get_queue_attributes(QueueUrl=out["AuditUrl"], AttributeNames=["All"])["Attributes"]
+    assert audit.get("Policy", "") == ""  # cleared (Squall's SQS answers an empty Policy)
+    assert lam.get_function_url_config(FunctionName=function)["Cors"]["AllowOrigins"] == ["*"]
+    assert events.list_rules(NamePrefix="services-RecorderTick-")["Rules"][0]["Name"] == rule["Name"]
+    (target,) = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+    assert json.loads(target["Input"]) == {"tick": "rule, again"}
+    sns.publish(TopicArn=topic, Message="skipped")
+    kind = {"kind": {"DataType": "String", "StringValue": "keep"}}
+    sns.publish(TopicArn=topic, Message="kept", MessageAttributes=kind)
+    records = poll(seen, lambda found: {"sqs:kept", "sns:skipped", "sns:kept"} <= set(found))
+    assert {"sqs:kept", "sns:skipped", "sns:kept"} <= set(records) and "sqs:skipped" not in records, records
+
     # A bucket that holds objects stops the delete, naming it; emptied, the delete finishes.
     blocked = deploy(squall, app / "template.yaml", "--delete")
     assert blocked.returncode == 1
