@@ -71,6 +71,7 @@ def test_services_app_deploys_works_redeploys_and_deletes(squall: SquallServer, 
     bucket, topic, function = out["Bucket"], out["TopicArn"], out["FunctionName"]
     assert re.fullmatch(r"services-uploads-[a-z0-9]{12}", bucket)
     assert out["Website"] == f"http://{bucket}.s3-website-us-east-1.localhost:{squall.gateway_port}"
+    assert out["PolicyOf"] == bucket and out["TopicPolicyId"].startswith("services-AlertsPolicy-")
     table = lam.get_function_configuration(FunctionName=function)["Environment"]["Variables"]["TABLE"]
 
     def seen() -> dict[str, str]:

@@ -434,7 +434,8 @@ class Url(ResourceType):
 
 # --- resource policies: stored where an API exists, never enforced ------------------------------
 class _Policy(ResourceType):
-    """A resource policy over a list of resources; ``Ref`` and ``GetAtt Id`` are a generated id."""
+    """A resource policy over a list of resources; ``Ref`` and ``GetAtt Id`` are a generated id (as for
+    CloudFormation's queue and topic policies)."""
 
     members: str
 
@@ -514,6 +515,11 @@ class BucketPolicy(_Policy):
     members = "Bucket"
     known = frozenset({"Bucket", "PolicyDocument"})
     notice = "Squall's S3 has no bucket policies: this one is kept in the stack record only and not enforced"
+
+    def create(self, logical: str, props: dict[str, Any], ctx: Context) -> Deployed:
+        self.apply(self._targets(props), _text(props["PolicyDocument"]), ctx)
+        # A bucket policy is known by its bucket (CloudFormation documents no attributes for it).
+        return Deployed(type=self.type_name, physical_id=str(props["Bucket"]), ref=str(props["Bucket"]))
 
     def apply(self, targets: list[str], document: str, ctx: Context) -> None:
         from botocore.exceptions import ClientError
