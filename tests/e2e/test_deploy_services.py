@@ -87,10 +87,18 @@ def test_services_app_deploys_works_redeploys_and_deletes(squall: SquallServer, 
     wanted = {"s3:in/photo.txt", "sns:hello", "sqs:hello", "url:/ping"}
     records = poll(seen, lambda found: wanted <= set(found))
     assert wanted <= set(records), records
-    # The topic's own Subscription list delivered to the audit queue (an SNS envelope, not raw).
-    received = poll(lambda: sqs.receive_message(QueueUrl=out["AuditUrl"], WaitTimeSeconds=1).get("Messages", []), bool)
-    assert received and json.loads(received[0]["Body"])["Message"] == "hello"
+    # The audit queue gets the topic's message (its own Subscription list: an SNS envelope, not raw)
+    # and the bucket's notification of an object under audit/ (after S3's test event).
+    s3.put_object(Bucket=bucket, Key="audit/log.txt", Body=b"entry")
+    audited: list[dict[str, Any]] = []
 
+    def audit_has_both() -> bool:
+        for message in sqs.receive_message(QueueUrl=out["AuditUrl"], MaxNumberOfMessages=10).get("Messages", []):
+            audited.append(json.loads(message["Body"]))
+        keys = [r["s3"]["object"]["key"] for body in audited for r in body.get("Records", [])]
+        return "audit/log.txt" in keys and any(body.get("Message") == "hello" for body in audited)
+
+    assert poll(audit_has_both, bool), audited
     # The topic's attributes and policies, the rule and the schedule, as their APIs show them.
     attributes = sns.get_topic_attributes(TopicArn=topic)["Attributes"]
     assert attributes["DisplayName"] == "alerts (first)" and "events.amazonaws.com" in attributes["Policy"]
