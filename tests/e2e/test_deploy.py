@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -88,7 +89,11 @@ def test_deploy_redeploy_and_delete_a_sam_app(squall: SquallServer, tmp_path: Pa
 
     gone = deploy(squall, app / "template.yaml", "--delete")
     assert gone.returncode == 0, gone.stderr
-    assert "Stack orders: 6 resource(s) deleted." in gone.stdout
+    # SAM gives a layer version DeletionPolicy Retain (its RetentionPolicy default): it is kept.
+    assert "Stack orders: 5 resource(s) deleted." in gone.stdout
+    assert re.search(r"retaining Shared\w+ \(AWS::Lambda::LayerVersion, DeletionPolicy Retain\)", gone.stderr)
+    (kept,) = lam.list_layer_versions(LayerName="Shared")["LayerVersions"]
+    lam.delete_layer_version(LayerName="Shared", VersionNumber=kept["Version"])
     assert name not in [f["FunctionName"] for f in lam.list_functions()["Functions"]]
     assert not (squall.data_dir / "stacks" / "orders.json").exists()
 

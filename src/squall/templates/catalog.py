@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from squall.templates.resources import CORE_TYPES, ResourceType
 from squall.templates.resources_http import HTTP_TYPES
+from squall.templates.resources_services import SERVICE_TYPES
 
 #: Every type ``squall deploy`` can create, by CloudFormation type name.
-TYPES: dict[str, ResourceType] = {kind.type_name: kind for kind in (*CORE_TYPES, *HTTP_TYPES)}
+TYPES: dict[str, ResourceType] = {kind.type_name: kind for kind in (*CORE_TYPES, *SERVICE_TYPES, *HTTP_TYPES)}

@@ -32,6 +32,8 @@ from squall.templates.resources import Context, Deployed
 LOCAL_CODE_BUCKET = "squall-local-code"
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
 _SUFFIX_ALPHABET = string.ascii_uppercase + string.digits
+#: DeletionPolicy values that keep a resource (Squall has no rollback, so "except on create" is Retain).
+_RETAINED = ("Retain", "RetainExceptOnCreate")
 
 
 class StackRecord(msgspec.Struct, kw_only=True):
@@ -42,6 +44,8 @@ class StackRecord(msgspec.Struct, kw_only=True):
     order: list[str] = msgspec.field(default_factory=list)
     suffixes: dict[str, str] = msgspec.field(default_factory=dict)
     outputs: dict[str, Any] = msgspec.field(default_factory=dict)
+    #: Resources whose DeletionPolicy (as last deployed) keeps them when they leave the stack.
+    retain: list[str] = msgspec.field(default_factory=list)
 
 
 class StackStore:
@@ -133,6 +137,18 @@ def _translate(template: dict[str, Any], region: str, parameters: Mapping[str, s
     # Plain JSON values: SAM's OpenAPI bodies hold str subclasses (Py27UniStr) the stack record cannot store.
     plain: dict[str, Any] = json.loads(json.dumps(translated))
     return plain
+
+
+def _check_policies(logical: str, resource: Mapping[str, Any]) -> None:
+    """DeletionPolicy Delete or Retain is honoured; Snapshot and UpdateReplacePolicy Retain are not yet."""
+    policy = resource.get("DeletionPolicy", "Delete")
+    if policy != "Delete" and policy not in _RETAINED:
+        raise TemplateError(f"Resource {logical}: DeletionPolicy {policy} is not supported (Delete or Retain)")
+    if resource.get("UpdateReplacePolicy", "Delete") != "Delete":
+        raise TemplateError(
+            f"Resource {logical}: UpdateReplacePolicy {resource['UpdateReplacePolicy']} is not supported yet "
+            "(a replaced resource is always deleted)"
+        )
 
 
 # --- ordering -----------------------------------------------------------------------------------
@@ -254,6 +270,7 @@ class Deployer:
                 )
             if "Condition" in resource:
                 raise TemplateError(f"Resource {logical}: Conditions are not supported yet")
+            _check_policies(logical, resource)
         record = self.store.load(stack)
         scope = intrinsics.Scope(self._parameters(template, overrides), self._pseudo(stack))
         packager = Packager(local)
@@ -261,11 +278,7 @@ class Deployer:
         for logical in creation_order(resources):
             self._apply(logical, resources[logical], record, scope, ctx, packager)
         for logical in [name for name in reversed(record.order) if name not in resources]:
-            self.progress(f"deleting {logical}")
-            TYPES[record.resources[logical].type].delete(record.resources[logical], ctx)
-            del record.resources[logical]
-            record.order.remove(logical)
-            self.store.save(record)
+            self._remove(logical, record, ctx)
         record.outputs = {
             name: intrinsics.resolve(output.get("Value"), scope, f"Output {name}")
             for name, output in (template.get("Outputs") or {}).items()
@@ -298,7 +311,13 @@ class Deployer:
                 kind_of_old.delete(old, ctx)
             self.progress(f"creating {logical} ({kind.type_name})")
             deployed = kind.create(logical, props, ctx)
+        if deployed is not old and kind.notice:
+            self.progress(f"note: {logical} ({kind.type_name}): {kind.notice}")
         deployed.digest, deployed.properties = digest, props
+        if resource.get("DeletionPolicy") in _RETAINED:
+            record.retain = sorted({*record.retain, logical})
+        else:
+            record.retain = [name for name in record.retain if name != logical]
         record.resources[logical] = deployed
         if logical not in record.order:
             record.order.append(logical)
@@ -310,15 +329,29 @@ class Deployer:
         """Remove every resource of a stack, newest first; how many there were."""
         record = self.store.load(stack)
         ctx = Context(self.client, stack, self._namer(record), Packager({}), self.region, self.account)
-        count = len(record.order)
+        count = 0
         for logical in reversed(list(record.order)):
-            self.progress(f"deleting {logical}")
-            TYPES[record.resources[logical].type].delete(record.resources[logical], ctx)
-            del record.resources[logical]
-            record.order.remove(logical)
-            self.store.save(record)
+            count += self._remove(logical, record, ctx)
         self.store.remove(stack)
         return count
+
+    def _remove(self, logical: str, record: StackRecord, ctx: Context) -> bool:
+        """Take one resource out of the stack: deleted, or kept by its DeletionPolicy; whether it was deleted."""
+        old = record.resources[logical]
+        deleted = logical not in record.retain
+        if deleted:
+            self.progress(f"deleting {logical}")
+            try:
+                TYPES[old.type].delete(old, ctx)
+            except TemplateError as exc:
+                raise TemplateError(f"Resource {logical} ({old.type}): {exc}") from exc
+        else:
+            self.progress(f"retaining {logical} ({old.type}, DeletionPolicy Retain): {old.physical_id}")
+        del record.resources[logical]
+        record.order.remove(logical)
+        record.retain = [name for name in record.retain if name != logical]
+        self.store.save(record)
+        return deleted
 
     def _parameters(self, template: Mapping[str, Any], overrides: Mapping[str, str]) -> dict[str, Any]:
         declared = template.get("Parameters") or {}

@@ -55,6 +55,8 @@ class ResourceType(ABC):
     type_name: ClassVar[str]
     #: Properties this type understands; any other is refused with the resource's name.
     known: ClassVar[frozenset[str]]
+    #: Said once in the deploy output whenever the resource is created or updated (what Squall does not do).
+    notice: ClassVar[str] = ""
 
     def check(self, logical: str, props: Mapping[str, Any]) -> None:
         unknown = sorted(set(props) - self.known)
@@ -250,7 +252,7 @@ class Permission(ResourceType):
     type_name = "AWS::Lambda::Permission"
     known = frozenset(
         {"FunctionName", "Action", "Principal", "SourceArn", "SourceAccount", "EventSourceToken", "PrincipalOrgID",
-         "FunctionUrlAuthType"}
+         "FunctionUrlAuthType", "InvokedViaFunctionUrl"}
     )  # fmt: skip
 
     def create(self, logical: str, props: dict[str, Any], ctx: Context) -> Deployed:
