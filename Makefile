@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/python -m squall.demo
+	$(BIN)/squall demo
 
 test: install
 	$(BIN)/pytest -q

@@ -143,7 +143,23 @@ def test_getting_started_examples_run(squall: SquallServer, lam: Any) -> None:
     lam.delete_function(FunctionName="hello")
 
 
+def demo_env(tmp_path: Path) -> dict[str, str]:
+    """A demo server of its own: free ports and a data dir under ``tmp_path``."""
+    from .conftest import free_port
+
+    return {
+        **os.environ,
+        "SQUALL_PORT": str(free_port()),
+        "SQUALL_GATEWAY_PORT": str(free_port()),
+        "SQUALL_DATA_DIR": str(tmp_path / "demo-data"),
+    }
+
+
+@pytest.mark.timeout(300)
 def test_make_demo_runs_end_to_end(tmp_path: Path) -> None:
+    """`make demo`: the sample function, then every pipeline of examples/, on a server of its own."""
+    from squall.demo.pipelines import EXAMPLES, discover
+
     from .conftest import free_port
 
     env = {
@@ -152,12 +168,30 @@ def test_make_demo_runs_end_to_end(tmp_path: Path) -> None:
         "SQUALL_GATEWAY_PORT": str(free_port()),
         "SQUALL_DATA_DIR": str(tmp_path / "demo-data"),
     }
-    result = subprocess.run([sys.executable, "-m", "squall.demo"], capture_output=True, text=True, timeout=120, env=env)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    result = subprocess.run(
+        [sys.executable, "-m", "squall", "demo"], capture_output=True, text=True, timeout=280, env=env
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "Hello, Ada!" in result.stdout and "Hello, Linus!" in result.stdout
     assert "REPORT RequestId:" in result.stdout and "Init Duration" in result.stdout
     assert "hello     x86_64         3" in result.stdout  # the cost table
+    pipelines = discover(EXAMPLES)
+    assert f"==> {len(pipelines)} of {len(pipelines)} pipelines passed" in result.stdout
+    for folder in pipelines:
+        assert f"==> {folder.name}: " in result.stdout and f"  [{folder.name}] deployed " in result.stdout
+    assert result.stdout.count("-> PASS") == len(pipelines)
     assert "left no process behind" in result.stdout
+
+
+def test_demo_of_one_pipeline_and_an_unknown_one(tmp_path: Path) -> None:
+    env = demo_env(tmp_path)
+    demo = [sys.executable, "-m", "squall", "demo", "--only"]
+    result = subprocess.run([*demo, "bucket-chain"], capture_output=True, text=True, timeout=110, env=env)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "Hello, Ada!" not in result.stdout  # --only skips the sample function
+    assert "==> 1 of 1 pipelines passed" in result.stdout and "out: apples: 7" in result.stdout
+    unknown = subprocess.run([*demo, "nope"], capture_output=True, text=True, timeout=60, env=env)
+    assert unknown.returncode == 1 and "no such pipeline: nope (see examples/)" in unknown.stderr
 
 
 def test_readme_usage_commands_run(squall: SquallServer, make_function: Any) -> None:

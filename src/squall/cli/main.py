@@ -219,6 +219,25 @@ def cost(
 
 
 @main.command()
+@click.option("--only", multiple=True, metavar="NAME", help="Run only this pipeline of examples/ (repeatable)")
+def demo(only: tuple[str, ...]) -> None:
+    """Start a server, run the sample function, then every pipeline of examples/ end to end.
+
+    Prints, per pipeline, what went in, what came out, and its invocations and cost; exits 0 only
+    if every pipeline produced its expected output. Uses the SQUALL_* settings (ports 8990/8991,
+    data in .squall) and stops the server when done.
+    """
+    from squall.demo.pipelines import EXAMPLES
+    from squall.demo.run import main as run_demo
+
+    if not EXAMPLES.is_dir():
+        raise click.ClickException(
+            f"No examples/ next to this Squall ({EXAMPLES.parent}): run it from a source checkout."
+        )
+    raise SystemExit(run_demo(only))
+
+
+@main.command()
 @click.option("--quick", is_flag=True, help="Fewer samples: a few minutes")
 @click.option("--only", multiple=True, metavar="NAME", help="Run only this scenario (repeatable)")
 @click.option("--compare", is_flag=True, help="Compare with the last committed results (flag >10% regressions)")
