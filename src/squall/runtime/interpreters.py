@@ -11,6 +11,7 @@ import sys
 import sysconfig
 
 from squall.errors import InvalidParameterValue
+from squall.runtime.python_sdk import sdk_site
 
 
 class Interpreter:
@@ -53,7 +54,7 @@ def find_interpreter(runtime: str) -> Interpreter:
             timeout=30,
         )
         if real.returncode == 0 and real.stdout.strip():
-            return Interpreter(runtime, real.stdout.strip(), [])
+            return Interpreter(runtime, real.stdout.strip(), [sdk_site()])
     variable = "SQUALL_PYTHON" + version.replace(".", "_")
     raise InvalidParameterValue(
         f"The runtime {runtime} is not available on this Squall server: install python{version} "
