@@ -3,11 +3,17 @@ API, read back with boto3's ``invoke_with_response_stream`` and over streaming f
 
 from __future__ import annotations
 
+import base64
+import json
+import os
+import re
+import shutil
 import time
 from typing import Any
 
 import pytest
 
+from tests.conftest import make_zip
 from tests.e2e.test_runtime_api import RUNTIME, package
 
 pytestmark = pytest.mark.e2e
@@ -68,3 +74,132 @@ def test_plain_invoke_of_a_streaming_function_gets_it_whole(lam: Any, make_funct
     response = lam.invoke(FunctionName="stream-bash-whole")
     assert "FunctionError" not in response
     assert response["Payload"].read() == b"".join(f"line {i}\n".encode() for i in range(1, 11))
+
+
+# A Node handler module that runs unmodified on Lambda: streamifyResponse, HttpResponseStream.
+NODE_HANDLERS = r"""
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export const lines = awslambda.streamifyResponse(async (event, responseStream, context) => {
+  responseStream.setContentType("text/plain");
+  for (let i = 1; i <= (event.chunks ?? 10); i++) {
+    responseStream.write(`line ${i}\n`);
+    await sleep(event.pause ?? 300);
+  }
+  if (event.fail) throw new Error("mid-stream failure");
+  responseStream.end();
+});
+
+export const page = awslambda.streamifyResponse(async (event, responseStream) => {
+  const stream = awslambda.HttpResponseStream.from(responseStream, {
+    statusCode: 201,
+    headers: { "content-type": "text/html", "x-served-by": "node" },
+    cookies: ["a=1"],
+  });
+  stream.write("<p>first</p>");
+  await sleep(event.pause ?? 1000);
+  stream.write("<p>second</p>");
+  stream.end();
+});
+
+export const whole = async (event) => ({ whole: event });
+"""
+NODE_RUNTIME = "nodejs20.x"
+
+
+def node_files() -> dict[str, str | bytes]:
+    return {"app.mjs": NODE_HANDLERS}
+
+
+def stream_invoke(lam: Any, name: str, event: Any, **kwargs: Any) -> tuple[dict[str, Any], bytes, dict[str, Any]]:
+    response = lam.invoke_with_response_stream(FunctionName=name, Payload=json.dumps(event).encode(), **kwargs)
+    body, complete = body_and_completion(events_of(response))
+    return response, body, complete
+
+
+@pytest.fixture
+def node_function(make_function: Any) -> Any:
+    def create(name: str, handler: str, **kwargs: Any) -> str:
+        if shutil.which("node") is None:
+            if os.environ.get("CI"):
+                pytest.fail("node is not installed")
+            pytest.skip("node is not installed")
+        make_function(name, package(node_files()), handler=handler, Runtime=NODE_RUNTIME, Timeout=30, **kwargs)
+        return name
+
+    return create
+
+
+@pytest.mark.slow
+def test_node_streamify_response(lam: Any, node_function: Any) -> None:
+    name = node_function("stream-node", "app.lines")
+    started = time.monotonic()
+    response = lam.invoke_with_response_stream(FunctionName=name, Payload=b'{"chunks": 10, "pause": 300}')
+    events = events_of(response)
+    body, complete = body_and_completion(events)
+    assert body == b"".join(f"line {i}\n".encode() for i in range(1, 11))
+    assert complete == {}
+    chunk_times = [at - started for at, event in events if "PayloadChunk" in event]
+    assert len(chunk_times) >= 5
+    assert chunk_times[0] < (events[-1][0] - started) / 2
+
+    # A failure mid-stream: the chunks sent before it, then InvokeComplete with the error.
+    _, body, complete = stream_invoke(lam, name, {"chunks": 2, "pause": 0, "fail": True})
+    assert body == b"line 1\nline 2\n"
+    assert complete["ErrorCode"] == "Error"
+    assert complete["ErrorDetails"] == "mid-stream failure"
+    # The runtime goes on after a failed stream.
+    _, body, complete = stream_invoke(lam, name, {"chunks": 1, "pause": 0})
+    assert (body, complete) == (b"line 1\n", {})
+    # Plain Invoke of the same handler gets the whole stream as its payload.
+    whole = lam.invoke(FunctionName=name, Payload=b'{"chunks": 3, "pause": 0}')
+    assert whole["Payload"].read() == b"line 1\nline 2\nline 3\n"
+
+
+@pytest.mark.slow
+def test_timeout_mid_stream(lam: Any, node_function: Any, make_function: Any) -> None:
+    make_function("stream-node-slow", package(node_files()), handler="app.lines", Runtime=NODE_RUNTIME, Timeout=2)
+    _, body, complete = stream_invoke(lam, "stream-node-slow", {"chunks": 10, "pause": 500})
+    assert body.startswith(b"line 1\n") and b"line 10" not in body
+    assert complete["ErrorCode"] == "Sandbox.Timedout"
+    assert re.search(r"Error: Task timed out after 2\.\d\d seconds$", complete["ErrorDetails"])
+
+
+@pytest.mark.slow
+def test_buffered_functions_arrive_as_one_chunk(lam: Any, node_function: Any, make_function: Any) -> None:
+    name = node_function("stream-node-whole", "app.whole")
+    response, body, complete = stream_invoke(lam, name, {"a": 1}, LogType="Tail")
+    assert json.loads(body) == {"whole": {"a": 1}}
+    assert "START RequestId" in base64.b64decode(complete["LogResult"]).decode()
+    assert response["ExecutedVersion"] == "$LATEST"
+
+    make_function("stream-python", PYTHON_CODE, handler="app.handler")
+    events = events_of(lam.invoke_with_response_stream(FunctionName="stream-python", Payload=b'{"n": 2}'))
+    assert [event for _, event in events][:-1] == [{"PayloadChunk": {"Payload": b'{"doubled": 4}'}}]
+    _, _, complete = stream_invoke(lam, "stream-python", {"fail": True})
+    assert complete["ErrorCode"] == "ValueError"
+    assert complete["ErrorDetails"] == "no good"
+
+
+def test_errors_before_the_stream_starts(lam: Any, make_function: Any) -> None:
+    with pytest.raises(lam.exceptions.ResourceNotFoundException) as missing:
+        lam.invoke_with_response_stream(FunctionName="stream-nobody", Payload=b"{}")
+    assert missing.value.response["Error"]["Message"].startswith("Function not found: ")
+    make_function("stream-python-dry", PYTHON_CODE, handler="app.handler")
+    dry = lam.invoke_with_response_stream(FunctionName="stream-python-dry", Payload=b"{}", InvocationType="DryRun")
+    assert dry["StatusCode"] == 204
+    assert list(dry["EventStream"]) == []
+    with pytest.raises(lam.exceptions.InvalidRequestContentException):
+        lam.invoke_with_response_stream(FunctionName="stream-python-dry", Payload=b"{not json")
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.invoke_with_response_stream(FunctionName="stream-python-dry", Qualifier="7", Payload=b"{}")
+
+
+PYTHON_CODE = make_zip(
+    {
+        "app.py": "def handler(event, context):\n"
+        "    if event.get('fail'):\n"
+        "        raise ValueError('no good')\n"
+        "    return {'doubled': event['n'] * 2}\n"
+    }
+)
