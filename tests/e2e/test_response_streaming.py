@@ -8,12 +8,16 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.conftest import make_zip
+from tests.e2e.conftest import SquallServer
 from tests.e2e.test_runtime_api import RUNTIME, package
 
 pytestmark = pytest.mark.e2e
@@ -80,7 +84,8 @@ def test_plain_invoke_of_a_streaming_function_gets_it_whole(lam: Any, make_funct
 NODE_HANDLERS = r"""
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export const lines = awslambda.streamifyResponse(async (event, responseStream, context) => {
+export const lines = awslambda.streamifyResponse(async (input, responseStream, context) => {
+  const event = input.requestContext ? JSON.parse(input.body) : input;  // called through a URL
   responseStream.setContentType("text/plain");
   for (let i = 1; i <= (event.chunks ?? 10); i++) {
     responseStream.write(`line ${i}\n`);
@@ -103,6 +108,10 @@ export const page = awslambda.streamifyResponse(async (event, responseStream) =>
 });
 
 export const whole = async (event) => ({ whole: event });
+
+export const boom = async () => {
+  throw new TypeError("kaboom");
+};
 """
 NODE_RUNTIME = "nodejs20.x"
 
@@ -203,3 +212,144 @@ PYTHON_CODE = make_zip(
         "    return {'doubled': event['n'] * 2}\n"
     }
 )
+
+
+def url_of(lam: Any, squall: SquallServer, name: str) -> str:
+    created = lam.create_function_url_config(FunctionName=name, AuthType="NONE", InvokeMode="RESPONSE_STREAM")
+    url_id = re.match(r"http://([a-z0-9]+)\.lambda-url\.", created["FunctionUrl"])
+    assert url_id is not None
+    return f"http://127.0.0.1:{squall.gateway_port}/_lambda-url/{url_id.group(1)}/"
+
+
+def read_timed(url: str) -> tuple[httpx.Response, list[tuple[float, bytes]]]:
+    """The response and each body piece with the time it arrived."""
+    pieces = []
+    started = time.monotonic()
+    with httpx.stream("GET", url, timeout=30) as response:
+        for piece in response.iter_raw():
+            pieces.append((time.monotonic() - started, piece))
+    return response, pieces
+
+
+@pytest.mark.slow
+def test_function_url_streams_with_the_prelude(lam: Any, squall: SquallServer, node_function: Any) -> None:
+    url = url_of(lam, squall, node_function("stream-url-page", "app.page"))
+    response, pieces = read_timed(url + "?q=1")
+    assert response.status_code == 201
+    assert response.headers["content-type"] == "text/html"
+    assert response.headers["x-served-by"] == "node"
+    assert response.headers["set-cookie"] == "a=1"
+    assert response.headers["transfer-encoding"] == "chunked"
+    assert b"".join(piece for _, piece in pieces) == b"<p>first</p><p>second</p>"
+    # The first part is on the wire a second before the second one.
+    first = next(at for at, piece in pieces if b"first" in piece)
+    second = next(at for at, piece in pieces if b"second" in piece)
+    assert second - first > 0.5
+
+
+@pytest.mark.slow
+def test_function_url_streams_a_plain_stream(lam: Any, squall: SquallServer, node_function: Any) -> None:
+    url = url_of(lam, squall, node_function("stream-url-lines", "app.lines"))
+    with httpx.stream("POST", url, json={"chunks": 3, "pause": 0}, timeout=30) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "text/plain"
+        assert response.read() == b"line 1\nline 2\nline 3\n"
+    # A failure mid-stream ends the body after what was sent.
+    answer = httpx.post(url, json={"chunks": 2, "pause": 0, "fail": True}, timeout=30)
+    assert answer.content == b"line 1\nline 2\n"
+
+
+def test_function_url_of_a_buffered_function_in_stream_mode(lam: Any, squall: SquallServer, make_function: Any) -> None:
+    make_function("stream-url-python", PYTHON_CODE, handler="app.handler")
+    url = url_of(lam, squall, "stream-url-python")
+    answer = httpx.post(url, content=b"{}", timeout=30)
+    # The Python handler reads the URL event (no "n" at its top level): a function error, Lambda's 502.
+    assert answer.status_code == 502
+
+
+# --- AWS's Node runtime interface client -------------------------------------------------------------
+RIC_VERSION = "3.3.0"
+RIC_CACHE = Path(__file__).resolve().parents[2] / ".cache" / f"aws-lambda-ric-{RIC_VERSION}"
+#: What building aws-lambda-ric's native client needs (Debian: autoconf automake libtool cmake g++).
+RIC_BUILD_TOOLS = ("node", "npm", "autoreconf", "automake", "libtoolize", "cmake", "g++", "make")
+RIC_BOOTSTRAP = '#!/bin/sh\ncd "$LAMBDA_TASK_ROOT"\nexec node node_modules/aws-lambda-ric/bin/index.mjs "$_HANDLER"\n'
+
+
+def _build_ric(target: Path) -> None:
+    """npm install aws-lambda-ric (its install scripts approved, so its native client is built)."""
+    work = target.with_name(target.name + f".building-{os.getpid()}")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    steps = [
+        ["npm", "init", "-y"],
+        ["npm", "install", "--no-audit", "--no-fund", f"aws-lambda-ric@{RIC_VERSION}"],
+        ["npm", "install-scripts", "approve", "aws-lambda-ric"],
+        ["npm", "rebuild", "aws-lambda-ric", "--foreground-scripts"],
+    ]
+    for step in steps:
+        done = subprocess.run(step, cwd=work, capture_output=True, text=True, timeout=1800)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(step)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    if not (work / "node_modules/aws-lambda-ric/dist/rapid-client.node").is_file():
+        raise RuntimeError("aws-lambda-ric was installed without its native client")
+    shutil.rmtree(target, ignore_errors=True)
+    work.rename(target)
+
+
+@pytest.fixture(scope="session")
+def ric_files() -> dict[str, str | bytes]:
+    """The files of aws-lambda-ric a function ships (bin, dist with the native client, package.json),
+    built once into a git-ignored cache and reused while it is there."""
+    missing = [tool for tool in RIC_BUILD_TOOLS if shutil.which(tool) is None]
+    module = RIC_CACHE / "node_modules" / "aws-lambda-ric"
+    if not (module / "dist" / "rapid-client.node").is_file():
+        if missing:
+            message = f"building aws-lambda-ric needs {', '.join(missing)}"
+            if os.environ.get("CI"):
+                pytest.fail(message)
+            pytest.skip(message)
+        _build_ric(RIC_CACHE)
+    files: dict[str, str | bytes] = {}
+    for path in [module / "package.json", *(module / "bin").rglob("*"), *(module / "dist").rglob("*")]:
+        if path.is_file():
+            files[f"node_modules/aws-lambda-ric/{path.relative_to(module)}"] = path.read_bytes()
+    return files
+
+
+@pytest.mark.slow
+def test_aws_lambda_ric(lam: Any, make_function: Any, ric_files: dict[str, str | bytes]) -> None:
+    files = {**ric_files, "app.mjs": NODE_HANDLERS, "bootstrap": RIC_BOOTSTRAP}
+    code = package(files, executable=("bootstrap",))
+
+    # Success, as a whole (buffered) answer.
+    make_function("ric-whole", code, handler="app.whole", Runtime=RUNTIME, Timeout=30)
+    response = lam.invoke(FunctionName="ric-whole", Payload=b'{"a": 1}', LogType="Tail")
+    assert "FunctionError" not in response, base64.b64decode(response["LogResult"]).decode()
+    assert json.loads(response["Payload"].read()) == {"whole": {"a": 1}}
+
+    # A handler error, with the payload shape of AWS's Node runtime.
+    make_function("ric-boom", code, handler="app.boom", Runtime=RUNTIME, Timeout=30)
+    failed = lam.invoke(FunctionName="ric-boom", Payload=b"{}")
+    assert failed["FunctionError"] == "Unhandled"
+    error = json.loads(failed["Payload"].read())
+    assert (error["errorType"], error["errorMessage"]) == ("TypeError", "kaboom")
+    assert error["trace"][0] == "TypeError: kaboom"
+    _, _, complete = stream_invoke(lam, "ric-boom", {})
+    assert (complete["ErrorCode"], complete["ErrorDetails"]) == ("TypeError", "kaboom")
+
+    # A stream, chunk by chunk; then one that fails mid-way.
+    make_function("ric-stream", code, handler="app.lines", Runtime=RUNTIME, Timeout=30)
+    started = time.monotonic()
+    events = events_of(
+        lam.invoke_with_response_stream(FunctionName="ric-stream", Payload=b'{"chunks": 5, "pause": 400}')
+    )
+    body, complete = body_and_completion(events)
+    assert body == b"".join(f"line {i}\n".encode() for i in range(1, 6))
+    assert complete == {}
+    first = next(at for at, event in events if "PayloadChunk" in event) - started
+    assert first < (events[-1][0] - started) / 2
+    _, body, complete = stream_invoke(lam, "ric-stream", {"chunks": 2, "pause": 0, "fail": True})
+    assert body == b"line 1\nline 2\n"
+    assert (complete["ErrorCode"], complete["ErrorDetails"]) == ("Error", "mid-stream failure")
+    _, body, complete = stream_invoke(lam, "ric-stream", {"chunks": 1, "pause": 0})
+    assert (body, complete) == (b"line 1\n", {})
