@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -353,3 +354,40 @@ def test_aws_lambda_ric(lam: Any, make_function: Any, ric_files: dict[str, str |
     assert (complete["ErrorCode"], complete["ErrorDetails"]) == ("Error", "mid-stream failure")
     _, body, complete = stream_invoke(lam, "ric-stream", {"chunks": 1, "pause": 0})
     assert (body, complete) == (b"line 1\n", {})
+
+
+@pytest.mark.slow
+def test_docs_example(squall: SquallServer, node_function: Any, tmp_path: Path) -> None:
+    section = (
+        (Path(__file__).resolve().parents[2] / "docs" / "runtimes.md").read_text().split("## Streamed responses")[1]
+    )
+    handler = re.findall(r"```js\n(.*?)```", section, re.S)[0]
+    reader = re.findall(r"```python\n(.*?)```", section, re.S)[0]
+    lam = squall.client("lambda")
+    lam.create_function(
+        FunctionName="countdown",
+        Runtime=NODE_RUNTIME,
+        Role="arn:aws:iam::000000000000:role/any",
+        Handler="index.handler",
+        Code={"ZipFile": package({"index.mjs": handler})},
+    )
+    try:
+        lam.get_waiter("function_active_v2").wait(FunctionName="countdown", WaiterConfig={"Delay": 0.05})
+        env = {**squall.cli_env(), "AWS_ENDPOINT_URL": squall.url}
+        started = time.monotonic()
+        with subprocess.Popen(
+            [sys.executable, "-u", "-c", reader.replace("http://127.0.0.1:8990", squall.url)],
+            stdout=subprocess.PIPE,
+            env=env,
+            cwd=tmp_path,
+        ) as process:
+            assert process.stdout is not None
+            first = process.stdout.readline()
+            first_at = time.monotonic() - started
+            rest = process.stdout.read()
+            total = time.monotonic() - started
+            assert process.wait(timeout=60) == 0
+        assert first + rest == b"3...\n2...\n1...\nliftoff\ndone: no error\n"
+        assert total - first_at > 1.0  # the first line came well before the end
+    finally:
+        lam.delete_function(FunctionName="countdown")
