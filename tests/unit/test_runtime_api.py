@@ -318,6 +318,42 @@ def test_streamed_response_refusals(rapi: Harness, request_id: str, status: int,
     sock.close()
 
 
+def test_a_big_chunk_is_forwarded_in_pieces(rapi: Harness) -> None:
+    """Frames (and event-stream messages after them) stay small whatever chunk size a runtime uses."""
+    next_ok(rapi, "id-1")
+    rapi.frame()
+    sock = open_stream(rapi, "id-1")
+    big = os.urandom(300_000)
+    sock.sendall(chunk(big) + b"0\r\n\r\n")
+    assert sock.recv(4096).startswith(b"HTTP/1.1 202 ")
+    sock.close()
+    assert rapi.frame()[0]["t"] == "stream"
+    pieces = []
+    while True:
+        header, body = rapi.frame()
+        if header["t"] == "result":
+            break
+        pieces.append(body)
+    assert b"".join(pieces) == big
+    assert max(map(len, pieces)) <= 1 << 16
+    assert header["error_type"] is None
+
+
+def test_a_stream_cut_short_is_a_truncated_response(rapi: Harness) -> None:
+    next_ok(rapi, "id-1")
+    rapi.frame()
+    sock = open_stream(rapi, "id-1")
+    sock.sendall(chunk(b"partial") + b"20\r\nonly a few")
+    sock.shutdown(socket.SHUT_WR)  # the runtime went away mid-chunk
+    assert rapi.frame()[0]["t"] == "stream"
+    assert rapi.frame() == ({"t": "chunk"}, b"partial")
+    assert rapi.frame() == ({"t": "chunk"}, b"only a few")
+    result, payload = rapi.frame()
+    assert result["error_type"] == "Runtime.TruncatedResponse"
+    assert json.loads(payload)["errorType"] == "Runtime.TruncatedResponse"
+    sock.close()
+
+
 def test_any_other_response_mode_is_refused(rapi: Harness) -> None:
     next_ok(rapi, "id-1")
     rapi.frame()

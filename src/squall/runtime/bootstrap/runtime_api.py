@@ -235,9 +235,16 @@ class RuntimeApi:
         if data and self._streamed <= self.stream_limit:
             self.send({"t": "chunk"}, data)
 
-    def close_stream(self, headers: dict[str, str]) -> Reply:
-        """The streamed response's end, with its trailers: the invocation's result."""
+    def close_stream(self, headers: dict[str, str], truncated: bool = False) -> Reply:
+        """The streamed response's end, with its trailers: the invocation's result. ``truncated``:
+        the runtime's connection ended before the response did."""
         usage = {"t": "result", "max_rss_mb": self._max_rss_mb(), "streamed": self._streamed}
+        if truncated:
+            # unverified: the message; the error type is one of Lambda's runtime errors (spec 2.2).
+            message = "The runtime closed its connection before the end of its streamed response."
+            error = {"errorMessage": message, "errorType": "Runtime.TruncatedResponse"}
+            self.send({**usage, "error_type": "Runtime.TruncatedResponse"}, json.dumps(error).encode())
+            return _error_reply(400, "Runtime.TruncatedResponse", message)
         if self._streamed > self.stream_limit:
             self.send({**usage, "error_type": "Function.ResponseSizeTooLarge", "oversize": self._streamed})
             return _error_reply(
@@ -356,6 +363,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     runtime_api: RuntimeApi
     protocol_version = "HTTP/1.1"
+    #: Whether the body read last ended before its end (the runtime's connection went away).
+    truncated = False
     disable_nagle_algorithm = True
     server_version = "squall-runtime-api"
 
@@ -420,7 +429,7 @@ class _Handler(BaseHTTPRequestHandler):
             return refused
         for chunk in self._chunks(headers):
             api.stream_chunk(chunk)
-        return api.close_stream(headers)
+        return api.close_stream(headers, self.truncated)
 
     # --- bodies ----------------------------------------------------------------------------------
     def _drain(self) -> None:
@@ -447,15 +456,20 @@ class _Handler(BaseHTTPRequestHandler):
         return (b"" if total > limit else b"".join(parts)), max(total, length), headers
 
     def _chunks(self, headers: dict[str, str]) -> Iterator[bytes]:
-        """The body piece by piece as it arrives: chunked (trailers into ``headers``) or by length."""
+        """The body piece by piece as it arrives (at most 64 KiB each): chunked (trailers into
+        ``headers``) or by length. ``truncated`` tells afterwards whether it ended early."""
+        self.truncated = False
         if "chunked" in headers.get("transfer-encoding", "").lower():
             yield from self._chunked(headers)
             return
-        remaining = int(headers.get("content-length") or 0)
+        yield from self._pieces(int(headers.get("content-length") or 0))
+
+    def _pieces(self, remaining: int) -> Iterator[bytes]:
+        """``remaining`` bytes as they arrive; a connection that ends first truncates them."""
         while remaining > 0:
             piece = self.rfile.read1(min(remaining, _CHUNK))
             if not piece:
-                self.close_connection = True
+                self.close_connection = self.truncated = True
                 return
             remaining -= len(piece)
             yield piece
@@ -464,15 +478,17 @@ class _Handler(BaseHTTPRequestHandler):
         """A chunked body's chunks, then its trailers read into ``headers`` (``<name>:trailer``)."""
         while True:
             size_line = self.rfile.readline(1024)
-            if not size_line:
-                self.close_connection = True
-                break
-            size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+            try:
+                size = int(size_line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                self.close_connection = self.truncated = True
+                return
             if size == 0:
                 break
-            chunk = self.rfile.read(size)
+            yield from self._pieces(size)
+            if self.truncated:
+                return
             self.rfile.readline(8)  # the CRLF after each chunk
-            yield chunk
         while True:  # trailers, up to the empty line
             line = self.rfile.readline(65537)
             if not line or line in (b"\r\n", b"\n"):
