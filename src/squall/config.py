@@ -23,6 +23,9 @@ EPHEMERAL_MAX_MB = 10_240
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
 ASYNC_PAYLOAD_LIMIT = 1024 * 1024
 RESPONSE_PAYLOAD_LIMIT = 6 * 1024 * 1024 + 100
+#: A streamed response's limit: Lambda's default maximum is 200 MB since July 2025 (20 MB before).
+# unverified: whether Lambda counts 200 MB as 200 * 2**20 bytes.
+STREAM_PAYLOAD_LIMIT = 200 * 1024 * 1024
 ENV_VARS_LIMIT = 4 * 1024
 INIT_TIMEOUT_S = 10.0
 CODE_SIZE_ZIPPED = 52_428_800

@@ -35,6 +35,7 @@ from squall.invoke.destinations import Destinations
 from squall.invoke.event_config import EventConfigStore, EventInvokeConfigs
 from squall.invoke.provisioned import ProvisionedConcurrency
 from squall.invoke.provisioned_store import ProvisionedStore
+from squall.invoke.streaming import ResponseStream
 from squall.invoke.sync import Invoker
 from squall.layers import LayerRegistry, LayerStore
 from squall.logs import format as logfmt
@@ -412,8 +413,11 @@ class Platform:
         log_type: str = "None",
         client_context: str | None = None,
         trigger: str = "api",
+        stream: ResponseStream | None = None,
     ) -> InvokeOutcome:
-        """Lambda's Invoke: RequestResponse (200), Event (202) or DryRun (204)."""
+        """Lambda's Invoke: RequestResponse (200), Event (202) or DryRun (204). With ``stream``
+        (InvokeWithResponseStream, streaming function URLs), a streamed response goes there chunk
+        by chunk, and the outcome's payload is empty unless the function answered whole."""
         limit = limits.ASYNC_PAYLOAD_LIMIT if invocation_type == "Event" else limits.SYNC_PAYLOAD_LIMIT
         if len(payload) > limit:
             if invocation_type == "Event":
@@ -431,6 +435,9 @@ class Platform:
         if invocation_type == "Event":
             await self.dispatcher.enqueue(name, qualifier or LATEST, payload, request_id)
             return InvokeOutcome(status_code=202, payload=b"", request_id=request_id)
+        if stream is not None:
+            stream.executed_version = config.version
+            stream.request_id = request_id
         request, result = await self.invoker.invoke(
             config,
             payload,
@@ -438,6 +445,7 @@ class Platform:
             client_context=context_json,
             trigger=trigger,
             request_id=request_id,
+            stream=stream,
         )
         return InvokeOutcome(
             status_code=200,

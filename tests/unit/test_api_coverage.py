@@ -11,6 +11,7 @@ import botocore.session
 import pytest
 from starlette.routing import Match
 
+from squall.api import stream_invoke_api
 from squall.api.lambda_api import _INVOKE_PATH, LambdaApi
 from squall.config import Settings
 from squall.platform import Platform
@@ -46,8 +47,8 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LambdaApi]:
 def routed(api: LambdaApi, method: str, request_uri: str) -> bool:
     """Whether a request for this model ``requestUri`` (labels filled in) reaches an endpoint."""
     path = re.sub(r"\{[^}]+\}", "label", request_uri.partition("?")[0])
-    if method == "POST" and _INVOKE_PATH.match(path.encode()):
-        return True  # Invoke is served ahead of the router, on the hot path
+    if method == "POST" and (_INVOKE_PATH.match(path.encode()) or stream_invoke_api.PATH.match(path.encode())):
+        return True  # Invoke and InvokeWithResponseStream are served ahead of the router
     scope = {"type": "http", "method": method, "path": path, "root_path": ""}
     return any(route.matches(scope)[0] == Match.FULL for route in api.router.routes)
 

@@ -224,23 +224,144 @@ def test_unknown_path_is_404_and_wrong_method_405(rapi: Harness) -> None:
     assert rapi.request("GET", "/init/error")[0] == 405
 
 
-def test_chunked_response_with_an_error_trailer(rapi: Harness) -> None:
+STREAM_HEAD = (
+    "POST {base}/invocation/{rid}/response HTTP/1.1\r\nHost: x\r\n"
+    "Lambda-Runtime-Function-Response-Mode: streaming\r\nTransfer-Encoding: chunked\r\n"
+    "Content-Type: text/plain\r\nTrailer: Lambda-Runtime-Function-Error-Type\r\n\r\n"
+)
+
+
+def open_stream(rapi: Harness, request_id: str) -> socket.socket:
+    """A streamed response's request line and headers, sent as Node's runtime client sends them."""
+    sock = socket.create_connection(("127.0.0.1", rapi.port), timeout=10)
+    sock.sendall(STREAM_HEAD.format(base=BASE, rid=request_id).encode())
+    return sock
+
+
+def chunk(data: bytes) -> bytes:
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+def test_streamed_chunks_are_forwarded_as_they_arrive(rapi: Harness) -> None:
+    next_ok(rapi, "id-1")
+    rapi.frame()  # ready
+    sock = open_stream(rapi, "id-1")
+    opened, _ = rapi.frame()
+    assert opened == {"t": "stream", "content_type": "text/plain"}
+    sock.sendall(chunk(b"hello "))
+    # The chunk reaches Squall while the response is still open (no end sent yet).
+    assert rapi.frame() == ({"t": "chunk"}, b"hello ")
+    sock.sendall(chunk(b"world"))
+    assert rapi.frame() == ({"t": "chunk"}, b"world")
+    sock.sendall(b"0\r\n\r\n")
+    assert sock.recv(4096).startswith(b"HTTP/1.1 202 ")
+    result, payload = rapi.frame()
+    assert (result["t"], result["error_type"], result["streamed"], payload) == ("result", None, 11, b"")
+    sock.close()
+    next_ok(rapi, "id-2")  # the runtime goes on
+
+
+def test_streamed_response_with_an_error_trailer(rapi: Harness) -> None:
     """A streamed response that fails midway reports the failure in trailers only (Node's client)."""
     next_ok(rapi, "id-1")
-    sock = socket.create_connection(("127.0.0.1", rapi.port))
+    rapi.frame()
+    sock = open_stream(rapi, "id-1")
     error = b'{"errorMessage":"mid","errorType":"Error"}'
     sock.sendall(
-        b"POST " + BASE.encode() + b"/invocation/id-1/response HTTP/1.1\r\nHost: x\r\n"
-        b"Lambda-Runtime-Function-Response-Mode: streaming\r\nTransfer-Encoding: chunked\r\n"
-        b"Trailer: Lambda-Runtime-Function-Error-Type\r\n\r\n"
-        b"5\r\nhello\r\n0\r\nLambda-Runtime-Function-Error-Type: Error\r\n"
+        chunk(b"hello") + b"0\r\nLambda-Runtime-Function-Error-Type: Error\r\n"
         b"Lambda-Runtime-Function-Error-Body: " + base64.b64encode(error) + b"\r\n\r\n"
     )
     assert sock.recv(4096).startswith(b"HTTP/1.1 202 ")
     sock.close()
-    rapi.frame()
+    assert rapi.frame()[0]["t"] == "stream"
+    assert rapi.frame() == ({"t": "chunk"}, b"hello")
     result, payload = rapi.frame()
     assert (result["error_type"], payload) == ("Error", error)
+
+
+def test_streamed_response_by_content_length(rapi: Harness) -> None:
+    next_ok(rapi, "id-1")
+    rapi.frame()
+    status, _, _ = rapi.request(
+        "POST", "/invocation/id-1/response", b"whole", {"Lambda-Runtime-Function-Response-Mode": "streaming"}
+    )
+    assert status == 202
+    assert rapi.frame()[0] == {"t": "stream", "content_type": "application/octet-stream"}
+    assert rapi.frame() == ({"t": "chunk"}, b"whole")
+    assert rapi.frame()[0]["error_type"] is None
+
+
+def test_streamed_response_past_its_limit_fails(rapi: Harness) -> None:
+    rapi.api.stream_limit = 8
+    next_ok(rapi, "id-1")
+    rapi.frame()
+    sock = open_stream(rapi, "id-1")
+    sock.sendall(chunk(b"12345") + chunk(b"67890") + b"0\r\n\r\n")
+    assert sock.recv(4096).startswith(b"HTTP/1.1 413 ")
+    sock.close()
+    assert rapi.frame()[0]["t"] == "stream"
+    assert rapi.frame() == ({"t": "chunk"}, b"12345")  # the chunk past the limit is dropped
+    result, _ = rapi.frame()
+    assert (result["error_type"], result["oversize"]) == ("Function.ResponseSizeTooLarge", 10)
+
+
+@pytest.mark.parametrize(("request_id", "status", "kind"), [("id-9", 400, "InvalidRequestID"), ("id-1", 403, "")])
+def test_streamed_response_refusals(rapi: Harness, request_id: str, status: int, kind: str) -> None:
+    next_ok(rapi, "id-1")
+    if status == 403:
+        assert rapi.request("POST", "/invocation/id-1/response", b"{}")[0] == 202
+    sock = open_stream(rapi, request_id)
+    sock.sendall(chunk(b"late") + b"0\r\n\r\n")
+    answer = sock.recv(4096)
+    assert answer.startswith(f"HTTP/1.1 {status} ".encode())
+    assert error_type(answer.split(b"\r\n\r\n", 1)[1]) == (kind or "InvalidStateTransition")
+    sock.close()
+
+
+def test_a_big_chunk_is_forwarded_in_pieces(rapi: Harness) -> None:
+    """Frames (and event-stream messages after them) stay small whatever chunk size a runtime uses."""
+    next_ok(rapi, "id-1")
+    rapi.frame()
+    sock = open_stream(rapi, "id-1")
+    big = os.urandom(300_000)
+    sock.sendall(chunk(big) + b"0\r\n\r\n")
+    assert sock.recv(4096).startswith(b"HTTP/1.1 202 ")
+    sock.close()
+    assert rapi.frame()[0]["t"] == "stream"
+    pieces = []
+    while True:
+        header, body = rapi.frame()
+        if header["t"] == "result":
+            break
+        pieces.append(body)
+    assert b"".join(pieces) == big
+    assert max(map(len, pieces)) <= 1 << 16
+    assert header["error_type"] is None
+
+
+def test_a_stream_cut_short_is_a_truncated_response(rapi: Harness) -> None:
+    next_ok(rapi, "id-1")
+    rapi.frame()
+    sock = open_stream(rapi, "id-1")
+    sock.sendall(chunk(b"partial") + b"20\r\nonly a few")
+    sock.shutdown(socket.SHUT_WR)  # the runtime went away mid-chunk
+    assert rapi.frame()[0]["t"] == "stream"
+    assert rapi.frame() == ({"t": "chunk"}, b"partial")
+    assert rapi.frame() == ({"t": "chunk"}, b"only a few")
+    result, payload = rapi.frame()
+    assert result["error_type"] == "Runtime.TruncatedResponse"
+    assert json.loads(payload)["errorType"] == "Runtime.TruncatedResponse"
+    sock.close()
+
+
+def test_any_other_response_mode_is_refused(rapi: Harness) -> None:
+    next_ok(rapi, "id-1")
+    rapi.frame()
+    headers = {"Lambda-Runtime-Function-Response-Mode": "buffered"}
+    status, body, _ = rapi.request("POST", "/invocation/id-1/response", b"{}", headers)
+    assert (status, error_type(body)) == (400, "InvalidFunctionResponseMode")
+    result, _ = rapi.frame()
+    assert result["error_type"] == "Runtime.InvalidResponseModeHeader"
 
 
 def test_keep_alive_one_connection_for_many_invocations(rapi: Harness) -> None:

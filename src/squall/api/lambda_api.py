@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from squall import config as limits
 from squall.aliases import is_alias
-from squall.api import function_urls_api
+from squall.api import function_urls_api, stream_invoke_api
 from squall.api import lambda_wire as wire
 from squall.api.errors import render_error
 from squall.api.esm_api import EventSourceMappingApi
@@ -108,6 +108,7 @@ class LambdaApi:
         self.code_url_base = code_url_base
         self.signing_key = signing_key
         self.sizes = PackageSizes(platform.code)
+        self.stream_invoke = stream_invoke_api.StreamInvokeApi(platform)
         routes = [
             Route("/2015-03-31/functions", self._guard(self.create_function), methods=["POST"]),
             Route("/2015-03-31/functions/", self._guard(self.list_functions), methods=["GET"]),
@@ -156,9 +157,14 @@ class LambdaApi:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("method") == "POST":
-            match = _INVOKE_PATH.match(scope.get("raw_path") or scope["path"].encode())
+            raw_path = scope.get("raw_path") or scope["path"].encode()
+            match = _INVOKE_PATH.match(raw_path)
             if match:
                 await self.invoke(scope, match.group(1).decode(), send)
+                return
+            match = stream_invoke_api.PATH.match(raw_path)
+            if match:
+                await self.stream_invoke(scope, match.group(1).decode(), send)
                 return
         principal = self.platform.keyring.principal(scope.get("squall.access_key"))
         if principal is not None and principal.function is not None and not _INVOKE_ASYNC_PATH.match(scope["path"]):
@@ -343,20 +349,14 @@ class LambdaApi:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         request_id = str(scope.get("squall.request_id", ""))
         try:
-            name, qualifier = wire.split_function_name(unquote(name_in_path), query.get("Qualifier"))
-            invocation_type = headers.get("x-amz-invocation-type", "RequestResponse")
-            log_type = headers.get("x-amz-log-type", "None")
-            v = wire.Violations()
-            v.enum(invocation_type, "invocationType", ["Event", "RequestResponse", "DryRun"])
-            v.enum(log_type, "logType", ["None", "Tail"])
-            v.raise_if_any()
+            params = wire.invoke_parameters(name_in_path, query, headers, ["Event", "RequestResponse", "DryRun"])
             body = scope.get("squall.body")
             outcome = await self.platform.invoke(
-                name,
-                qualifier,
+                params.name,
+                params.qualifier,
                 body if isinstance(body, bytes) else b"",
-                invocation_type,
-                log_type,
+                params.invocation_type,
+                params.log_type,
                 headers.get("x-amz-client-context"),
             )
         except SquallError as exc:

@@ -11,7 +11,8 @@ import base64
 import binascii
 import json
 import re
-from typing import Any
+from typing import Any, NamedTuple
+from urllib.parse import unquote
 
 from squall import config as limits
 from squall.api.validation import Violations as Violations  # re-exported: wire.Violations
@@ -335,3 +336,26 @@ def alias_configuration(alias: Alias, arn: str) -> dict[str, Any]:
     if alias.weights:
         body["RoutingConfig"] = {"AdditionalVersionWeights": alias.weights}
     return body
+
+
+class InvokeParameters(NamedTuple):
+    """What an Invoke-like request names: the function, its qualifier, invocation and log types."""
+
+    name: str
+    qualifier: str | None
+    invocation_type: str
+    log_type: str
+
+
+def invoke_parameters(
+    name_in_path: str, query: dict[str, str], headers: dict[str, str], invocation_types: list[str]
+) -> InvokeParameters:
+    """Invoke's (or InvokeWithResponseStream's) path, ``Qualifier`` and ``X-Amz-*`` headers, validated."""
+    name, qualifier = split_function_name(unquote(name_in_path), query.get("Qualifier"))
+    invocation_type = headers.get("x-amz-invocation-type", "RequestResponse")
+    log_type = headers.get("x-amz-log-type", "None")
+    v = Violations()
+    v.enum(invocation_type, "invocationType", invocation_types)
+    v.enum(log_type, "logType", ["None", "Tail"])
+    v.raise_if_any()
+    return InvokeParameters(name, qualifier, invocation_type, log_type)

@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 
 import msgspec
 
+from squall.invoke.streaming import ResponseStream
 from squall.models import InvokeRequest, InvokeResult, SandboxSpec
 
 #: ``AWS_LAMBDA_INITIALIZATION_TYPE`` of sandboxes started ahead of demand.
@@ -37,11 +38,15 @@ class Executor(ABC):
         """Get ready to serve (start zygotes, connect to a cluster...)."""
 
     @abstractmethod
-    async def invoke(self, spec: SandboxSpec, request: InvokeRequest) -> InvokeResult:
+    async def invoke(
+        self, spec: SandboxSpec, request: InvokeRequest, stream: ResponseStream | None = None
+    ) -> InvokeResult:
         """Run one invocation to completion, cold-starting a sandbox when no warm one is free.
 
         Function failures (errors, timeouts, crashes, out of memory) are results, not
         exceptions; an exception means the platform itself could not run the invocation.
+        A response the runtime streams goes to ``stream`` as it comes (the result's payload is then
+        empty, or the error); an executor may also deliver it whole in the result instead.
         """
 
     @abstractmethod

@@ -17,6 +17,7 @@ from typing import Any
 from squall import config
 from squall.errors import SandboxError
 from squall.executors.base import PROVISIONED_INIT, Executor, ProvisionedState
+from squall.invoke.streaming import ResponseStream
 from squall.layers import merged_tree
 from squall.logs import format as logfmt
 from squall.metering.pricing import billed_ms
@@ -193,7 +194,9 @@ class LocalExecutor(Executor):
         return reaped
 
     # --- the hot path ------------------------------------------------------------------------------
-    async def invoke(self, spec: SandboxSpec, request: InvokeRequest) -> InvokeResult:
+    async def invoke(
+        self, spec: SandboxSpec, request: InvokeRequest, stream: ResponseStream | None = None
+    ) -> InvokeResult:
         start_wall = time.time()
         init_log = b""
         sandbox: Sandbox | None = None
@@ -227,14 +230,14 @@ class LocalExecutor(Executor):
         }
         started = time.monotonic()
         try:
-            outcome = await sandbox.invoke(header, request.payload, spec.timeout_s)
+            outcome = await sandbox.invoke(header, request.payload, spec.timeout_s, stream)
         finally:
             self._busy.discard(sandbox)
         if outcome.unstarted and not cold and (provisioned is None or sandbox not in provisioned.busy):
             # Its runtime exited after answering the last event (as Node's does after an uncaught
             # exception): like Lambda, run this one on a fresh sandbox.
             self._cleanup_later(sandbox)
-            return await self.invoke(spec, request)
+            return await self.invoke(spec, request, stream)
         duration_ms = (time.monotonic() - started) * 1000
         return self._finish(
             sandbox, spec, request, outcome, init_log, sandbox.read_log(), duration_ms, start_wall, cold
@@ -458,6 +461,7 @@ class LocalExecutor(Executor):
             "entry": runtime.entry,
             "command": runtime.command(),
             "payload_limit": config.RESPONSE_PAYLOAD_LIMIT,
+            "stream_limit": config.STREAM_PAYLOAD_LIMIT,
         }
         task_root = "/var/task" if self.isolation else str(task_dir)
         env = self._environment(

@@ -26,6 +26,7 @@ from squall.errors import SandboxError
 from squall.executors.base import Executor, ProvisionedState
 from squall.executors.ray_agent import AgentStatus, NodeAgent
 from squall.executors.ray_placement import AgentSlot, Placement
+from squall.invoke.streaming import ResponseStream
 from squall.models import InvokeRequest, InvokeResult, SandboxSpec
 from squall.stores.code import CodeStore
 
@@ -166,7 +167,10 @@ class RayExecutor(Executor):
         self.placement.report(name, status.idle)
 
     # --- the hot path ----------------------------------------------------------------------------
-    async def invoke(self, spec: SandboxSpec, request: InvokeRequest) -> InvokeResult:
+    async def invoke(
+        self, spec: SandboxSpec, request: InvokeRequest, stream: ResponseStream | None = None
+    ) -> InvokeResult:
+        # Streamed responses come back whole through Ray (up to Invoke's 6 MB), never chunk by chunk.
         slot = self.placement.choose(spec.pool_key, spec.memory_mb)
         if slot is None:
             await self.reconcile()

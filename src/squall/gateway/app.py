@@ -33,6 +33,7 @@ from squall.gateway.events import BadResponse, HttpResponse, json_response, map_
 from squall.gateway.request import GatewayRequest
 from squall.gateway.routes import choose
 from squall.gateway.store import GatewayStore
+from squall.gateway.url_streaming import StreamedHttpResponse
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,11 @@ class GatewayApp:
             for k, v in response.headers
             if k.lower() not in _FRAMING_HEADERS
         ]
-        headers += [(b"apigw-requestid", request_id.encode()), (b"content-length", str(len(response.body)).encode())]
+        headers.append((b"apigw-requestid", request_id.encode()))
+        if isinstance(response, StreamedHttpResponse):
+            await _send_streamed(send, response, headers, scope["method"] == "HEAD")
+            return
+        headers.append((b"content-length", str(len(response.body)).encode()))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else response.body})
 
@@ -280,3 +285,17 @@ async def _read_body(receive: Receive) -> bytes | None:
         if not message.get("more_body", False):
             break
     return b"".join(chunks)
+
+
+async def _send_streamed(
+    send: Send, response: StreamedHttpResponse, headers: list[tuple[bytes, bytes]], head: bool
+) -> None:
+    """A streamed function URL answer: no length, so the server sends it chunked, each chunk at once."""
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    if response.body and not head:
+        await send({"type": "http.response.body", "body": response.body, "more_body": True})
+    if response.chunks is not None:
+        async for chunk in response.chunks:
+            if not head:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})

@@ -4,15 +4,17 @@ A request names its URL by host, ``http://<url-id>.lambda-url.<region>.localhost
 or by path, ``http://127.0.0.1:8991/_lambda-url/<url-id>/<path>``. Then, as Lambda does: the
 ``AWS_IAM`` check (a SigV4 signature by one of Squall's keys, service ``lambda``), CORS preflight,
 a synchronous invocation with the payload 2.0 event (route key ``$default``), and the answer mapped
-back as HTTP APIs map payload 2.0 answers. Lambda's own answers are ``{"Message": ...}`` JSON.
+back as HTTP APIs map payload 2.0 answers, or, for a ``RESPONSE_STREAM`` URL whose function streams,
+sent on as it comes (``url_streaming``). Lambda's own answers are ``{"Message": ...}`` JSON.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from squall.api.sigv4 import SigV4Verifier
@@ -22,9 +24,13 @@ from squall.gateway.authorizers import Invoke
 from squall.gateway.events import BadResponse, HttpResponse, map_response, v2_event
 from squall.gateway.request import GatewayRequest
 from squall.gateway.url_store import FunctionUrl, FunctionUrlStore
+from squall.gateway.url_streaming import streamed_response
+from squall.invoke.streaming import ResponseStream
 
 log = logging.getLogger(__name__)
 
+#: A synchronous invocation whose streamed response goes to the stream given (RESPONSE_STREAM URLs).
+StreamInvoke = Callable[[str, bytes, ResponseStream], Awaitable[tuple[str | None, bytes]]]
 PATH_PREFIX = "/_lambda-url/"
 _HOST_URL = re.compile(r"^([a-z0-9]+)\.lambda-url\.", re.IGNORECASE)
 #: Lambda's synchronous invocation payload limit applies to a function URL's request.
@@ -65,9 +71,11 @@ class FunctionUrlGateway:
         account_id: str,
         region: str,
         caller_of: Callable[[str], tuple[str, str]] | None = None,
+        stream: StreamInvoke | None = None,
     ) -> None:
         self._store = store
         self._invoke = invoke
+        self._stream = stream
         self._verifier = verifier
         self._account_id = account_id
         self._region = region
@@ -122,7 +130,10 @@ class FunctionUrlGateway:
                 return message_response(403, "Forbidden")
             authorizer = {"iam": identity}
         event = v2_event(request, "$default", {}, {}, authorizer)
-        response = await self._call(url, event)
+        if url.invoke_mode == "RESPONSE_STREAM" and self._stream is not None:
+            response = await self._call_streaming(url, event)
+        else:
+            response = await self._call(url, event)
         if config is not None:
             cors.decorate(config, request, response)
         return response
@@ -152,8 +163,32 @@ class FunctionUrlGateway:
         }
 
     async def _call(self, url: FunctionUrl, event: dict[str, Any]) -> HttpResponse:
+        return await self._answer(url, self._invoke(url.function_arn, json.dumps(event).encode()))
+
+    async def _call_streaming(self, url: FunctionUrl, event: dict[str, Any]) -> HttpResponse:
+        """A RESPONSE_STREAM URL: the body goes out as the function streams it. A function that
+        answers whole (Python, a buffered Node handler) is mapped as a BUFFERED URL maps it."""
+        assert self._stream is not None
+        stream = ResponseStream()
+        running = asyncio.ensure_future(self._stream(url.function_arn, json.dumps(event).encode(), stream))
+        running.add_done_callback(lambda _: stream.finish())
+        await stream.opened.wait()
+        if stream.content_type is None:
+            return await self._answer(url, running)
         try:
-            error, payload = await self._invoke(url.function_arn, json.dumps(event).encode())
+            response = await streamed_response(stream)
+        except BadResponse as exc:
+            log.info("function URL %s: unusable streamed answer: %s", url.url_id, exc)
+            stream.close()
+            await asyncio.gather(running, return_exceptions=True)
+            return message_response(502, "Internal Server Error")
+        response.chunks = _then_wait(response.chunks, running)
+        return response
+
+    async def _answer(self, url: FunctionUrl, call: Awaitable[tuple[str | None, bytes]]) -> HttpResponse:
+        """The HTTP answer to a whole (buffered) invocation result."""
+        try:
+            error, payload = await call
         except RequestTooLarge:
             return message_response(413, "Request Entity Too Large")  # unverified
         except TooManyRequests:
@@ -169,3 +204,16 @@ class FunctionUrlGateway:
         except BadResponse as exc:
             log.info("function URL %s: unusable answer: %s", url.url_id, exc)
             return message_response(502, "Internal Server Error")
+
+
+async def _then_wait(
+    chunks: AsyncIterator[bytes] | None, running: asyncio.Future[tuple[str | None, bytes]]
+) -> AsyncIterator[bytes]:
+    """The body's chunks, then the invocation's end (a failure mid-stream just ends the body)."""
+    if chunks is not None:
+        async for chunk in chunks:
+            yield chunk
+    try:
+        await running
+    except Exception as exc:
+        log.info("function URL stream ended by a failure: %s", exc)

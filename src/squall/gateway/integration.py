@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from squall.invoke.streaming import ResponseStream
 from squall.platform import Platform
 
 # arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>], also wrapped in API Gateway's
@@ -29,4 +30,10 @@ class FunctionInvoker:
         """(function error or None, answer payload) of one RequestResponse invocation."""
         name, qualifier = function_of(uri)
         outcome = await self._platform.invoke(name, qualifier, payload, trigger="gateway")
+        return outcome.function_error, outcome.payload
+
+    async def stream(self, uri: str, payload: bytes, stream: ResponseStream) -> tuple[str | None, bytes]:
+        """The same invocation, its streamed response going to ``stream`` as it comes."""
+        name, qualifier = function_of(uri)
+        outcome = await self._platform.invoke(name, qualifier, payload, trigger="gateway", stream=stream)
         return outcome.function_error, outcome.payload

@@ -46,6 +46,7 @@ def build_gateway(platform: Platform, settings: Settings) -> Gateway:
             settings.account_id,
             settings.region,
             lambda key: _caller(platform, settings.account_id, key),
+            invoker.stream,
         )
     sites = WebsiteServer(platform.buckets) if platform.buckets is not None else None
     app = GatewayApp(store, invoker, settings.account_id, settings.region, urls, sites)

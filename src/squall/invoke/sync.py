@@ -14,6 +14,7 @@ from squall.aliases import AliasRegistry, is_alias
 from squall.errors import ResourceConflict, TooManyRequests
 from squall.executors.base import Executor
 from squall.invoke.concurrency import ConcurrencyLimiter
+from squall.invoke.streaming import ResponseStream
 from squall.models import FunctionConfig, InvokeRequest, InvokeResult, SandboxSpec
 from squall.registry import FunctionRegistry
 
@@ -83,8 +84,10 @@ class Invoker:
         trigger: str = "api",
         wait: bool = False,
         request_id: str | None = None,
+        stream: ResponseStream | None = None,
     ) -> tuple[InvokeRequest, InvokeResult]:
-        """Run one invocation. Over the concurrency limit: throttle, or wait when ``wait``."""
+        """Run one invocation. Over the concurrency limit: throttle, or wait when ``wait``. A
+        response the function streams goes to ``stream`` as it comes, when given."""
         if wait:
             slot = await self.limiter.take(config.name, config.version)
         else:
@@ -103,7 +106,7 @@ class Invoker:
         )
         self.running[config.name] += 1
         try:
-            result = await self.executor.invoke(sandbox_spec(config), request)
+            result = await self.executor.invoke(sandbox_spec(config), request, stream)
         finally:
             self.running[config.name] -= 1
             self.limiter.release_slot(slot)

@@ -20,7 +20,8 @@ from typing import Any
 
 import msgspec
 
-from squall.config import INIT_TIMEOUT_S, RESPONSE_PAYLOAD_LIMIT
+from squall.config import INIT_TIMEOUT_S, RESPONSE_PAYLOAD_LIMIT, STREAM_PAYLOAD_LIMIT
+from squall.invoke.streaming import ResponseStream
 from squall.models import SandboxSpec
 from squall.runtime.bootstrap import frames
 from squall.runtime.cgroups import CgroupManager, SandboxCgroup
@@ -37,6 +38,37 @@ class Outcome(msgspec.Struct, kw_only=True):
     status: str | None = None  # "timeout" or "error" for the REPORT line
     #: The runtime ended between invocations, before taking this one: it may run on a fresh sandbox.
     unstarted: bool = False
+
+
+class _Received:
+    """A streamed response's frames as they come: forwarded to the caller's stream, or gathered
+    (up to just past the buffered limit, enough to tell that it is over) when there is none."""
+
+    def __init__(self, stream: ResponseStream | None) -> None:
+        self.stream = stream
+        self.content_type: str | None = None
+        self.size = 0
+        self._parts: list[bytes] = []
+
+    @property
+    def forwarded(self) -> bool:
+        return self.stream is not None and self.content_type is not None
+
+    async def take(self, frame: dict[str, Any], body: bytes) -> None:
+        if frame["t"] == "stream":
+            self.content_type = str(frame.get("content_type") or "application/octet-stream")
+            if self.stream is not None:
+                await self.stream.open(self.content_type)
+            return
+        self.size += len(body)
+        if self.stream is not None:
+            await self.stream.write(body)
+        elif self.size <= RESPONSE_PAYLOAD_LIMIT:
+            self._parts.append(body)
+
+    def payload(self) -> bytes:
+        """What the caller gets in the result: the gathered chunks, or nothing when they were forwarded."""
+        return b"" if self.forwarded else b"".join(self._parts)
 
 
 class Sandbox:
@@ -113,20 +145,28 @@ class Sandbox:
             )
         return None
 
-    async def invoke(self, header: dict[str, Any], payload: bytes, timeout_s: float) -> Outcome:
-        """Run one invocation under its deadline."""
+    async def invoke(
+        self, header: dict[str, Any], payload: bytes, timeout_s: float, stream: ResponseStream | None = None
+    ) -> Outcome:
+        """Run one invocation under its deadline. A streamed response goes chunk by chunk to
+        ``stream`` when there is one, else it is gathered into the payload, as Invoke returns it."""
         assert self._writer is not None
         self.invocations += 1
         started = time.monotonic()
+        received = _Received(stream)
         delivered = True
         try:
-            self._writer.write(frames.encode(header, payload))
-            await self._writer.drain()
-        except ConnectionError:
-            # It ended since its last call, so this event never started; a frame it left behind says why.
-            delivered = False
-        try:
-            reply, body = await asyncio.wait_for(self._read_frame(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                try:
+                    self._writer.write(frames.encode(header, payload))
+                    await self._writer.drain()
+                except ConnectionError:
+                    # It ended since its last call, so this event never started; a frame it left behind says why.
+                    delivered = False
+                reply, body = await self._read_frame()
+                while reply.get("t") in ("stream", "chunk"):
+                    await received.take(reply, body)
+                    reply, body = await self._read_frame()
         except TimeoutError:
             await self.kill()
             elapsed = time.monotonic() - started
@@ -145,11 +185,12 @@ class Sandbox:
         if reply.get("fault"):
             return await self._fault(reply, header["id"])
         size = reply.get("oversize") or len(body)
-        if size > RESPONSE_PAYLOAD_LIMIT:
-            message = (
-                f"Response payload size ({size} bytes) exceeded maximum allowed payload size "
-                f"({RESPONSE_PAYLOAD_LIMIT} bytes)."
-            )
+        if received.content_type is not None and not reply.get("error_type"):
+            body = received.payload()
+            size = reply.get("oversize") or received.size
+        limit = STREAM_PAYLOAD_LIMIT if received.forwarded else RESPONSE_PAYLOAD_LIMIT
+        if size > limit:
+            message = f"Response payload size ({size} bytes) exceeded maximum allowed payload size ({limit} bytes)."
             return Outcome(
                 payload=_error("Function.ResponseSizeTooLarge", message),
                 error_type="Function.ResponseSizeTooLarge",

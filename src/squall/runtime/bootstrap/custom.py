@@ -26,7 +26,7 @@ def serve(channel: socket.socket, spec: dict[str, Any]) -> None:
     started = time.monotonic()
     reader = channel.makefile("rb")
     writer = channel.makefile("wb")
-    api = RuntimeApi(writer, int(spec["payload_limit"]), started)
+    api = RuntimeApi(writer, int(spec["payload_limit"]), started, spec.get("stream_limit"))
     env = dict(spec["env"])
     task_root = env["LAMBDA_TASK_ROOT"]
     command: list[str] | None = spec.get("command")  # a managed runtime's own program (Node.js)

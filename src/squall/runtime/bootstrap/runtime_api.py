@@ -3,10 +3,13 @@
 ``RuntimeApi`` holds the runtime's state machine (started, waiting, running, response sent, init
 error) and turns the runtime's HTTP calls into Squall's frames: the first ``GET .../next`` is the
 end of init (a ``ready`` frame), a posted response or error is a ``result`` frame, and
-``init/error`` is a failed ``ready``. Squall's invocations arrive as frames and wait in a queue
-until the runtime asks for them, with no timeout. The HTTP server is the standard library's,
-speaking keep-alive HTTP/1.1; request bodies are read here, by Content-Length or chunked with
-their trailers, so streamed responses can be added on top. Standard library only.
+``init/error`` is a failed ``ready``. A streamed response (``Lambda-Runtime-Function-Response-Mode:
+streaming``) is a ``stream`` frame (its content type), one ``chunk`` frame per chunk as it is read,
+then the ``result`` frame, carrying the error a runtime reports in the HTTP trailers
+(``Lambda-Runtime-Function-Error-Type``, ``Lambda-Runtime-Function-Error-Body`` in base64).
+Squall's invocations arrive as frames and wait in a queue until the runtime asks for them, with no
+timeout. The HTTP server is the standard library's, speaking keep-alive HTTP/1.1; request bodies
+are read here, by Content-Length or chunked with their trailers. Standard library only.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import resource
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, BinaryIO
 
@@ -76,7 +80,9 @@ INVALID_REQUEST_ID = _error_reply(400, "InvalidRequestID", "Invalid request ID")
 class RuntimeApi:
     """The state of one sandbox's Runtime API, between the runtime (HTTP) and Squall (frames)."""
 
-    def __init__(self, out: BinaryIO, payload_limit: int, started: float | None = None) -> None:
+    def __init__(
+        self, out: BinaryIO, payload_limit: int, started: float | None = None, stream_limit: int | None = None
+    ) -> None:
         self._out = out
         self._out_lock = threading.Lock()
         self._cond = threading.Condition()
@@ -85,6 +91,9 @@ class RuntimeApi:
         self._current: str | None = None
         self._started = time.monotonic() if started is None else started
         self.payload_limit = payload_limit
+        #: A streamed response's limit; past it, chunks are dropped and the invocation fails.
+        self.stream_limit = payload_limit if stream_limit is None else stream_limit
+        self._streamed = 0
         #: The runtime's process, whose peak memory goes into each result.
         self.runtime_pid = 0
         self.server: ThreadingHTTPServer | None = None
@@ -168,9 +177,8 @@ class RuntimeApi:
                 headers.append((name, header[key]))
         return Reply(200, body, headers)
 
-    def post(self, request_id: str, kind: str, body: bytes, size: int, headers: dict[str, str]) -> Reply:
-        """``POST /runtime/invocation/{id}/response`` or ``.../error`` (``size``: the body's, which is
-        dropped when over the limit)."""
+    def _answer(self, request_id: str, kind: str) -> Reply | None:
+        """Take the invocation's one answer (None), or the reason the runtime may not answer it."""
         with self._cond:
             if self._state != RUNNING:
                 return self._forbidden(_TARGETS[kind])
@@ -178,6 +186,14 @@ class RuntimeApi:
                 return INVALID_REQUEST_ID
             self._state = RESPONSE_SENT
             self._current = None
+        return None
+
+    def post(self, request_id: str, kind: str, body: bytes, size: int, headers: dict[str, str]) -> Reply:
+        """``POST /runtime/invocation/{id}/response`` or ``.../error`` (``size``: the body's, which is
+        dropped when over the limit)."""
+        refused = self._answer(request_id, kind)
+        if refused is not None:
+            return refused
         usage = {"t": "result", "max_rss_mb": self._max_rss_mb()}
         if kind == "error":
             error_type, payload = _error_of(headers, body)
@@ -192,17 +208,49 @@ class RuntimeApi:
         if mode is not None and mode != "streaming":
             self.send({**usage, "error_type": "Runtime.InvalidResponseModeHeader", "status": "error"}, b"")
             return _error_reply(400, "InvalidFunctionResponseMode", "Invalid function response mode")
-        trailer_type = headers.get(ERROR_TYPE_HEADER.lower() + ":trailer")
-        if trailer_type:
-            # A streamed response that failed midway reports it in trailers only.
-            encoded = headers.get(ERROR_BODY_TRAILER.lower() + ":trailer", "")
-            try:
-                payload = base64.b64decode(encoded, validate=True)
-            except (binascii.Error, ValueError):
-                payload = b""
-            self.send({**usage, "error_type": trailer_type}, payload)
+        failure = _trailer_error(headers)
+        if failure is not None:
+            self.send({**usage, "error_type": failure[0]}, failure[1])
             return ACCEPTED
         self.send({**usage, "error_type": None}, body)
+        return ACCEPTED
+
+    # --- streamed responses ----------------------------------------------------------------------
+    def open_stream(self, request_id: str, content_type: str) -> Reply | None:
+        """A streamed ``POST .../response`` begins: None when it may, else the refusal."""
+        refused = self._answer(request_id, "response")
+        if refused is not None:
+            return refused
+        self._streamed = 0
+        self.send({"t": "stream", "content_type": content_type})
+        return None
+
+    def stream_chunk(self, data: bytes) -> None:
+        """One chunk, to Squall at once (dropped past the limit: the stream then fails at its end)."""
+        self._streamed += len(data)
+        if data and self._streamed <= self.stream_limit:
+            self.send({"t": "chunk"}, data)
+
+    def close_stream(self, headers: dict[str, str], truncated: bool = False) -> Reply:
+        """The streamed response's end, with its trailers: the invocation's result. ``truncated``:
+        the runtime's connection ended before the response did."""
+        usage = {"t": "result", "max_rss_mb": self._max_rss_mb(), "streamed": self._streamed}
+        if truncated:
+            # unverified: the message; the error type is one of Lambda's runtime errors (spec 2.2).
+            message = "The runtime closed its connection before the end of its streamed response."
+            error = {"errorMessage": message, "errorType": "Runtime.TruncatedResponse"}
+            self.send({**usage, "error_type": "Runtime.TruncatedResponse"}, json.dumps(error).encode())
+            return _error_reply(400, "Runtime.TruncatedResponse", message)
+        if self._streamed > self.stream_limit:
+            self.send({**usage, "error_type": "Function.ResponseSizeTooLarge", "oversize": self._streamed})
+            return _error_reply(
+                413, "RequestEntityTooLarge", f"Exceeded maximum allowed payload size ({self.stream_limit} bytes)."
+            )
+        failure = _trailer_error(headers)
+        if failure is not None:
+            self.send({**usage, "error_type": failure[0]}, failure[1])
+        else:
+            self.send({**usage, "error_type": None})
         return ACCEPTED
 
     def init_error(self, body: bytes, headers: dict[str, str]) -> Reply:
@@ -235,6 +283,21 @@ class RuntimeApi:
             except (OSError, ValueError, IndexError):
                 pass
         return int(peak_kb // 1024)
+
+
+def _trailer_error(headers: dict[str, str]) -> tuple[str, bytes] | None:
+    """The (type, payload) of an error reported in a streamed response's trailers, if any."""
+    error_type = headers.get(ERROR_TYPE_HEADER.lower() + ":trailer")
+    if not error_type:
+        return None
+    encoded = headers.get(ERROR_BODY_TRAILER.lower() + ":trailer", "")
+    try:
+        payload = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        payload = b""
+    if not payload:
+        payload = json.dumps({"errorMessage": "", "errorType": error_type}).encode()
+    return error_type, payload
 
 
 def _error_of(headers: dict[str, str], body: bytes) -> tuple[str, bytes]:
@@ -296,6 +359,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     runtime_api: RuntimeApi
     protocol_version = "HTTP/1.1"
+    #: Whether the body read last ended before its end (the runtime's connection went away).
+    truncated = False
     disable_nagle_algorithm = True
     server_version = "squall-runtime-api"
 
@@ -344,8 +409,23 @@ class _Handler(BaseHTTPRequestHandler):
         if method != "POST":
             self._drain_and_reply(NOT_ALLOWED)
             return
+        if match.group(2) == "response" and self.headers.get(RESPONSE_MODE_HEADER) == "streaming":
+            self._reply(self._stream(match.group(1)))
+            return
         body, size, headers = self._read_body(api.payload_limit)
         self._reply(api.post(match.group(1), match.group(2), body, size, headers))
+
+    def _stream(self, request_id: str) -> Reply:
+        """A streamed response: each chunk goes to Squall as soon as it is read."""
+        api = self.runtime_api
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        refused = api.open_stream(request_id, headers.get("content-type") or "application/octet-stream")
+        if refused is not None:
+            self._drain()
+            return refused
+        for chunk in self._chunks(headers):
+            api.stream_chunk(chunk)
+        return api.close_stream(headers, self.truncated)
 
     # --- bodies ----------------------------------------------------------------------------------
     def _drain(self) -> None:
@@ -359,44 +439,58 @@ class _Handler(BaseHTTPRequestHandler):
         """(body, its size, headers in lower case plus trailers); a body over ``limit`` is read and
         dropped, so the connection stays usable."""
         headers = {name.lower(): value for name, value in self.headers.items()}
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            body, size = self._read_chunked(limit, headers)
-            return body, size, headers
-        length = int(headers.get("content-length") or 0)
-        if length <= limit:
+        chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        length = 0 if chunked else int(headers.get("content-length") or 0)
+        if not chunked and length <= limit:
             return (self.rfile.read(length) if length else b""), length, headers
-        remaining = length
-        while remaining > 0:
-            chunk = self.rfile.read(min(remaining, _CHUNK))
-            if not chunk:
-                self.close_connection = True
-                break
-            remaining -= len(chunk)
-        return b"", length, headers
-
-    def _read_chunked(self, limit: int, headers: dict[str, str]) -> tuple[bytes, int]:
         parts: list[bytes] = []
         total = 0
-        while True:
-            size_line = self.rfile.readline(1024)
-            if not size_line:
-                self.close_connection = True
-                break
-            size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
-            if size == 0:
-                break
-            chunk = self.rfile.read(size)
-            self.rfile.readline(8)  # the CRLF after each chunk
+        for chunk in self._chunks(headers):
             total += len(chunk)
             if total <= limit:
                 parts.append(chunk)
+        return (b"" if total > limit else b"".join(parts)), max(total, length), headers
+
+    def _chunks(self, headers: dict[str, str]) -> Iterator[bytes]:
+        """The body piece by piece as it arrives (at most 64 KiB each): chunked (trailers into
+        ``headers``) or by length. ``truncated`` tells afterwards whether it ended early."""
+        self.truncated = False
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            yield from self._chunked(headers)
+            return
+        yield from self._pieces(int(headers.get("content-length") or 0))
+
+    def _pieces(self, remaining: int) -> Iterator[bytes]:
+        """``remaining`` bytes as they arrive; a connection that ends first truncates them."""
+        while remaining > 0:
+            piece = self.rfile.read1(min(remaining, _CHUNK))
+            if not piece:
+                self.close_connection = self.truncated = True
+                return
+            remaining -= len(piece)
+            yield piece
+
+    def _chunked(self, headers: dict[str, str]) -> Iterator[bytes]:
+        """A chunked body's chunks, then its trailers read into ``headers`` (``<name>:trailer``)."""
+        while True:
+            size_line = self.rfile.readline(1024)
+            try:
+                size = int(size_line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                self.close_connection = self.truncated = True
+                return
+            if size == 0:
+                break
+            yield from self._pieces(size)
+            if self.truncated:
+                return
+            self.rfile.readline(8)  # the CRLF after each chunk
         while True:  # trailers, up to the empty line
             line = self.rfile.readline(65537)
             if not line or line in (b"\r\n", b"\n"):
                 break
             name, _, value = line.decode("latin-1").partition(":")
             headers[name.strip().lower() + ":trailer"] = value.strip()
-        return (b"" if total > limit else b"".join(parts)), total
 
     def _reply(self, reply: Reply) -> None:
         lines = [

@@ -4,12 +4,110 @@ import http from "node:http";
 import fs from "node:fs";
 import path from "node:path";
 import util from "node:util";
+import { Writable } from "node:stream";
 import { pathToFileURL } from "node:url";
 
 const API = process.env.AWS_LAMBDA_RUNTIME_API;
 const BASE = "/2018-06-01/runtime";
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+// Streamed responses go over a connection of their own, as AWS's runtime client sends them.
+const streamAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const STREAMING = Symbol.for("aws.lambda.runtime.handler.streaming");
+const ERROR_TYPE_TRAILER = "Lambda-Runtime-Function-Error-Type";
+const ERROR_BODY_TRAILER = "Lambda-Runtime-Function-Error-Body";
 let currentRequestId;
+
+// The globals Lambda gives Node handlers for response streaming.
+class HttpResponseStream {
+  // A function URL's status and headers first: a JSON prelude, then 8 NUL bytes, then the body.
+  static from(underlyingStream, prelude) {
+    underlyingStream.setContentType("application/vnd.awslambda.http-integration-response");
+    underlyingStream.write(JSON.stringify(prelude ?? {}));
+    underlyingStream.write(new Uint8Array(8));
+    return underlyingStream;
+  }
+}
+globalThis.awslambda = {
+  streamifyResponse(handler, options) {
+    handler[STREAMING] = "response";
+    handler.streamOptions = options;
+    return handler;
+  },
+  HttpResponseStream,
+};
+
+// The writable a streaming handler gets: each write is a chunk of one chunked POST .../response,
+// opened at the first write (so setContentType can come first); a failure ends it with trailers.
+function responseStream(requestId, options) {
+  let req;
+  let contentType = "application/octet-stream";
+  let failure;
+  let answered;
+  const finished = new Promise((resolve) => (answered = resolve));
+  const open = () => {
+    if (req !== undefined) return req;
+    const [host, port] = API.split(":");
+    req = http.request({
+      host,
+      port,
+      method: "POST",
+      path: `${BASE}/invocation/${requestId}/response`,
+      agent: streamAgent,
+      headers: {
+        "Lambda-Runtime-Function-Response-Mode": "streaming",
+        "Transfer-Encoding": "chunked",
+        Trailer: `${ERROR_TYPE_TRAILER}, ${ERROR_BODY_TRAILER}`,
+        "Content-Type": contentType,
+      },
+    }, (res) => {
+      res.resume();
+      res.on("end", () => answered(res.statusCode));
+    });
+    req.on("error", (err) => answered(err));
+    return req;
+  };
+  const stream = new Writable({
+    highWaterMark: options?.highWaterMark,
+    write(chunk, encoding, callback) {
+      open().write(chunk, callback);
+    },
+    final(callback) {
+      const r = open();
+      if (failure !== undefined) {
+        r.addTrailers({
+          [ERROR_TYPE_TRAILER]: failure.errorType,
+          [ERROR_BODY_TRAILER]: Buffer.from(JSON.stringify(failure)).toString("base64"),
+        });
+      }
+      r.end(callback);
+    },
+  });
+  stream.setContentType = (value) => {
+    contentType = value;
+    if (req !== undefined && !req.headersSent) req.setHeader("Content-Type", value);
+  };
+  stream.fail = (payload) => {
+    failure = payload;
+    if (!stream.writableEnded) stream.end();
+  };
+  stream.finished = finished;
+  return stream;
+}
+
+// A streamifyResponse handler: runs to its end (or failure), then the stream is closed and answered.
+async function invokeStreaming(handler, event, headers) {
+  const stream = responseStream(headers["lambda-runtime-aws-request-id"], handler.streamOptions);
+  const context = makeContext(headers, { waits: false });
+  try {
+    await handler(event, stream, context);
+    if (!stream.writableEnded) stream.end();
+  } catch (err) {
+    const payload = errorPayload(err);
+    console.error(`Invoke Error \t${JSON.stringify({ ...payload, trace: undefined, stack: payload.trace })}`);
+    stream.fail(payload);
+  }
+  await stream.finished;
+}
 
 function request(method, urlPath, body, headers = {}) {
   const [host, port] = API.split(":");
@@ -225,6 +323,10 @@ async function main() {
     const next = await request("GET", `${BASE}/invocation/next`);
     currentRequestId = next.headers["lambda-runtime-aws-request-id"];
     const event = JSON.parse(next.body.toString("utf8") || "null");
+    if (handler[STREAMING] === "response") {
+      await invokeStreaming(handler, event, next.headers);
+      continue;
+    }
     const [kind, value] = await invoke(handler, event, next.headers);
     if (kind === "ok") {
       const body = JSON.stringify(value === undefined ? null : value);
