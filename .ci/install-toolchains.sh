@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Installs the Debian packages that the tests of other languages need, only those missing:
-# Ruby and Go (their Runtime API bootstraps in tests/e2e/test_runtime_api.py) and the tools that
-# build the native part of AWS's Node.js runtime client (aws-lambda-ric). The JDK comes with the
-# machine. Quiet and fast when everything is there; `apt-get update` runs only before an install.
+# Installs the Debian packages that the tests of other languages need, only those missing: Ruby,
+# Go and zip (the examples of docs/runtimes.md, run by tests/e2e/test_runtime_api.py) and the tools
+# that build the native part of AWS's Node.js runtime client (aws-lambda-ric). The JDK comes with
+# the machine. Quiet and fast when everything is there; `apt-get update` runs only before an install.
 set -euo pipefail
 
-PACKAGES=(ruby golang-go autoconf automake libtool cmake g++ make)
+PACKAGES=(ruby golang-go zip autoconf automake libtool cmake g++ make)
 
 installed() {
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = "installed" ]
