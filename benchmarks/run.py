@@ -359,6 +359,16 @@ class Runner:
                             ),
                             server,
                         )
+                    self.attempt("node_function", lambda: runtimes.create_node_function(lam))
+                    if "node_function" not in self.errors:
+                        self.progress(f"warm-provided: {plan.http_calls} invokes of a {runtimes.NODE_RUNTIME} function")
+                        self.attempt(
+                            "warm_node",
+                            lambda: runtimes.warm_provided(
+                                server, plan.http_calls, plan.http_warmup, runtimes.NODE_FUNCTION
+                            ),
+                            server,
+                        )
                 if "throughput" in self.selected and "warm_function" not in self.errors:
                     self.progress(f"throughput: {plan.clients} clients for {plan.throughput_s} s")
                     self.attempt(
