@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.harness import ROLE, ServerProcess
@@ -75,3 +77,27 @@ def warm_provided(server: ServerProcess, calls: int, warmup: int, name: str = BA
     """``warm_http`` against a function served over the Runtime API (bash: the Runtime API round trip
     plus the processes bash starts for each event; Node.js: the round trip plus the shim's work)."""
     return warm_http(server, name, calls, warmup)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One function the warm-provided scenario measures."""
+
+    step: str  #: the name of its creation step (an error row if it fails)
+    result: str  #: the key of its figures in the results
+    function: str
+    label: str
+    create: Callable[[Any], None]
+
+
+SUBJECTS = (
+    Subject("bash_function", "warm_provided", BASH_FUNCTION, "a bash provided.al2023 function", create_bash_function),
+    Subject(
+        "client_function",
+        "warm_provided_client",
+        CLIENT_FUNCTION,
+        "a keep-alive Runtime API client",
+        create_client_function,
+    ),
+    Subject("node_function", "warm_node", NODE_FUNCTION, f"a {NODE_RUNTIME} function", create_node_function),
+)
