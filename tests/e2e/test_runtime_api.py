@@ -523,6 +523,7 @@ def test_ruby_bootstrap_from_the_docs(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # the first `go build` on a fresh machine compiles the standard library
 def test_go_bootstrap_from_the_docs(squall: Any, lam: Any, tmp_path: Path, delete_afterwards: list[str]) -> None:
     _toolchain("go")
     # The page's `go build`, on a fresh machine too: caches under tmp, no network, no toolchain switch.
@@ -540,6 +541,7 @@ def test_go_bootstrap_from_the_docs(squall: Any, lam: Any, tmp_path: Path, delet
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # a JVM compiling the source on a loaded machine
 def test_java_bootstrap_from_the_docs(squall: Any, lam: Any, tmp_path: Path, delete_afterwards: list[str]) -> None:
     _toolchain("java")
     _, name = run_docs_example("### Java", squall, tmp_path / "java")
