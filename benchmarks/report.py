@@ -137,6 +137,10 @@ def _warm_rows(results: dict[str, Any], pipe: float | None) -> list[Row]:
     if client:
         rows.append(_latency_row("warm invoke, keep-alive Runtime API client (provided)", client["latency_ms"]))
         rows.append(_latency_row("  REPORT Duration (runtime round trip)", client["report_duration_ms"]))
+    node = results.get("warm_node")
+    if node:
+        rows.append(_latency_row("warm invoke, nodejs20.x (Runtime API)", node["latency_ms"]))
+        rows.append(_latency_row("  REPORT Duration (runtime round trip)", node["report_duration_ms"]))
     if inproc:
         lat = inproc["latency_ms"]
         rows.append(

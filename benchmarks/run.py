@@ -341,24 +341,14 @@ class Runner:
                         server,
                     )
                 if "warm-provided" in self.selected:
-                    self.attempt("bash_function", lambda: runtimes.create_bash_function(lam))
-                    if "bash_function" not in self.errors:
-                        self.progress(f"warm-provided: {plan.http_calls} invokes of a bash provided.al2023 function")
-                        self.attempt(
-                            "warm_provided",
-                            lambda: runtimes.warm_provided(server, plan.http_calls, plan.http_warmup),
-                            server,
-                        )
-                    self.attempt("client_function", lambda: runtimes.create_client_function(lam))
-                    if "client_function" not in self.errors:
-                        self.progress(f"warm-provided: {plan.http_calls} invokes of a keep-alive Runtime API client")
-                        self.attempt(
-                            "warm_provided_client",
-                            lambda: runtimes.warm_provided(
-                                server, plan.http_calls, plan.http_warmup, runtimes.CLIENT_FUNCTION
-                            ),
-                            server,
-                        )
+                    for subject in runtimes.SUBJECTS:
+                        self.attempt(subject.step, functools.partial(subject.create, lam))
+                        if subject.step not in self.errors:
+                            self.progress(f"warm-provided: {plan.http_calls} invokes of {subject.label}")
+                            warm = functools.partial(
+                                runtimes.warm_provided, server, plan.http_calls, plan.http_warmup, subject.function
+                            )
+                            self.attempt(subject.result, warm, server)
                 if "throughput" in self.selected and "warm_function" not in self.errors:
                     self.progress(f"throughput: {plan.clients} clients for {plan.throughput_s} s")
                     self.attempt(

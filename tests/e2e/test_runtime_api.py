@@ -1,9 +1,12 @@
-"""Custom runtimes (``provided.al2023``) driven by real Runtime API clients: the bash bootstrap of
-docs/runtimes.md (curl) and AWS's Python runtime interface client ``awslambdaric``."""
+"""Custom runtimes (``provided.al2023``) driven by real Runtime API clients: bash bootstraps (curl),
+AWS's Python runtime interface client ``awslambdaric``, and the examples of docs/runtimes.md (Python,
+bash, Node.js, and Ruby, Go and Java runtimes written with their standard HTTP clients), whose files
+and commands are taken from the page and run as a reader runs them."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import importlib.metadata
 import io
@@ -11,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import time
 import zipfile
@@ -370,42 +374,7 @@ def test_init_limit_is_ten_seconds(lam: Any, make_function: Any) -> None:
     assert body["errorType"] == "Sandbox.Timedout"
 
 
-# --- other languages, each with its standard HTTP client -----------------------------------------
-JAVA_RUNTIME = """
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
-
-public class Runtime {
-    public static void main(String[] args) throws Exception {
-        String api = "http://" + System.getenv("AWS_LAMBDA_RUNTIME_API") + "/2018-06-01/runtime/invocation/";
-        boolean echo = System.getenv("_HANDLER").equals("echo");
-        HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
-        while (true) {
-            HttpResponse<String> next = client.send(
-                HttpRequest.newBuilder(URI.create(api + "next")).build(), HttpResponse.BodyHandlers.ofString());
-            String id = next.headers().firstValue("Lambda-Runtime-Aws-Request-Id").orElseThrow();
-            HttpRequest.Builder post;
-            if (echo) {
-                String body = "{\\"java\\": " + next.body() + "}";
-                post = HttpRequest.newBuilder(URI.create(api + id + "/response"))
-                    .POST(HttpRequest.BodyPublishers.ofString(body));
-            } else {
-                String body = "{\\"errorMessage\\": \\"no luck in java\\", "
-                    + "\\"errorType\\": \\"IllegalStateException\\"}";
-                post = HttpRequest.newBuilder(URI.create(api + id + "/error"))
-                    .header("Lambda-Runtime-Function-Error-Type", "Function.IllegalStateException")
-                    .POST(HttpRequest.BodyPublishers.ofString(body));
-            }
-            client.send(post.build(), HttpResponse.BodyHandlers.discarding());
-        }
-    }
-}
-"""
-JAVA_BOOTSTRAP = '#!/bin/sh\nexec java -XX:+UseSerialGC -Xmx64m -Xss512k "$LAMBDA_TASK_ROOT/Runtime.java"\n'
-
-
+# --- the examples of docs/runtimes.md, language by language, run as a reader runs them ----------
 def _toolchain(command: str) -> None:
     """Tests of other languages need their toolchain on the machine; CI installs them."""
     if shutil.which(command) is None:
@@ -414,17 +383,170 @@ def _toolchain(command: str) -> None:
         pytest.skip(f"{command} is not installed")
 
 
+def docs_example(heading: str) -> tuple[dict[str, str], str]:
+    """The files and the console block of the example under ``heading`` (a whole line of
+    docs/runtimes.md), up to the next heading of its level or above. A file is a fenced block whose
+    preceding line ends with ```name`:``; code blocks without such a line are not part of it."""
+    lines = DOCS.read_text().splitlines()
+    level = heading.split(" ", 1)[0]
+    files: dict[str, str] = {}
+    console, fence, label, body, previous = "", None, None, [], ""
+    for line in lines[lines.index(heading) + 1 :]:
+        heading_level = re.match(r"(#+) ", line) if fence is None else None
+        if heading_level and len(heading_level.group(1)) <= len(level):
+            break
+        if line.startswith("```"):
+            if fence is None:
+                fence, body = line[3:], []
+                found = re.search(r"`([^`\s]+)`:$", previous)
+                label = found.group(1) if found else None
+            else:
+                if fence == "console" and not console:
+                    console = "\n".join(body) + "\n"
+                elif label:
+                    files[label] = "\n".join(body) + "\n"
+                fence = None
+        elif fence is not None:
+            body.append(line)
+        if line.strip():
+            previous = line
+    return files, console
+
+
+def console_commands(block: str) -> list[tuple[str, str]]:
+    """(command, the output shown after it) for each ``$`` line of a console block; a line ending
+    in a backslash goes on on the next one."""
+    commands: list[tuple[str, str]] = []
+    for line in block.splitlines():
+        if line.startswith("$ "):
+            commands.append((line[2:], ""))
+        elif commands and commands[-1][0].endswith("\\") and not commands[-1][1]:
+            commands[-1] = (commands[-1][0] + "\n" + line, "")
+        elif commands:
+            commands[-1] = (commands[-1][0], commands[-1][1] + line + "\n")
+    return commands
+
+
+def json_values(text: str) -> list[Any]:
+    """The JSON documents printed one after another in ``text`` (the CLI's answer, then a file)."""
+    decoder, values, position = json.JSONDecoder(), [], 0
+    while text[position:].strip():
+        position += len(text[position:]) - len(text[position:].lstrip())
+        value, position = decoder.raw_decode(text, position)
+        values.append(value)
+    return values
+
+
+def run_docs_example(heading: str, squall: Any, workdir: Path, **extra_env: str) -> tuple[dict[str, str], str]:
+    """Write the example's files into ``workdir`` and run its commands there with the AWS CLI
+    pointed at the test server: each must succeed and print what the page shows after it (compared
+    as JSON). Returns the files and the name of the function the commands created."""
+    files, console = docs_example(heading)
+    commands = console_commands(console)
+    assert files and commands, f"no example under {heading!r}"
+    workdir.mkdir(parents=True)
+    for name, content in files.items():
+        (workdir / name).write_text(content)
+    env = {
+        **squall.cli_env(),
+        "AWS_ENDPOINT_URL": squall.url,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        **extra_env,
+    }
+    for command, shown in commands:
+        result = subprocess.run(
+            ["bash", "-c", command], cwd=workdir, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
+        if shown.strip():
+            assert json_values(result.stdout) == json_values(shown), command
+    created = re.search(r"create-function --function-name (\S+)", console)
+    assert created, console
+    return files, created.group(1)
+
+
+@pytest.fixture
+def delete_afterwards(lam: Any) -> Any:
+    """Names of functions a test's commands created, deleted when the test ends."""
+    names: list[str] = []
+    yield names
+    for name in names:
+        with contextlib.suppress(lam.exceptions.ResourceNotFoundException):
+            lam.delete_function(FunctionName=name)
+
+
 @pytest.mark.slow
-def test_java_bootstrap(lam: Any, make_function: Any) -> None:
-    _toolchain("java")
-    code = package({"bootstrap": JAVA_BOOTSTRAP, "Runtime.java": JAVA_RUNTIME})
-    make_function("rapi-java", code, handler="echo", Runtime=RUNTIME, MemorySize=512, Timeout=10)
-    response, body = invoke(lam, "rapi-java", {"a": 1}, LogType="Tail")
+@pytest.mark.parametrize(
+    ("heading", "tool"), [("## Python", "python3.11"), ("### Example: a bash function", "curl"), ("## Node.js", "node")]
+)
+def test_docs_example_commands(
+    heading: str, tool: str, squall: Any, lam: Any, tmp_path: Path, delete_afterwards: list[str]
+) -> None:
+    _toolchain(tool)
+    _, name = run_docs_example(heading, squall, tmp_path / "example")
+    delete_afterwards.append(name)
+    response, _ = invoke(lam, name, {"name": "Ada", "a": 1}, LogType="Tail")
     assert "FunctionError" not in response, tail(response)
-    assert body == {"java": {"a": 1}}
-    _, body = invoke(lam, "rapi-java", {"b": 2})
-    assert body == {"java": {"b": 2}}
-    make_function("rapi-java-fail", code, handler="fail", Runtime=RUNTIME, MemorySize=512, Timeout=10)
-    response, body = invoke(lam, "rapi-java-fail")
+
+
+def round_trips(lam: Any, name: str, who: str, error_type: str) -> dict[str, Any]:
+    """One success (the greeting, and the handler's log line) and one error (an event without a
+    name: the caller gets the runtime's error body), then a success again: an error leaves the
+    runtime usable. Returns the first success's response."""
+    response, body = invoke(lam, name, {"name": who}, LogType="Tail")
+    assert body == {"greeting": f"Hello, {who}!"}, tail(response)
+    assert f"hello from {name}" in tail(response)
+    failed, body = invoke(lam, name, {}, LogType="Tail")
+    assert failed.get("FunctionError") == "Unhandled", tail(failed)
+    assert body == {"errorMessage": "no name given", "errorType": error_type}
+    _, body = invoke(lam, name, {"name": "again"})
+    assert body == {"greeting": "Hello, again!"}
+    return response
+
+
+@pytest.mark.slow
+def test_ruby_bootstrap_from_the_docs(
+    squall: Any, lam: Any, make_function: Any, tmp_path: Path, delete_afterwards: list[str]
+) -> None:
+    _toolchain("ruby")
+    files, name = run_docs_example("### Ruby", squall, tmp_path / "ruby")
+    delete_afterwards.append(name)
+    response = round_trips(lam, name, "Ruby", "ArgumentError")
+    assert f"hello from {name} ({request_id(response)})" in tail(response)
+
+    # A handler the runtime cannot find is its init error, which the caller gets as Lambda gives it.
+    make_function("rapi-ruby-missing", package(files), handler="function.missing", Runtime=RUNTIME)
+    response, body = invoke(lam, "rapi-ruby-missing")
     assert response["FunctionError"] == "Unhandled"
-    assert body == {"errorMessage": "no luck in java", "errorType": "IllegalStateException"}
+    assert body == {"errorMessage": "Handler 'missing' missing on 'function'", "errorType": "Runtime.HandlerNotFound"}
+    make_function("rapi-ruby-nofile", package(files), handler="nowhere.handler", Runtime=RUNTIME)
+    _, body = invoke(lam, "rapi-ruby-nofile")
+    assert body["errorType"] == "Runtime.ImportModuleError"
+    assert "nowhere" in body["errorMessage"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)  # the first `go build` on a fresh machine compiles the standard library
+def test_go_bootstrap_from_the_docs(squall: Any, lam: Any, tmp_path: Path, delete_afterwards: list[str]) -> None:
+    _toolchain("go")
+    # The page's `go build`, on a fresh machine too: caches under tmp, no network, no toolchain switch.
+    go_env = {
+        "GOCACHE": str(tmp_path / "gocache"),
+        "GOPATH": str(tmp_path / "gopath"),
+        "GOENV": "off",
+        "GOPROXY": "off",
+        "GOTOOLCHAIN": "local",
+        "GOFLAGS": "",
+    }
+    _, name = run_docs_example("### Go", squall, tmp_path / "go", **go_env)
+    delete_afterwards.append(name)
+    round_trips(lam, name, "Go", "HandlerError")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)  # a JVM compiling the source on a loaded machine
+def test_java_bootstrap_from_the_docs(squall: Any, lam: Any, tmp_path: Path, delete_afterwards: list[str]) -> None:
+    _toolchain("java")
+    _, name = run_docs_example("### Java", squall, tmp_path / "java")
+    delete_afterwards.append(name)
+    round_trips(lam, name, "Java", "IllegalArgumentException")
