@@ -3,7 +3,9 @@
 
 ``pipeline.py`` names its ``TITLE`` and defines ``drive(demo: Demo) -> Outcome``: it feeds the app
 through Squall's own APIs (boto3, the gateway over HTTP), waits for what the app must produce, and
-says what went in and what came out. ``run_pipeline`` adds the deployment and the bill (invocations,
+says what went in and what came out. It may also define ``prepare(folder: Path, progress) -> None``,
+run before the deployment, for what ``sam build`` would do (a layer's dependencies from PyPI, say).
+``run_pipeline`` adds the deployment and the bill (invocations,
 GB-seconds and dollars at Lambda's list prices, read from the usage records of the stack's
 functions). ``squall demo`` and the examples' end-to-end tests both go through ``run_pipeline``.
 """
@@ -172,6 +174,9 @@ def run_pipeline(server: Server, folder: Path, progress: Callable[[str], None] =
             clients[service] = server.client(service)
         return clients[service]
 
+    prepare = getattr(module, "prepare", None)
+    if prepare is not None:
+        prepare(folder, progress)
     progress("deploying")
     deployer = Deployer(client, StackStore(server.data_dir), server.region, server.account_id)
     record = deployer.deploy(folder / "template.yaml", folder.name, {})
