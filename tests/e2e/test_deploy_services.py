@@ -29,7 +29,8 @@ APP = Path(__file__).resolve().parents[1] / "templates" / "services"
 
 
 def deploy(server: SquallServer, template: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SQUALL_GATEWAY_PORT": str(server.gateway_port)}
+    # No SQUALL_GATEWAY_PORT: the bucket's WebsiteURL gets the gateway's port from the server itself.
+    env = {key: value for key, value in os.environ.items() if key != "SQUALL_GATEWAY_PORT"}
     return subprocess.run(
         [sys.executable, "-m", "squall", "deploy", str(template), "--endpoint-url", server.url,
          "--data-dir", str(server.data_dir), *args],

@@ -438,16 +438,18 @@ def issuer() -> Iterator[_Issuer]:
     issuer.server.server_close()
 
 
-def test_jwt_authorizer(apigw: Any, http: httpx.Client, functions: dict[str, str], issuer: _Issuer) -> None:
-    api_id, integration = http_api(apigw, functions["echo"], [])
+def jwt_api(apigw: Any, target: str, issuer_url: str, routes: dict[str, list[str]]) -> tuple[str, str]:
+    """An API whose ``routes`` (route key: scopes) go to ``target`` behind a JWT authorizer trusting
+    ``issuer_url`` for audience ``app``: (api id, authorizer id)."""
+    api_id, integration = http_api(apigw, target, [])
     authorizer = apigw.create_authorizer(
         ApiId=api_id,
         Name="jwt",
         AuthorizerType="JWT",
         IdentitySource=["$request.header.Authorization"],
-        JwtConfiguration={"Issuer": issuer.url, "Audience": ["app"]},
+        JwtConfiguration={"Issuer": issuer_url, "Audience": ["app"]},
     )["AuthorizerId"]
-    for key, scopes in (("GET /me", []), ("GET /admin", ["admin"])):
+    for key, scopes in routes.items():
         apigw.create_route(
             ApiId=api_id,
             RouteKey=key,
@@ -456,6 +458,11 @@ def test_jwt_authorizer(apigw: Any, http: httpx.Client, functions: dict[str, str
             AuthorizerId=authorizer,
             AuthorizationScopes=scopes,
         )
+    return api_id, authorizer
+
+
+def test_jwt_authorizer(apigw: Any, http: httpx.Client, functions: dict[str, str], issuer: _Issuer) -> None:
+    api_id, authorizer = jwt_api(apigw, functions["echo"], issuer.url, {"GET /me": [], "GET /admin": ["admin"]})
     unauthorized = (401, {"message": "Unauthorized"})
 
     def call(path: str, token: str | None) -> tuple[int, Any]:
@@ -502,6 +509,38 @@ def test_jwt_authorizer(apigw: Any, http: httpx.Client, functions: dict[str, str
     status, event = call("/v1/me", issuer.token())
     assert status == 200 and event["requestContext"]["authorizer"]["claims"]["sub"] == "u1"
     APIGatewayProxyEventModel.model_validate(event)
+
+
+def test_jwt_issuer_at_a_squall_website_endpoint(
+    squall: SquallServer, apigw: Any, http: httpx.Client, functions: dict[str, str], issuer: _Issuer
+) -> None:
+    """An issuer may publish its discovery document and keys as a bucket's website, at the
+    ``*.localhost`` URL Squall gives it: the authorizer reaches such names on the loopback address
+    even where the machine's resolver does not know them."""
+    s3, bucket = squall.client("s3"), "jwt-issuer-site"
+    url = f"http://{bucket}.s3-website-us-east-1.localhost:{squall.gateway_port}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_website(Bucket=bucket, WebsiteConfiguration={"IndexDocument": {"Suffix": "index.html"}})
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(issuer.key.public_key()))
+    documents = {
+        ".well-known/openid-configuration": {"issuer": url, "jwks_uri": f"{url}/.well-known/jwks.json"},
+        ".well-known/jwks.json": {"keys": [{**jwk, "kid": "site-1", "use": "sig", "alg": "RS256"}]},
+    }
+    for key, document in documents.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(document).encode(), ContentType="application/json")
+    api_id, _ = jwt_api(apigw, functions["echo"], url, {"GET /me": []})
+    claims = {"iss": url, "aud": "app", "sub": "site-user", "exp": int(time.time()) + 300}
+    token = jwt.encode(claims, issuer.key, algorithm="RS256", headers={"kid": "site-1"})
+    response = http.get(f"/{api_id}/me", headers={"authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.text
+    assert response.json()["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] == "site-user"
+    forged = jwt.encode(
+        claims,
+        rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        algorithm="RS256",
+        headers={"kid": "site-1"},
+    )
+    assert http.get(f"/{api_id}/me", headers={"authorization": f"Bearer {forged}"}).status_code == 401
 
 
 def test_lambda_authorizers_and_caching(apigw: Any, http: httpx.Client, functions: dict[str, str]) -> None:

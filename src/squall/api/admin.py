@@ -1,8 +1,9 @@
 """Squall's own endpoints under ``/_squall/`` on the API port (besides health).
 
 The download of a function's deployment package, the URL GetFunction returns in ``Code.Location``
-(signed with an expiry, like S3's presigned URLs), and ``/_squall/metrics``: every function's
-metrics in Prometheus' text format, unsigned like the health check.
+(signed with an expiry, like S3's presigned URLs), ``/_squall/metrics``: every function's
+metrics in Prometheus' text format, unsigned like the health check, and ``/_squall/gateway``: the
+port of the HTTP gateway, for clients that build its URLs (a deployment's bucket ``WebsiteURL``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class AdminApi:
             routes=[
                 Route("/_squall/code/{hex}", self.code, methods=["GET"]),
                 Route("/_squall/metrics", self.metrics, methods=["GET"]),
+                Route("/_squall/gateway", self.gateway, methods=["GET"]),
             ]
         )
 
@@ -55,3 +57,7 @@ class AdminApi:
         """Prometheus' scrape target: the platform's own registry, read on the event loop (it is
         quick, and the in-flight counts it reads are the loop's)."""
         return Response(self.platform.metrics.exposition(), media_type=CONTENT_TYPE)
+
+    async def gateway(self, request: Request) -> Response:
+        """Where this server's HTTP gateway listens (its port; the host is the API port's)."""
+        return JSONResponse({"port": self.platform.settings.gateway_port})

@@ -105,11 +105,23 @@ def _find(keys: jwt.PyJWKSet, kid: str) -> jwt.PyJWK | None:
 
 async def _fetch_jwks(issuer: str) -> jwt.PyJWKSet:
     async with httpx.AsyncClient(timeout=5.0) as client:
-        discovery = await client.get(issuer.rstrip("/") + "/.well-known/openid-configuration")
-        discovery.raise_for_status()
-        jwks = await client.get(str(discovery.json()["jwks_uri"]))
-        jwks.raise_for_status()
+        discovery = await _get(client, issuer.rstrip("/") + "/.well-known/openid-configuration")
+        jwks = await _get(client, str(discovery.json()["jwks_uri"]))
         return jwt.PyJWKSet.from_dict(jwks.json())
+
+
+async def _get(client: httpx.AsyncClient, url: str) -> httpx.Response:
+    """GET ``url``; a ``*.localhost`` host is reached on the loopback address with its name as the
+    ``Host`` header (RFC 6761, as curl and browsers do), so an issuer can live at one of Squall's own
+    URLs (a website endpoint, an API endpoint) on machines whose resolver does not know those names."""
+    target = httpx.URL(url)
+    headers = {}
+    if target.host.endswith(".localhost"):
+        headers["host"] = target.netloc.decode("ascii")
+        target = target.copy_with(host="127.0.0.1")
+    response = await client.get(target, headers=headers)
+    response.raise_for_status()
+    return response
 
 
 def _claim_text(value: Any) -> str:

@@ -11,6 +11,7 @@ in the deploy output (``ResourceType.notice``).
 from __future__ import annotations
 
 import json
+import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -233,11 +234,7 @@ class Bucket(ResourceType):
                 s3.put_bucket_website(Bucket=name, WebsiteConfiguration=_website(website))
 
     def _deployed(self, name: str, ctx: Context) -> Deployed:
-        from squall.config import Settings
-
-        # The website answers on the gateway port, which the API endpoint does not tell: the
-        # settings' (SQUALL_GATEWAY_PORT, default 8991) is the one a default server uses.
-        port = Settings.load().gateway_port
+        port = _gateway_port(ctx.client("s3").meta.endpoint_url)
         attributes = {
             "Arn": f"arn:aws:s3:::{name}",
             "DomainName": f"{name}.s3.amazonaws.com",
@@ -261,6 +258,18 @@ class Bucket(ResourceType):
                 ) from exc
             if code not in _GONE:
                 raise
+
+
+def _gateway_port(endpoint_url: str) -> int:
+    """The port of the gateway that serves website endpoints, as the server at ``endpoint_url``
+    says; the settings' (SQUALL_GATEWAY_PORT, default 8991) when it does not answer."""
+    from squall.config import Settings
+
+    try:
+        with urllib.request.urlopen(endpoint_url.rstrip("/") + "/_squall/gateway", timeout=10) as answer:
+            return int(json.loads(answer.read())["port"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return Settings.load().gateway_port
 
 
 def _notification(config: Mapping[str, Any]) -> dict[str, Any]:
