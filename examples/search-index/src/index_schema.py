@@ -1,9 +1,10 @@
 """The search index's layout, shared by the indexer (which writes it) and the search (which reads it).
 
-``documents`` holds one row per indexed object: its key, ETag, size, the S3 event's ``sequencer``,
-and when it was filed (the object's ``x-amz-meta-filed`` user metadata, if it has one);
-``passages`` is the FTS5 table, whose rowid is the document's id. The index travels as one object,
-``index.db``, in the index bucket.
+``documents`` holds one row per object key the indexer has seen: its ETag, size, when it was filed
+(the object's ``x-amz-meta-filed`` user metadata, if any) and the ``sequencer`` of the latest S3
+event applied to it. A removed object keeps its row, marked ``removed``, so that an older event
+of the key arriving late cannot bring it back. ``passages`` is the FTS5 table, whose rowid is the
+document's id. The index travels as one object, ``index.db``, in the index bucket.
 """
 
 INDEX_KEY = "index.db"
@@ -12,8 +13,9 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
     id INTEGER PRIMARY KEY,
     key TEXT NOT NULL UNIQUE,
-    etag TEXT NOT NULL,
     sequencer TEXT NOT NULL,
+    removed INTEGER NOT NULL,
+    etag TEXT NOT NULL,
     size INTEGER NOT NULL,
     filed TEXT NOT NULL
 );

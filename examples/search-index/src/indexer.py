@@ -1,8 +1,9 @@
-"""Index the documents put into the documents bucket (one S3 event per upload) into ``index.db``.
+"""Keep ``index.db`` in step with the documents bucket: each S3 event (one per upload or removal)
+adds the object to the index, or takes it out.
 
 Uploads arrive together, so several indexers run at once, each wanting to change the same object.
-Each update is therefore a conditional write: download the index and its ETag, add the document,
-upload with ``If-Match`` on that ETag (``If-None-Match: *`` for the very first index). When another
+Each update is therefore a conditional write: download the index and its ETag, change it, upload
+with ``If-Match`` on that ETag (``If-None-Match: *`` for the very first index). When another
 indexer wrote in between, S3 refuses with 412 PreconditionFailed and this one starts over from the
 newer index, so no update is lost.
 """
@@ -25,24 +26,25 @@ CONFLICTS = ("PreconditionFailed", "ConditionalRequestConflict")
 
 
 def handler(event, context):
-    documents = [doc for doc in map(fetch, event.get("Records", [])) if doc is not None]
-    if not documents:
-        return {"indexed": [], "conflicts": 0}
+    changes = [change for change in map(read, event.get("Records", [])) if change is not None]
     for attempt in range(ATTEMPTS):
-        if update_index(documents):
-            keys = [doc["key"] for doc in documents]
-            print(f"indexed {keys} after {attempt} conflicting writes")
-            return {"indexed": keys, "conflicts": attempt}
+        applied = update_index(changes) if changes else []
+        if applied is not None:
+            print(f"applied {applied} after {attempt} conflicting writes")
+            return {"applied": applied, "conflicts": attempt}
         # Another indexer wrote first: back off a random while (so racers spread out), then redo.
         time.sleep(random.uniform(0, min(1.0, 0.05 * 2**attempt)))
     raise RuntimeError(f"index.db kept changing: gave up after {ATTEMPTS} attempts")
 
 
-def fetch(record):
-    """The object the record names, as it was when the event was sent (None if it changed since:
-    the later upload's own event indexes it)."""
+def read(record):
+    """What the record asks of the index: a removal, or the object as it was when the event was sent
+    (None if it changed or went since: that later change has an event of its own)."""
     s3_record = record["s3"]
     bucket, key = s3_record["bucket"]["name"], unquote_plus(s3_record["object"]["key"])
+    change = {"key": key, "sequencer": s3_record["object"]["sequencer"]}
+    if record["eventName"].startswith("ObjectRemoved:"):
+        return {**change, "removed": True}
     etag = s3_record["object"]["eTag"]  # bare, as S3 events give it (HTTP headers quote it)
     try:
         found = s3.get_object(Bucket=bucket, Key=key, IfMatch=f'"{etag}"')
@@ -54,9 +56,9 @@ def fetch(record):
     body = found["Body"].read().decode()
     title, _, text = body.partition("\n")
     return {
-        "key": key,
+        **change,
+        "removed": False,
         "etag": etag,
-        "sequencer": s3_record["object"]["sequencer"],
         "size": len(body.encode()),
         "filed": found["Metadata"].get("filed", ""),
         "title": title.strip(),
@@ -64,8 +66,9 @@ def fetch(record):
     }
 
 
-def update_index(documents):
-    """Add ``documents`` to the current index and upload it; False when another writer won the race."""
+def update_index(changes):
+    """Apply ``changes`` to the current index and upload it: the keys it changed, or None when
+    another writer won the race."""
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, INDEX_KEY)
         etag = download(path)
@@ -73,20 +76,20 @@ def update_index(documents):
         try:
             db.executescript(SCHEMA)
             with db:
-                changed = [doc for doc in documents if upsert(db, doc)]
+                changed = [change["key"] for change in changes if apply(db, change)]
         finally:
             db.close()
         if not changed:
-            return True
+            return changed
         condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
         with open(path, "rb") as index:
             try:
                 s3.put_object(Bucket=INDEX_BUCKET, Key=INDEX_KEY, Body=index.read(), **condition)
             except ClientError as exc:
                 if exc.response["Error"]["Code"] in CONFLICTS:
-                    return False
+                    return None
                 raise
-    return True
+    return changed
 
 
 def download(path):
@@ -102,22 +105,29 @@ def download(path):
     return response["ETag"]
 
 
-def upsert(db, doc):
-    """Index ``doc`` in place of the key's older version; False if the index already holds a later
-    event for the key (S3's sequencers order the events of one key)."""
-    row = db.execute("SELECT id, sequencer FROM documents WHERE key = ?", (doc["key"],)).fetchone()
-    if row is not None and later_or_same(row[1], doc["sequencer"]):
+def apply(db, change):
+    """Index the document, or take it out, in place of the key's older version; False if the index
+    already holds a later event of the key (S3's sequencers order the events of one key)."""
+    key, sequencer = change["key"], change["sequencer"]
+    row = db.execute("SELECT id, sequencer FROM documents WHERE key = ?", (key,)).fetchone()
+    if row is not None and later_or_same(row[1], sequencer):
         return False
-    if row is not None:
-        db.execute("DELETE FROM passages WHERE rowid = ?", (row[0],))
-        db.execute("DELETE FROM documents WHERE id = ?", (row[0],))
-    cursor = db.execute(
-        "INSERT INTO documents (key, etag, sequencer, size, filed) VALUES (?, ?, ?, ?, ?)",
-        (doc["key"], doc["etag"], doc["sequencer"], doc["size"], doc["filed"]),
-    )
+    if row is None:
+        doc_id = db.execute(
+            "INSERT INTO documents (key, sequencer, removed, etag, size, filed) VALUES (?, ?, 1, '', 0, '')",
+            (key, sequencer),
+        ).lastrowid
+    else:
+        doc_id = row[0]
+    db.execute("DELETE FROM passages WHERE rowid = ?", (doc_id,))
+    if change["removed"]:
+        db.execute("UPDATE documents SET sequencer = ?, removed = 1 WHERE id = ?", (sequencer, doc_id))
+        return True
     db.execute(
-        "INSERT INTO passages (rowid, title, body) VALUES (?, ?, ?)", (cursor.lastrowid, doc["title"], doc["body"])
+        "UPDATE documents SET sequencer = ?, removed = 0, etag = ?, size = ?, filed = ? WHERE id = ?",
+        (sequencer, change["etag"], change["size"], change["filed"], doc_id),
     )
+    db.execute("INSERT INTO passages (rowid, title, body) VALUES (?, ?, ?)", (doc_id, change["title"], change["body"]))
     return True
 
 

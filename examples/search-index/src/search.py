@@ -74,7 +74,7 @@ def documents(path):
     if path is None:
         return []
     with closing(open_read_only(path)) as db:
-        rows = db.execute("SELECT key, etag, size, filed FROM documents ORDER BY key").fetchall()
+        rows = db.execute("SELECT key, etag, size, filed FROM documents WHERE NOT removed ORDER BY key").fetchall()
     return [{"key": key, "etag": etag, "size": size, "filed": filed} for key, etag, size, filed in rows]
 
 
