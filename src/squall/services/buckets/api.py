@@ -434,7 +434,6 @@ class S3Api:
         data, sums = self._payload(request)
         if len(data) > MAX_SINGLE_PUT:
             raise EntityTooLarge(ProposedSize=str(len(data)), MaxSizeAllowed=str(MAX_SINGLE_PUT))
-        await self._check_put_conditions(request)
         stored = await asyncio.to_thread(
             self.service.put_object,
             request.bucket,
@@ -443,31 +442,9 @@ class S3Api:
             _stored_headers(request.headers),
             _user_metadata(request.headers),
             sums,
+            _put_conditions(request),
         )
         return Response(headers=[("etag", stored.etag), *_checksum_headers(sums)])
-
-    async def _check_put_conditions(self, request: Request) -> None:
-        """PutObject's conditional writes: ``If-None-Match: *`` and ``If-Match: <etag>``."""
-        if_none_match = request.headers.get("if-none-match")
-        if_match = request.headers.get("if-match")
-        if if_none_match is None and if_match is None:
-            return
-        assert request.bucket is not None and request.key is not None
-        try:
-            current: StoredObject | None = await asyncio.to_thread(
-                self.service.head_object, request.bucket, request.key
-            )
-        except S3Error as exc:
-            if exc.code != "NoSuchKey":
-                raise
-            current = None
-        if if_none_match is not None and current is not None and if_none_match.strip() == "*":
-            raise PreconditionFailed(Condition="If-None-Match")
-        if if_match is not None:
-            if current is None:
-                raise NoSuchKey(Key=request.key)
-            if not conditions.evaluate({"if-match": if_match}, current.etag, current.modified):
-                raise PreconditionFailed(Condition="If-Match")
 
     async def _get_object(self, request: Request) -> Response:
         assert request.bucket is not None and request.key is not None
@@ -712,6 +689,27 @@ async def _send(send: Send, response: Response, request_id: str) -> None:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
     finally:
         stream.close()
+
+
+def _put_conditions(request: Request) -> Callable[[StoredObject | None], None] | None:
+    """PutObject's conditional writes (``If-None-Match: *``, ``If-Match: <etag>``) as a check of the
+    object the write would replace, which the store runs in the write's own transaction: of writers
+    racing on one ETag, exactly one wins."""
+    if_none_match = request.headers.get("if-none-match")
+    if_match = request.headers.get("if-match")
+    if if_none_match is None and if_match is None:
+        return None
+
+    def check(current: StoredObject | None) -> None:
+        if if_none_match is not None and current is not None and if_none_match.strip() == "*":
+            raise PreconditionFailed(Condition="If-None-Match")
+        if if_match is not None:
+            if current is None:
+                raise NoSuchKey(Key=request.key)
+            if not conditions.evaluate({"if-match": if_match}, current.etag, current.modified):
+                raise PreconditionFailed(Condition="If-Match")
+
+    return check
 
 
 def _object_headers(stored: StoredObject, request: Request) -> list[tuple[str, str]]:

@@ -246,13 +246,16 @@ class BucketService:
         headers: dict[str, str],
         metadata: dict[str, str],
         object_checksums: dict[str, str] | None = None,
+        condition: Callable[[StoredObject | None], None] | None = None,
     ) -> StoredObject:
+        """Store an object; ``condition`` (a conditional write's check of the object it would
+        replace, or of ``None``) runs in the write's transaction, so no other write comes between."""
         self.get_bucket(bucket)
         file = self.bodies.write(data)
         stored = StoredObject(
             bucket, key, file, len(data), checksums.etag(data), time.time(), headers, metadata, object_checksums or {}
         )
-        return self._store(stored, "ObjectCreated:Put")
+        return self._store(stored, "ObjectCreated:Put", condition)
 
     def head_object(self, bucket: str, key: str) -> StoredObject:
         with self._read() as conn:
@@ -463,10 +466,14 @@ class BucketService:
         return dataclasses.replace(stored, sequencer=sequencer)
 
     # --- internals --------------------------------------------------------------------------------
-    def _store(self, stored: StoredObject, event: str) -> StoredObject:
+    def _store(
+        self, stored: StoredObject, event: str, condition: Callable[[StoredObject | None], None] | None = None
+    ) -> StoredObject:
         try:
             with self._write() as conn:
                 self._bucket(conn, stored.bucket)
+                if condition is not None:
+                    condition(self._current(conn, stored.bucket, stored.key))
                 replaced, sequencer = self._upsert(conn, stored)
                 change = self._outbox(
                     conn, ObjectChange(event, stored.bucket, stored.key, stored.size, stored.etag, sequencer)
@@ -546,6 +553,12 @@ class BucketService:
             self._bucket(conn, bucket)
             raise NoSuchKey(Key=key)
         return _object_of(row)
+
+    def _current(self, conn: sqlite3.Connection, bucket: str, key: str) -> StoredObject | None:
+        try:
+            return self._object(conn, bucket, key)
+        except NoSuchKey:
+            return None
 
     def _upload(self, bucket: str, key: str, upload_id: str) -> Upload:
         with self._read() as conn:
