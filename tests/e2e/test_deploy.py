@@ -114,3 +114,30 @@ def test_what_squall_cannot_deploy_is_named(squall: SquallServer, tmp_path: Path
     template.write_text("Resources:\n  A:\n    Type: AWS::SQS::Queue\n    Properties: {QueueName: !Ref Missing}\n")
     result = deploy(squall, template)
     assert "Resource A: Ref to 'Missing', which is neither a parameter nor a resource" in result.stderr
+
+
+def test_environment_variables_are_strings_as_cloudformation_makes_them(squall: SquallServer, tmp_path: Path) -> None:
+    """A Number parameter's Ref, a number or a boolean in ``Variables`` reach Lambda as strings."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "app.py").write_text("def handler(event, context):\n    return None\n")
+    (tmp_path / "template.yaml").write_text(
+        "Transform: AWS::Serverless-2016-10-31\n"
+        "Parameters:\n  Limit: {Type: Number, Default: 4}\n"
+        "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n"
+        "      CodeUri: src/\n      Handler: app.handler\n      Runtime: python3.11\n"
+        "      Environment:\n        Variables: {LIMIT: !Ref Limit, RATIO: 0.5, VERBOSE: true, NAME: plain}\n"
+        "Outputs:\n  Name:\n    Value: !Ref Fn\n"
+    )
+    lam = squall.client("lambda")
+    first = deploy(squall, tmp_path / "template.yaml", "--stack-name", "typed-env")
+    assert first.returncode == 0, first.stderr
+    name = outputs(first)["Name"]
+    variables = lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+    assert variables == {"LIMIT": "4", "RATIO": "0.5", "VERBOSE": "true", "NAME": "plain"}
+    # The update path too: a new default changes the function in place.
+    template = tmp_path / "template.yaml"
+    template.write_text(template.read_text().replace("Default: 4", "Default: 7"))
+    again = deploy(squall, template, "--stack-name", "typed-env")
+    assert again.returncode == 0, again.stderr
+    assert lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"]["LIMIT"] == "7"
+    assert deploy(squall, tmp_path / "template.yaml", "--stack-name", "typed-env", "--delete").returncode == 0

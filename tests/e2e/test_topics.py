@@ -325,6 +325,20 @@ def test_http_subscription_handshake_then_notifications(sns: Any, topic: str, re
     assert receiver.requests.empty()
 
 
+def test_http_endpoint_under_localhost_reaches_the_loopback(sns: Any, topic: str, receiver: Receiver) -> None:
+    """``*.localhost`` names go to 127.0.0.1, as curl resolves them (function URLs use such names)."""
+    port = receiver.url.rsplit(":", 1)[1]
+    host = f"hooks-{uuid.uuid4().hex[:8]}.lambda-url.us-east-1.localhost:{port}"
+    sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=f"http://{host}/hook")
+    confirmation = receiver.next()
+    assert confirmation.path == "/hook" and confirmation.headers["host"] == host
+    assert confirmation.headers["x-amz-sns-message-type"] == "SubscriptionConfirmation"
+    sns.confirm_subscription(TopicArn=topic, Token=confirmation.json()["Token"])
+    sns.publish(TopicArn=topic, Message="to a localhost name")
+    note = receiver.next()
+    assert note.headers["host"] == host and note.json()["Message"] == "to a localhost name"
+
+
 def test_failing_http_endpoint_is_retried(sns: Any, topic: str, receiver: Receiver) -> None:
     arn = confirmed_http(sns, topic, receiver, DeliveryPolicy=FAST_RETRIES)
     assert (

@@ -95,6 +95,15 @@ def _missing_ok(call: Callable[..., Any], **kwargs: Any) -> None:
             raise
 
 
+def _text(value: Any) -> str:
+    """A property as the APIs' string attributes take it: JSON for objects, lower-case booleans."""
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
 def _tags(props: Mapping[str, Any]) -> dict[str, str]:
     return {str(t["Key"]): str(t["Value"]) for t in props.get("Tags") or []}
 
@@ -162,7 +171,8 @@ class Function(ResourceType):
             FunctionName=name,
             Code={"ZipFile": ctx.package(props["Code"], logical)},
             Tags=_tags(props),
-            **{k: props[k] for k in (*self._config, "Architectures") if k in props},
+            **self._configuration(props),
+            **({"Architectures": props["Architectures"]} if "Architectures" in props else {}),
         )
         lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 600})
         self._concurrency(lam, name, props)
@@ -176,11 +186,19 @@ class Function(ResourceType):
         # The same bytes again change nothing (same CodeSha256); new bytes are a code update.
         lam.update_function_code(FunctionName=name, ZipFile=ctx.package(props["Code"], logical))
         waiter.wait(FunctionName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 600})
-        lam.update_function_configuration(FunctionName=name, **{k: props[k] for k in self._config if k in props})
+        lam.update_function_configuration(FunctionName=name, **self._configuration(props))
         waiter.wait(FunctionName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 600})
         self._concurrency(lam, name, props)
         arn = lam.get_function_configuration(FunctionName=name)["FunctionArn"]
         return self._deployed(name, arn)
+
+    def _configuration(self, props: Mapping[str, Any]) -> dict[str, Any]:
+        config = {key: props[key] for key in self._config if key in props}
+        if "Variables" in config.get("Environment", {}):
+            # Variables are strings; CloudFormation turns a number (a Number parameter's Ref) or a boolean into one.
+            variables = config["Environment"]["Variables"] or {}
+            config["Environment"] = {**config["Environment"], "Variables": {k: _text(v) for k, v in variables.items()}}
+        return config
 
     def _concurrency(self, lam: Any, name: str, props: Mapping[str, Any]) -> None:
         if "ReservedConcurrentExecutions" in props:
@@ -404,13 +422,7 @@ class Queue(ResourceType):
     known = frozenset({*_attributes, "QueueName", "Tags", "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds"})
 
     def _wire(self, props: Mapping[str, Any]) -> dict[str, str]:
-        out = {}
-        for key in self._attributes:
-            if key in props:
-                value = props[key]
-                out[key] = json.dumps(value) if isinstance(value, dict) else str(value).lower() if isinstance(
-                    value, bool) else str(value)  # fmt: skip
-        return out
+        return {key: _text(props[key]) for key in self._attributes if key in props}
 
     def create(self, logical: str, props: dict[str, Any], ctx: Context) -> Deployed:
         sqs = ctx.client("sqs")

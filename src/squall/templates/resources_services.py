@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from squall.templates.errors import TemplateError
-from squall.templates.resources import Context, Deployed, ResourceType
+from squall.templates.resources import Context, Deployed, ResourceType, _text
 
 _GONE = frozenset({"ResourceNotFoundException", "NotFound", "NotFoundException", "NoSuchBucket",
                    "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})  # fmt: skip
@@ -31,15 +31,6 @@ def _gone_ok(call: Callable[..., Any], **kwargs: Any) -> None:
     except ClientError as exc:
         if exc.response["Error"]["Code"] not in _GONE:
             raise
-
-
-def _text(value: Any) -> str:
-    """A property as the APIs' string attributes take it: JSON for objects, lower-case booleans."""
-    if isinstance(value, dict | list):
-        return json.dumps(value)
-    if isinstance(value, bool):
-        return str(value).lower()
-    return str(value)
 
 
 def _true(value: Any) -> bool:

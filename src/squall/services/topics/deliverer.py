@@ -6,7 +6,8 @@ DeliveryPolicy, else the topic's, else SNS's default (3 retries, 20 s apart); fo
 SNS's policy for AWS-managed endpoints (3 immediate retries, 2 after 1 s, 10 backing off to 20 s,
 then every 20 s). When the retries are exhausted the delivery is dropped and logged.
 
-HTTP/S: a 2xx answer delivers; 5xx, other statuses below 200, timeouts (15 s) and connection
+HTTP/S: names under ``.localhost`` (Squall's function URLs) reach the loopback address, as curl's
+do. A 2xx answer delivers; 5xx, other statuses below 200, timeouts (15 s) and connection
 errors are retried; a 4xx answer is not retried (SNS counts it as delivered). Lambda and SQS: a
 client-side error (no such function or queue, a message the queue refuses) is not retried either.
 """
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from squall.errors import SquallError, TooManyRequests
+from squall.localhost_names import localhost_mounts
 from squall.services.topics import checks, events
 from squall.services.topics.attributes import retry_delay
 from squall.services.topics.models import Job
@@ -72,7 +74,7 @@ class Deliverer:
         # httpx logs every request at INFO: one line per delivery attempt would drown the server's log.
         logging.getLogger("httpx").setLevel(logging.WARNING)
         self._loop = asyncio.get_running_loop()
-        self._client = httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, follow_redirects=False)
+        self._client = httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, follow_redirects=False, mounts=localhost_mounts())
         self._runner = asyncio.ensure_future(self._run())
 
     async def stop(self) -> None:
