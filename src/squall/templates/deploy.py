@@ -119,6 +119,7 @@ def _localise_code(template: dict[str, Any], base: Path) -> dict[str, Path]:
 
 def _translate(template: dict[str, Any], region: str, parameters: Mapping[str, str]) -> dict[str, Any]:
     import boto3
+    from samtranslator.metrics.metrics import Metrics
     from samtranslator.model.exceptions import InvalidDocumentException
     from samtranslator.parser.parser import Parser
     from samtranslator.translator.arn_generator import ArnGenerator
@@ -126,7 +127,8 @@ def _translate(template: dict[str, Any], region: str, parameters: Mapping[str, s
 
     ArnGenerator.BOTO_SESSION_REGION_NAME = region
     # Squall stores IAM policies without enforcing them: no AWS managed-policy lookup is needed.
-    translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=region))
+    metrics = Metrics()  # SAM's own usage metrics go nowhere (its default publisher drops them)
+    translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=region), metrics=metrics)
     try:
         translated: dict[str, Any] = translator.translate(
             template, parameter_values=dict(parameters), get_managed_policy_map=dict
@@ -134,6 +136,8 @@ def _translate(template: dict[str, Any], region: str, parameters: Mapping[str, s
     except InvalidDocumentException as exc:
         causes = "; ".join(str(cause) for cause in exc.causes)
         raise TemplateError(f"The SAM template is invalid: {causes}") from exc
+    finally:
+        metrics.publish()  # else SAM warns at garbage collection that they were never published
     # Plain JSON values: SAM's OpenAPI bodies hold str subclasses (Py27UniStr) the stack record cannot store.
     plain: dict[str, Any] = json.loads(json.dumps(translated))
     return plain
