@@ -324,6 +324,7 @@ def ric_files() -> dict[str, str | bytes]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # the first run on a machine builds aws-lambda-ric's native client (minutes)
 def test_aws_lambda_ric(lam: Any, make_function: Any, ric_files: dict[str, str | bytes]) -> None:
     files = {**ric_files, "app.mjs": NODE_HANDLERS, "bootstrap": RIC_BOOTSTRAP}
     code = package(files, executable=("bootstrap",))
