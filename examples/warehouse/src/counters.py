@@ -1,9 +1,11 @@
-"""The counters table: one item per dataset, ``{dataset, records, pending: {key: records}, loading?,
-loads}``. Objects are added with an atomic ADD; a conditional update on ``loading`` decides which
-caller starts a load, so a dataset never has two loads at once."""
+"""The counters table: one item per dataset, ``{dataset, records, pending: {key: records},
+loading?, claimed_at?, loads}``. Objects are added with an atomic ADD; a conditional update on
+``loading`` decides which caller starts a load, so a dataset has one load at a time (a claim left
+for 15 minutes, whose loader never ran, is taken over)."""
 
 import json
 import os
+import time
 import uuid
 
 import boto3
@@ -12,6 +14,9 @@ from botocore.exceptions import ClientError
 table = boto3.resource("dynamodb").Table(os.environ["COUNTERS_TABLE"])
 lambda_ = boto3.client("lambda")
 THRESHOLD = int(os.environ["THRESHOLD"])
+# A claim older than this is taken over: its loader never ran (the claimer died before invoking it)
+# or gave up. Longer than a loader's timeout times its async attempts.
+STALE_CLAIM_S = 15 * 60
 
 
 def _code(error):
@@ -48,15 +53,21 @@ def start_load_if_due(bucket, dataset, item, loader):
     """If the counter is at the threshold and no load runs, claim the load and invoke the loader
     asynchronously (it reads the pending objects from ``bucket``); the load's id if this caller
     started it, else None."""
-    if item["records"] < THRESHOLD or "loading" in item:
+    now = int(time.time())
+    if item["records"] < THRESHOLD or ("loading" in item and item["claimed_at"] > now - STALE_CLAIM_S):
         return None
     load_id = f"{dataset}/{uuid.uuid4().hex[:12]}"
     try:
         table.update_item(
             Key={"dataset": dataset},
-            UpdateExpression="SET loading = :load",
-            ConditionExpression="attribute_not_exists(loading) AND records >= :threshold",
-            ExpressionAttributeValues={":load": load_id, ":threshold": THRESHOLD},
+            UpdateExpression="SET loading = :load, claimed_at = :now",
+            ConditionExpression="(attribute_not_exists(loading) OR claimed_at < :stale) AND records >= :threshold",
+            ExpressionAttributeValues={
+                ":load": load_id,
+                ":now": now,
+                ":stale": now - STALE_CLAIM_S,
+                ":threshold": THRESHOLD,
+            },
         )
     except ClientError as error:
         if _code(error) == "ConditionalCheckFailedException":
@@ -73,9 +84,9 @@ def finish_load(dataset, load_id, loaded):
     removes = "".join(f", pending.{name}" for name in names)
     return table.update_item(
         Key={"dataset": dataset},
-        UpdateExpression=f"REMOVE loading{removes} ADD records :minus, loads :one",
+        UpdateExpression=f"REMOVE loading, claimed_at{removes} ADD records :minus, loads :one",
         ConditionExpression="loading = :load",
-        ExpressionAttributeNames=names or None,
         ExpressionAttributeValues={":minus": -sum(loaded.values()), ":one": 1, ":load": load_id},
         ReturnValues="ALL_NEW",
+        **({"ExpressionAttributeNames": names} if names else {}),
     )["Attributes"]
