@@ -141,3 +141,36 @@ def test_environment_variables_are_strings_as_cloudformation_makes_them(squall: 
     assert again.returncode == 0, again.stderr
     assert lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"]["LIMIT"] == "7"
     assert deploy(squall, tmp_path / "template.yaml", "--stack-name", "typed-env", "--delete").returncode == 0
+
+
+def test_parameters_are_strings_converted_to_each_property_type(squall: SquallServer, tmp_path: Path) -> None:
+    """As on CloudFormation, a Number parameter reaches the template as a string ("100" in a
+    variable) and becomes a number where the API takes one (MemorySize)."""
+    app = tmp_path / "typed"
+    (app / "src").mkdir(parents=True)
+    (app / "src" / "app.py").write_text("def handler(event, context):\n    return event\n")
+    template = app / "template.yaml"
+    template.write_text(
+        "Transform: AWS::Serverless-2016-10-31\n"
+        "Parameters:\n"
+        "  Memory: {Type: Number, Default: 256, AllowedValues: [128, 256]}\n"
+        "  Threshold: {Type: Number, Default: 100}\n"
+        "Resources:\n"
+        "  Fn:\n"
+        "    Type: AWS::Serverless::Function\n"
+        "    Properties:\n"
+        "      CodeUri: src/\n      Handler: app.handler\n      Runtime: python3.11\n"
+        "      MemorySize: !Ref Memory\n"
+        "      Environment: {Variables: {THRESHOLD: !Ref Threshold}}\n"
+        "Outputs:\n  Name: {Value: !Ref Fn}\n"
+    )
+    first = deploy(squall, template)
+    assert first.returncode == 0, first.stderr
+    config = squall.client("lambda").get_function_configuration(FunctionName=outputs(first)["Name"])
+    assert (config["MemorySize"], config["Environment"]["Variables"]) == (256, {"THRESHOLD": "100"})
+
+    wrong = deploy(squall, template, "--parameter", "Threshold=many")
+    assert wrong.returncode == 1 and "Parameter 'Threshold' must be a number." in wrong.stderr
+    refused = deploy(squall, template, "--parameter", "Memory=512")
+    assert refused.returncode == 1 and "Parameter Memory must be one of 128, 256" in refused.stderr
+    assert deploy(squall, template, "--delete").returncode == 0
