@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -192,6 +193,12 @@ def test_demo_of_one_pipeline_and_an_unknown_one(tmp_path: Path) -> None:
     assert "==> 1 of 1 pipelines passed" in result.stdout and "out: apples: 7" in result.stdout
     unknown = subprocess.run([*demo, "nope"], capture_output=True, text=True, timeout=60, env=env)
     assert unknown.returncode == 1 and "no such pipeline: nope (see examples/)" in unknown.stderr
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the demo's server just left it
+        taken.bind(("127.0.0.1", int(env["SQUALL_PORT"])))
+        taken.listen()
+        busy = subprocess.run([*demo, "bucket-chain"], capture_output=True, text=True, timeout=60, env=env)
+    assert busy.returncode == 1 and f"port {env['SQUALL_PORT']} on 127.0.0.1 is in use" in busy.stderr
 
 
 def test_readme_usage_commands_run(squall: SquallServer, make_function: Any) -> None:

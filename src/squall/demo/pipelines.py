@@ -174,23 +174,27 @@ def run_pipeline(server: Server, folder: Path, progress: Callable[[str], None] =
             clients[service] = server.client(service)
         return clients[service]
 
-    prepare = getattr(module, "prepare", None)
-    if prepare is not None:
-        prepare(folder, progress)
-    progress("deploying")
     deployer = Deployer(client, StackStore(server.data_dir), server.region, server.account_id)
-    record = deployer.deploy(folder / "template.yaml", folder.name, {})
-    deployed_at = time.time()
-    progress(f"deployed {len(record.order)} resources in {deployed_at - began:.1f} s")
-    resources = {logical: deployed.physical_id for logical, deployed in record.resources.items()}
-    functions = {d.physical_id for d in record.resources.values() if d.type == "AWS::Lambda::Function"}
-    demo = Demo(server, folder.name, folder, dict(record.outputs), resources, progress)
+    deployed_at = began
+    deployed = 0
+    functions: set[str] = set()
     outcome: Outcome | None = None
     failure: str | None = None
     try:
-        outcome = module.drive(demo)
+        prepare = getattr(module, "prepare", None)
+        if prepare is not None:
+            prepare(folder, progress)
+        progress("deploying")
+        record = deployer.deploy(folder / "template.yaml", folder.name, {})
+        deployed_at, deployed = time.time(), len(record.order)
+        progress(f"deployed {deployed} resources in {deployed_at - began:.1f} s")
+        resources = {logical: item.physical_id for logical, item in record.resources.items()}
+        functions = {item.physical_id for item in record.resources.values() if item.type == "AWS::Lambda::Function"}
+        outcome = module.drive(Demo(server, folder.name, folder, dict(record.outputs), resources, progress))
     except PipelineFailed as exc:
         failure = str(exc)
+    except Exception as exc:  # one pipeline's crash (a refused deploy, a client error) fails it alone
+        failure = f"{type(exc).__name__}: {exc}"
     finished = time.time()
     time.sleep(0.3)  # usage records are written in batches
     store = SqliteMetadataStore(server.data_dir / "squall.db")
@@ -201,7 +205,7 @@ def run_pipeline(server: Server, folder: Path, progress: Callable[[str], None] =
     return PipelineReport(
         name=folder.name,
         title=title,
-        deployed=len(record.order),
+        deployed=deployed,
         deploy_s=deployed_at - began,
         run_s=finished - deployed_at,
         outcome=outcome,

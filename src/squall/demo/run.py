@@ -9,6 +9,7 @@ It uses the settings a user's ``squall server`` would (ports 8990/8991 and ``.sq
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -46,6 +47,18 @@ def _wait_healthy(url: str, server: subprocess.Popen[bytes]) -> None:
         except OSError:
             time.sleep(0.1)
     raise SystemExit("squall server did not become healthy within 60 s")
+
+
+def _check_free(host: str, port: int, variable: str) -> None:
+    """Refuse to start when something already listens there: the demo would talk to it instead."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise SystemExit(
+                f"port {port} on {host} is in use (another squall server?): stop it, or set {variable} to a free port"
+            ) from None
 
 
 def _server_of(settings: Settings, data_dir: Path) -> Server:
@@ -97,6 +110,8 @@ def main(only: Sequence[str] = ()) -> int:
     unknown = set(only) - {f.name for f in folders}
     if unknown:
         raise SystemExit(f"no such pipeline: {', '.join(sorted(unknown))} (see examples/)")
+    _check_free(settings.host, settings.port, "SQUALL_PORT")
+    _check_free(settings.host, settings.gateway_port, "SQUALL_GATEWAY_PORT")
     say(f"==> starting squall server on {settings.endpoint_url} (data in {settings.data_dir}/)")
     server = subprocess.Popen([sys.executable, "-m", "squall", "server", "--log-level", "warning"], env=os.environ)
     began = time.monotonic()

@@ -4,7 +4,9 @@ CloudFormation hands every parameter to a template as a string (``Ref`` to a ``N
 is ``"512"``) and converts property values to the resource's types, so ``MemorySize: !Ref Memory``
 creates a function with 512 MB. Squall does it where it calls the APIs: a botocore hook that,
 before boto3 validates a request, turns strings into the integers, floats and booleans the
-operation's input shape asks for. Strings that do not convert are left for boto3 to refuse.
+operation's input shape asks for, and numbers and booleans into the strings it asks for (an
+environment variable given as ``0.5`` or ``true``). Strings that do not convert are left for boto3
+to refuse.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ _FLOATS = frozenset({"float", "double"})
 
 
 def typed(value: Any, shape: Shape) -> Any:
-    """``value`` with its strings converted wherever ``shape`` (and its members) want a number or a boolean."""
+    """``value`` converted wherever ``shape`` (and its members) want a number, a boolean or a string."""
     kind = shape.type_name
     if kind == "structure" and isinstance(value, dict):
         members = shape.members  # type: ignore[attr-defined]
@@ -28,6 +30,8 @@ def typed(value: Any, shape: Shape) -> Any:
         return [typed(item, shape.member) for item in value]  # type: ignore[attr-defined]
     if kind == "map" and isinstance(value, dict):
         return {key: typed(item, shape.value) for key, item in value.items()}  # type: ignore[attr-defined]
+    if kind == "string" and isinstance(value, bool | int | float):
+        return str(value).lower() if isinstance(value, bool) else str(value)
     if not isinstance(value, str):
         return value
     try:

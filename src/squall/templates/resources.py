@@ -193,12 +193,7 @@ class Function(ResourceType):
         return self._deployed(name, arn)
 
     def _configuration(self, props: Mapping[str, Any]) -> dict[str, Any]:
-        config = {key: props[key] for key in self._config if key in props}
-        if "Variables" in config.get("Environment", {}):
-            # Variables are strings; CloudFormation turns a number (a Number parameter's Ref) or a boolean into one.
-            variables = config["Environment"]["Variables"] or {}
-            config["Environment"] = {**config["Environment"], "Variables": {k: _text(v) for k, v in variables.items()}}
-        return config
+        return {key: props[key] for key in self._config if key in props}
 
     def _concurrency(self, lam: Any, name: str, props: Mapping[str, Any]) -> None:
         if "ReservedConcurrentExecutions" in props:
