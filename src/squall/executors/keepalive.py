@@ -190,6 +190,13 @@ class KeepAlivePolicy:
         if state.busy == 0:
             state.idle_since = now
 
+    def set_fixed(self, fixed_s: float) -> None:
+        """Change the fixed keep-alive (the fallback and upper bound)."""
+        if fixed_s != self.fixed_s:
+            self.fixed_s = fixed_s
+            for state in self._keys.values():
+                state.windows = None
+
     def forget(self, key: str) -> None:
         self._keys.pop(key, None)
 
