@@ -1,8 +1,13 @@
 """The hybrid histogram keep-alive policy, driven by explicit timestamps."""
 
+from pathlib import Path
+
 import pytest
 
+from squall.config import Settings
 from squall.executors.keepalive import HistogramConfig, IdleHistogram, KeepAlivePolicy, Windows
+from squall.executors.memory import available_mb
+from squall.platform import keep_alive_policy
 
 MIN = 60.0
 
@@ -142,3 +147,33 @@ def test_predicted_next_use_orders_keys_for_eviction() -> None:
 def test_bad_configuration_is_refused() -> None:
     with pytest.raises(ValueError):
         HistogramConfig(bin_s=0)
+
+
+def test_settings_choose_the_policy() -> None:
+    assert keep_alive_policy(Settings(keep_alive_policy="fixed", keep_alive_s=30.0)).windows("f") == Windows(
+        0.0, 30.0, False
+    )
+    adaptive = keep_alive_policy(Settings(keep_alive_bin_s=0.5))
+    assert adaptive.adaptive and adaptive.config.bin_s == 0.5 and adaptive.fixed_s == 600.0
+    with pytest.raises(ValueError, match="adaptive or fixed"):
+        keep_alive_policy(Settings(keep_alive_policy="sometimes"))
+
+
+def test_available_memory_is_the_smaller_of_meminfo_and_the_cgroup_room(tmp_path: Path) -> None:
+    proc, root = tmp_path / "proc", tmp_path / "cgroup"
+    (proc / "self").mkdir(parents=True)
+    (proc / "meminfo").write_text("MemTotal: 24000000 kB\nMemAvailable: 2048000 kB\n")
+    (proc / "self" / "cgroup").write_text("0::/squall.service\n")
+    assert available_mb(proc, root) == 2000.0  # no cgroup files: MemAvailable alone
+    (root / "squall.service").mkdir(parents=True)
+    (root / "squall.service" / "memory.max").write_text("max\n")
+    (root / "squall.service" / "memory.current").write_text(str(100 << 20))
+    assert available_mb(proc, root) == 2000.0  # no limit
+    (root / "squall.service" / "memory.max").write_text(str(612 << 20))
+    assert available_mb(proc, root) == 512.0
+    (proc / "self" / "cgroup").write_text("4:memory:/box\n0::/\n")
+    (root / "memory" / "box").mkdir(parents=True)
+    (root / "memory" / "box" / "memory.limit_in_bytes").write_text(str(1 << 30))
+    (root / "memory" / "box" / "memory.usage_in_bytes").write_text(str(1 << 29))
+    assert available_mb(proc, root) == 512.0  # cgroup v1
+    assert available_mb(tmp_path / "nowhere", root) is None
