@@ -13,6 +13,8 @@ import pytest
 
 from tests.conftest import function_zip
 
+from .test_hostile import create
+
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 FIXED_KEEP_ALIVE_S = 120.0
@@ -22,17 +24,6 @@ FIXED_KEEP_ALIVE_S = 120.0
 def server(new_server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("SQUALL_KEEP_ALIVE_BIN_S", "1.0")
     return new_server("--keep-alive-policy", "adaptive", "--keep-alive", str(FIXED_KEEP_ALIVE_S))
-
-
-def create(lam: Any, name: str) -> None:
-    lam.create_function(
-        FunctionName=name,
-        Runtime="python3.11",
-        Role="arn:aws:iam::000000000000:role/r",
-        Handler="app.handler",
-        Code={"ZipFile": function_zip("probe", "app")},
-    )
-    lam.get_waiter("function_active_v2").wait(FunctionName=name)
 
 
 def call(lam: Any, name: str) -> tuple[str, bool]:
@@ -49,7 +40,7 @@ def sandbox_dir(server: Any, stream: str) -> Path:
 
 def test_a_learned_short_window_reaps_long_before_the_fixed_keep_alive(server: Any) -> None:
     lam = server.client("lambda")
-    create(lam, "ka-chatty")
+    create(lam, "ka-chatty", function_zip("probe", "app"))
     began = time.monotonic()
     streams = [call(lam, "ka-chatty") for _ in range(12)]  # back to back: idle times under a second
     assert [cold for _, cold in streams] == [True] + [False] * 11
@@ -67,7 +58,7 @@ def test_a_learned_short_window_reaps_long_before_the_fixed_keep_alive(server: A
 
 def test_a_learned_prewarm_replaces_the_sandbox_before_the_next_arrival(server: Any) -> None:
     lam = server.client("lambda")
-    create(lam, "ka-periodic")
+    create(lam, "ka-periodic", function_zip("probe", "app"))
     # An idle time of 5.5 s, eleven times: head and tail in the 5..6 s bin, so the sandbox is not
     # kept after an invocation and a new one is started 4.5 s after it (kept until 6.6 s).
     gap_s = 5.5
