@@ -109,13 +109,15 @@ def test_memory_pressure_evicts_the_sandboxes_needed_last_first(
         available[0] = 999.0  # 1 MB short: one sandbox at a time
         for _ in range(3):
             assert loop.run_until_complete(executor.reap_idle(600.0)) == 1
+            # While that one is being stopped, what it will free counts: no second eviction.
+            assert loop.run_until_complete(executor.reap_idle(600.0)) == 0
+            loop.run_until_complete(asyncio.gather(*executor._cleanups))
             gone = [key for key, sandbox in sandboxes.items() if sandbox.dead and key not in order]
             assert len(gone) == 1
             order += gone
         assert order == [rarely.pool_key, unknown.pool_key, often.pool_key]
         assert executor.idle_by_key() == {}
         # Their processes are gone.
-        loop.run_until_complete(asyncio.gather(*executor._cleanups))
         for sandbox in sandboxes.values():
             assert sandbox.zygote.has_exited(sandbox.pid) or not Path(f"/proc/{sandbox.pid}").exists()
         # Enough memory again: nothing more is stopped.
@@ -123,5 +125,11 @@ def test_memory_pressure_evicts_the_sandboxes_needed_last_first(
         invoke(loop, executor, often)
         assert loop.run_until_complete(executor.reap_idle(600.0)) == 0
         assert executor.idle_by_key() == {often.pool_key: 1}
+        # Short again: a cold start makes room first, without waiting for the reaper.
+        idle_often = executor._idle[often.pool_key][0]
+        available[0] = 999.0
+        assert invoke(loop, executor, unknown).usage.cold
+        assert idle_often.dead
+        assert executor.idle_by_key() == {unknown.pool_key: 1}
     finally:
         loop.run_until_complete(executor.shutdown(1.0))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import logging
 import os
 import time
@@ -115,6 +116,7 @@ class LocalExecutor(Executor):
         #: Below this much available memory (MB), idle sandboxes are evicted; 0 turns it off.
         self.memory_floor_mb = memory_floor_mb
         self.memory_reader = memory_reader
+        self._freeing_mb = 0.0
 
     # --- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -220,6 +222,8 @@ class LocalExecutor(Executor):
             if not pool:
                 self._idle.pop(key, None)
         for key, spec in self._specs.items():
+            if key in self._provisioned:
+                continue  # its provisioned sandboxes are its warm ones
             due = policy.prewarm(key, now)
             if due is not None:
                 self._start_prewarm(spec, due.count, due.until)
@@ -239,6 +243,8 @@ class LocalExecutor(Executor):
         provisioned filler does, with the on-demand initialisation type)."""
         key = spec.pool_key
         while not self._closing and len(self._idle.get(key, ())) < count and time.monotonic() < until:
+            if self._memory_shortfall() > 0:
+                return  # it would be the first evicted
             try:
                 sandbox, failure = await self._cold_start(spec, ON_DEMAND_INIT)
             except Exception as exc:
@@ -256,28 +262,39 @@ class LocalExecutor(Executor):
     def relieve_memory(self, now: float) -> int:
         """While available memory is under the floor, stop idle on-demand sandboxes, the ones whose
         key's next use is predicted furthest away first; returns how many stopped."""
-        if self.memory_floor_mb <= 0:
+        short = self._memory_shortfall()
+        # What evictions under way will free is not in the figure yet: count it as freed.
+        needed = short - self._freeing_mb
+        if needed <= 0:
             return 0
-        available = self.memory_reader()
-        if available is None or available >= self.memory_floor_mb:
-            return 0
-        needed = self.memory_floor_mb - available
         candidates = [(self.keep_alive.predicted_next_use(key, now), key) for key, pool in self._idle.items() if pool]
         evicted = 0
         for _, key in sorted(candidates, reverse=True):
             pool = self._idle[key]
             while pool and needed > 0:
                 sandbox = pool.pop(0)  # the one idle longest
-                needed -= sandbox.rss_mb() or sandbox.spec.memory_mb
-                self._cleanup_later(sandbox)
+                freed = float(sandbox.rss_mb() or sandbox.spec.memory_mb)
+                needed -= freed
+                self._freeing_mb += freed
+                self._cleanup_later(sandbox).add_done_callback(functools.partial(self._freed, freed))
                 evicted += 1
             if not pool:
                 self._idle.pop(key, None)
             if needed <= 0:
                 break
         if evicted:
-            log.warning("memory is short (%.0f MB available): stopped %d idle sandboxes", available, evicted)
+            log.warning("memory is short (%.0f MB under the floor): stopped %d idle sandboxes", short, evicted)
         return evicted
+
+    def _freed(self, mb: float, _task: asyncio.Task[None]) -> None:
+        self._freeing_mb = max(0.0, self._freeing_mb - mb)
+
+    def _memory_shortfall(self) -> float:
+        """How many MB available memory is under the floor (0 or less: none, or no floor)."""
+        if self.memory_floor_mb <= 0:
+            return 0.0
+        available = self.memory_reader()
+        return 0.0 if available is None else self.memory_floor_mb - available
 
     # --- the hot path ------------------------------------------------------------------------------
     async def invoke(
@@ -314,6 +331,7 @@ class LocalExecutor(Executor):
                 init_log = self._init_logs.pop(sandbox, b"")  # a pre-warmed one's
         cold = sandbox is None
         if sandbox is None:
+            self.relieve_memory(time.monotonic())  # room for this one before it has to start
             sandbox, failure = await self._cold_start(spec, request.initialization_type, request.request_id)
             init_log = sandbox.read_log()
             if failure is not None:
@@ -610,12 +628,13 @@ class LocalExecutor(Executor):
             env["AWS_LAMBDA_LOG_LEVEL"] = spec.log_level
         return env
 
-    def _cleanup_later(self, sandbox: Sandbox) -> None:
+    def _cleanup_later(self, sandbox: Sandbox) -> asyncio.Task[None]:
         self._prewarm_until.pop(sandbox, None)
         self._init_logs.pop(sandbox, None)
         task = asyncio.ensure_future(self._cleanup(sandbox))
         self._cleanups.add(task)
         task.add_done_callback(self._cleanups.discard)
+        return task
 
     async def _cleanup(self, sandbox: Sandbox) -> None:
         try:
