@@ -56,6 +56,14 @@ def test_periodic_function_is_unloaded_and_prewarmed_before_its_next_arrival() -
     assert due.until == pytest.approx(end + 16.5 * MIN)
     # Once per idle period.
     assert policy.prewarm("f", end + windows.prewarm_s + 2) is None
+    # Two arrive together: the first one's sandbox stays while the second runs, not after.
+    now = end + 15 * MIN - 1.0
+    policy.arrival("f", now)
+    policy.arrival("f", now)
+    policy.end("f", now + 1.0)
+    assert policy.keep_used_s("f") == policy.windows("f").keep_alive_s > 0
+    policy.end("f", now + 2.0)
+    assert policy.keep_used_s("f") == 0.0
 
 
 def test_head_in_the_first_bin_keeps_the_sandbox_for_the_tail_window() -> None:

@@ -209,9 +209,14 @@ class KeepAlivePolicy:
         return state.windows
 
     def keep_used_s(self, key: str) -> float:
-        """How long a sandbox that just served an invocation stays idle before it is stopped."""
+        """How long a sandbox that served an invocation stays idle before it is stopped: not at all
+        once the key is idle when the key is pre-warmed instead (while others of its invocations
+        run, it stays for the next arrival of the busy period)."""
         windows = self.windows(key)
-        return 0.0 if windows.prewarm_s > 0 else windows.keep_alive_s
+        state = self._keys.get(key)
+        if windows.prewarm_s > 0 and (state is None or not state.busy):
+            return 0.0
+        return windows.keep_alive_s
 
     def prewarm(self, key: str, now: float) -> Prewarm | None:
         """Whether to pre-warm ``key`` now: once per idle period, when its pre-warming window has
