@@ -251,7 +251,7 @@ class LocalExecutor(Executor):
                 log.warning("pre-warming %s failed: %s", key, exc)
                 return
             init_log = sandbox.read_log()
-            if failure is not None or self._closing or self._specs.get(key) is not spec:
+            if failure is not None or self._closing or key not in self._specs:  # (not retired)
                 # A failing init is left to the next invocation, which reports it as Lambda does.
                 self._cleanup_later(sandbox)
                 return
