@@ -35,7 +35,8 @@ def main() -> None:
     "--keep-alive",
     "keep_alive_s",
     type=float,
-    help="Seconds an idle sandbox stays warm [env SQUALL_KEEP_ALIVE_S; default 600]",
+    help="Seconds an idle sandbox stays warm (adaptive policy: until a function's window is learned, "
+    "and at most) [env SQUALL_KEEP_ALIVE_S; default 600]",
 )
 @click.option(
     "--keep-alive-policy",
