@@ -59,6 +59,14 @@ class Settings:
     secret_access_key: str | None = None
     concurrency_limit: int = 1000
     keep_alive_s: float = 600.0
+    #: "adaptive": a keep-alive window per function learned from its idle times (the hybrid
+    #: histogram policy; ``keep_alive_s`` is its fallback and upper bound); "fixed": ``keep_alive_s``.
+    keep_alive_policy: str = "adaptive"
+    #: The width of the adaptive policy's idle-time bins (240 of them); tests shrink the time scale.
+    keep_alive_bin_s: float = 60.0
+    #: Below this much available memory (MemAvailable, or room under the server's cgroup limit),
+    #: idle sandboxes are stopped, the least likely to be used soon first; 0 turns it off.
+    memory_floor_mb: float = 512.0
     shutdown_grace_s: float = 10.0
     #: Run sandboxes as unprivileged users in their own namespaces when Squall runs as root.
     isolation: bool = True

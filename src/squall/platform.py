@@ -27,6 +27,7 @@ from squall.errors import (
     ServiceError,
 )
 from squall.executors.base import Executor
+from squall.executors.keepalive import HistogramConfig, KeepAlivePolicy
 from squall.executors.local import LocalExecutor
 from squall.gateway.url_store import FunctionUrlStore
 from squall.invoke.async_queue import AsyncDispatcher
@@ -66,6 +67,7 @@ from squall.stores.sqlite import SqliteMetadataStore
 log = logging.getLogger(__name__)
 
 REAP_INTERVAL_S = 5.0
+REAP_PASSES_PER_BIN = 12
 
 
 class Platform:
@@ -277,8 +279,10 @@ class Platform:
         return (await self.get_function(name, qualifier or None)).timeout
 
     async def _reap_loop(self) -> None:
+        # Passes several times a bin, so a pre-warm lands well inside its window.
+        interval = min(REAP_INTERVAL_S, self.settings.keep_alive_bin_s / REAP_PASSES_PER_BIN)
         while True:
-            await asyncio.sleep(REAP_INTERVAL_S)
+            await asyncio.sleep(interval)
             with contextlib.suppress(Exception):
                 await self.executor.reap_idle(self.settings.keep_alive_s)
 
@@ -509,7 +513,26 @@ def _executor(settings: Settings, code: CodeStore, data: Path, api_env: Callable
             raise ValueError(f"the ray tier needs Ray: pip install 'squall[ray]' ({exc})") from exc
 
         return RayExecutor(code, data / "ray", settings.region, api_env, settings.ray_address, settings.isolation)
-    return LocalExecutor(code, data / "sandboxes", settings.region, api_env, isolation=settings.isolation)
+    return LocalExecutor(
+        code,
+        data / "sandboxes",
+        settings.region,
+        api_env,
+        isolation=settings.isolation,
+        keep_alive=keep_alive_policy(settings),
+        memory_floor_mb=settings.memory_floor_mb,
+    )
+
+
+def keep_alive_policy(settings: Settings) -> KeepAlivePolicy:
+    """The keep-alive policy the settings choose."""
+    if settings.keep_alive_policy not in ("adaptive", "fixed"):
+        raise ValueError(f"keep_alive_policy must be adaptive or fixed, not {settings.keep_alive_policy!r}")
+    return KeepAlivePolicy(
+        settings.keep_alive_s,
+        adaptive=settings.keep_alive_policy == "adaptive",
+        config=HistogramConfig(bin_s=settings.keep_alive_bin_s),
+    )
 
 
 def _lease_store(settings: Settings, data: Path) -> LeaseStore:

@@ -35,7 +35,22 @@ def main() -> None:
     "--keep-alive",
     "keep_alive_s",
     type=float,
-    help="Seconds an idle sandbox stays warm [env SQUALL_KEEP_ALIVE_S; default 600]",
+    help="Seconds an idle sandbox stays warm (adaptive policy: until a function's window is learned, "
+    "and at most) [env SQUALL_KEEP_ALIVE_S; default 600]",
+)
+@click.option(
+    "--keep-alive-policy",
+    type=click.Choice(["adaptive", "fixed"]),
+    help="adaptive: a keep-alive window per function, learned from its idle times, with pre-warming "
+    "(--keep-alive is its fallback and upper bound); fixed: --keep-alive for every function "
+    "[env SQUALL_KEEP_ALIVE_POLICY; default adaptive]",
+)
+@click.option(
+    "--memory-floor",
+    "memory_floor_mb",
+    type=float,
+    help="Stop idle sandboxes, least likely to be used soon first, when available memory falls below "
+    "this many MB; 0 turns it off [env SQUALL_MEMORY_FLOOR_MB; default 512]",
 )
 @click.option(
     "--shutdown-grace",

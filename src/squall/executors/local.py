@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import logging
 import os
 import time
@@ -17,6 +18,8 @@ from typing import Any
 from squall import config
 from squall.errors import SandboxError
 from squall.executors.base import PROVISIONED_INIT, Executor, ProvisionedState
+from squall.executors.keepalive import KeepAlivePolicy
+from squall.executors.memory import available_mb
 from squall.invoke.streaming import ResponseStream
 from squall.layers import merged_tree
 from squall.logs import format as logfmt
@@ -40,6 +43,7 @@ WATCHDOG_INTERVAL_S = 0.05
 WATCHDOG_SHARE = 10
 #: How long a watcher waits for an idle provisioned sandbox to exit (in effect: for ever).
 _FOREVER_S = 10.0**9
+ON_DEMAND_INIT = "on-demand"
 
 
 class _ProvisionedPool:
@@ -74,6 +78,9 @@ class LocalExecutor(Executor):
         api_env: Callable[[str], dict[str, str]],
         isolation: bool = True,
         preload_runtimes: tuple[str, ...] = ("python3.11",),
+        keep_alive: KeepAlivePolicy | None = None,
+        memory_floor_mb: float = 0.0,
+        memory_reader: Callable[[], float | None] = available_mb,
     ) -> None:
         self.code_store = code_store
         self.work_dir = work_dir
@@ -95,8 +102,21 @@ class LocalExecutor(Executor):
         #: The provisioned pool each provisioned sandbox belongs to, and its exit watcher.
         self._owners: dict[Sandbox, _ProvisionedPool] = {}
         self._exit_watchers: dict[Sandbox, asyncio.Task[None]] = {}
-        #: What a provisioned sandbox printed while it initialised, logged with its first invocation.
+        #: What a provisioned or pre-warmed sandbox printed while it initialised, logged with its
+        #: first invocation.
         self._init_logs: dict[Sandbox, bytes] = {}
+        #: How long idle sandboxes stay warm (``reap_idle`` sets its fixed window); the last spec
+        #: each pool key ran with, to pre-warm it; pre-warmed sandboxes not used yet, with the end
+        #: of their keep-alive window; the pre-warms under way.
+        self.keep_alive = keep_alive or KeepAlivePolicy(600.0, adaptive=False)
+        self._specs: dict[str, SandboxSpec] = {}
+        self._prewarm_until: dict[Sandbox, float] = {}
+        self._prewarms: set[asyncio.Task[None]] = set()
+        self._closing = False
+        #: Below this much available memory (MB), idle sandboxes are evicted; 0 turns it off.
+        self.memory_floor_mb = memory_floor_mb
+        self.memory_reader = memory_reader
+        self._freeing_mb = 0.0
 
     # --- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -121,6 +141,7 @@ class LocalExecutor(Executor):
                 await self._zygote(runtime)
 
     async def shutdown(self, grace_s: float) -> None:
+        self._closing = True
         if self._watchdog is not None:
             self._watchdog.cancel()
         deadline = time.monotonic() + grace_s
@@ -129,8 +150,8 @@ class LocalExecutor(Executor):
         fillers = [pool.filler for pool in self._provisioned.values() if pool.filler is not None]
         for provisioned in list(self._provisioned):
             await self.unprovision(provisioned)
-        if fillers:
-            await asyncio.wait(fillers, timeout=max(grace_s, 0.1))
+        if fillers or self._prewarms:
+            await asyncio.wait([*fillers, *self._prewarms], timeout=max(grace_s, 0.1))
         everyone = [*self._busy, *(sb for pool in self._idle.values() for sb in pool)]
         self._idle.clear()
         await asyncio.gather(*(sb.cleanup() for sb in everyone), return_exceptions=True)
@@ -179,22 +200,115 @@ class LocalExecutor(Executor):
         for key in [k for k in self._idle if k.split(":", 1)[0] == function_name]:
             for sandbox in self._idle.pop(key):
                 self._cleanup_later(sandbox)
+        for key in [k for k in self._specs if k.split(":", 1)[0] == function_name]:
+            del self._specs[key]
+            self.keep_alive.forget(key)
 
+    # --- keep-alive, pre-warming and memory pressure -----------------------------------------------
     async def reap_idle(self, keep_alive_s: float) -> int:
+        """Stop idle sandboxes past their key's keep-alive window (``keep_alive_s`` when the policy
+        has learned nothing better, and at most that), pre-warm keys whose pre-warming window has
+        come, and evict idle sandboxes while memory is short."""
+        policy = self.keep_alive
+        policy.set_fixed(keep_alive_s)
         now = time.monotonic()
         reaped = 0
         for key, pool in list(self._idle.items()):
-            stale = [sb for sb in pool if now - sb.last_used > keep_alive_s]
-            for sandbox in stale:
+            keep_s = policy.keep_used_s(key)
+            for sandbox in [sb for sb in pool if now > self._warm_until(sb, keep_s)]:
                 pool.remove(sandbox)
                 self._cleanup_later(sandbox)
                 reaped += 1
             if not pool:
                 self._idle.pop(key, None)
-        return reaped
+        for key, spec in self._specs.items():
+            if key in self._provisioned:
+                continue  # its provisioned sandboxes are its warm ones
+            due = policy.prewarm(key, now)
+            if due is not None:
+                self._start_prewarm(spec, due.count, due.until)
+        return reaped + self.relieve_memory(now)
+
+    def _warm_until(self, sandbox: Sandbox, keep_s: float) -> float:
+        until = self._prewarm_until.get(sandbox)
+        return sandbox.last_used + keep_s if until is None else until
+
+    def _start_prewarm(self, spec: SandboxSpec, count: int, until: float) -> None:
+        task = asyncio.ensure_future(self._prewarm(spec, count, until))
+        self._prewarms.add(task)
+        task.add_done_callback(self._prewarms.discard)
+
+    async def _prewarm(self, spec: SandboxSpec, count: int, until: float) -> None:
+        """Start sandboxes off the request path until the key has ``count`` idle ones (as the
+        provisioned filler does, with the on-demand initialisation type)."""
+        key = spec.pool_key
+        while not self._closing and len(self._idle.get(key, ())) < count and time.monotonic() < until:
+            if self._memory_shortfall() > 0:
+                return  # it would be the first evicted
+            try:
+                sandbox, failure = await self._cold_start(spec, ON_DEMAND_INIT)
+            except Exception as exc:
+                log.warning("pre-warming %s failed: %s", key, exc)
+                return
+            init_log = sandbox.read_log()
+            if failure is not None or self._closing or key not in self._specs:  # (not retired)
+                # A failing init is left to the next invocation, which reports it as Lambda does.
+                self._cleanup_later(sandbox)
+                return
+            self._init_logs[sandbox] = init_log
+            self._prewarm_until[sandbox] = until
+            self._idle[key].append(sandbox)
+
+    def relieve_memory(self, now: float) -> int:
+        """While available memory is under the floor, stop idle on-demand sandboxes, the ones whose
+        key's next use is predicted furthest away first; returns how many stopped."""
+        short = self._memory_shortfall()
+        # What evictions under way will free is not in the figure yet: count it as freed.
+        needed = short - self._freeing_mb
+        if needed <= 0:
+            return 0
+        candidates = [(self.keep_alive.predicted_next_use(key, now), key) for key, pool in self._idle.items() if pool]
+        evicted = 0
+        for _, key in sorted(candidates, reverse=True):
+            pool = self._idle[key]
+            while pool and needed > 0:
+                sandbox = pool.pop(0)  # the one idle longest
+                freed = float(sandbox.rss_mb() or sandbox.spec.memory_mb)
+                needed -= freed
+                self._freeing_mb += freed
+                self._cleanup_later(sandbox).add_done_callback(functools.partial(self._freed, freed))
+                evicted += 1
+            if not pool:
+                self._idle.pop(key, None)
+            if needed <= 0:
+                break
+        if evicted:
+            log.warning("memory is short (%.0f MB under the floor): stopped %d idle sandboxes", short, evicted)
+        return evicted
+
+    def _freed(self, mb: float, _task: asyncio.Task[None]) -> None:
+        self._freeing_mb = max(0.0, self._freeing_mb - mb)
+
+    def _memory_shortfall(self) -> float:
+        """How many MB available memory is under the floor (0 or less: none, or no floor)."""
+        if self.memory_floor_mb <= 0:
+            return 0.0
+        available = self.memory_reader()
+        return 0.0 if available is None else self.memory_floor_mb - available
 
     # --- the hot path ------------------------------------------------------------------------------
     async def invoke(
+        self, spec: SandboxSpec, request: InvokeRequest, stream: ResponseStream | None = None
+    ) -> InvokeResult:
+        key = spec.pool_key
+        self._specs[key] = spec
+        self.keep_alive.arrival(key, time.monotonic())
+        try:
+            return await self._invoke(spec, request, stream)
+        finally:
+            self.keep_alive.end(key, time.monotonic())
+
+    async def _invoke(
         self, spec: SandboxSpec, request: InvokeRequest, stream: ResponseStream | None = None
     ) -> InvokeResult:
         start_wall = time.time()
@@ -213,8 +327,11 @@ class LocalExecutor(Executor):
                 # Its runtime ended between invocations (a bootstrap may exit after a response).
                 self._cleanup_later(sandbox)
                 sandbox = pool.pop() if pool else None
+            if sandbox is not None and self._init_logs:
+                init_log = self._init_logs.pop(sandbox, b"")  # a pre-warmed one's
         cold = sandbox is None
         if sandbox is None:
+            self.relieve_memory(time.monotonic())  # room for this one before it has to start
             sandbox, failure = await self._cold_start(spec, request.initialization_type, request.request_id)
             init_log = sandbox.read_log()
             if failure is not None:
@@ -237,7 +354,7 @@ class LocalExecutor(Executor):
             # Its runtime exited after answering the last event (as Node's does after an uncaught
             # exception): like Lambda, run this one on a fresh sandbox.
             self._cleanup_later(sandbox)
-            return await self.invoke(spec, request, stream)
+            return await self._invoke(spec, request, stream)
         duration_ms = (time.monotonic() - started) * 1000
         return self._finish(
             sandbox, spec, request, outcome, init_log, sandbox.read_log(), duration_ms, start_wall, cold
@@ -327,6 +444,7 @@ class LocalExecutor(Executor):
             return
         if alive and not sandbox.dead:
             sandbox.last_used = time.monotonic()
+            self._prewarm_until.pop(sandbox, None)
             self._idle[spec.pool_key].append(sandbox)
         else:
             self._cleanup_later(sandbox)
@@ -510,10 +628,13 @@ class LocalExecutor(Executor):
             env["AWS_LAMBDA_LOG_LEVEL"] = spec.log_level
         return env
 
-    def _cleanup_later(self, sandbox: Sandbox) -> None:
+    def _cleanup_later(self, sandbox: Sandbox) -> asyncio.Task[None]:
+        self._prewarm_until.pop(sandbox, None)
+        self._init_logs.pop(sandbox, None)
         task = asyncio.ensure_future(self._cleanup(sandbox))
         self._cleanups.add(task)
         task.add_done_callback(self._cleanups.discard)
+        return task
 
     async def _cleanup(self, sandbox: Sandbox) -> None:
         try:
