@@ -17,6 +17,8 @@ import pytest
 
 from tests.conftest import make_zip
 from tests.e2e.conftest import SquallServer
+from tests.e2e.test_cli import DOCS, code_blocks
+from tests.e2e.test_docs_examples import run_python
 
 pytestmark = [
     pytest.mark.e2e,
@@ -86,11 +88,16 @@ def spin(lam: Any, make_function: Any, memory_mb: int) -> dict[str, Any]:
     return result
 
 
-def test_cpu_share_follows_memory(squall: SquallServer, lam: Any, make_function: Any) -> None:
-    if cpu_cgroup_missing(squall):
+def require_cpu_cgroup(server: SquallServer) -> None:
+    """Skip when the server has no CPU cgroup, unless under CI on a host that has writable ones."""
+    if cpu_cgroup_missing(server):
         if os.environ.get("CI") and host_has_writable_cgroups():
             pytest.fail("the server found no writable CPU cgroup on a host that has one")
         pytest.skip("the server reports no writable CPU cgroup")
+
+
+def test_cpu_share_follows_memory(squall: SquallServer, lam: Any, make_function: Any) -> None:
+    require_cpu_cgroup(squall)
     small = spin(lam, make_function, 128)
     full = spin(lam, make_function, 1769)
     print(f"CPU share at 128 MB: {small}; at 1,769 MB: {full}")
@@ -104,3 +111,16 @@ def test_cpu_share_follows_memory(squall: SquallServer, lam: Any, make_function:
     # busy) machine gives it, so the share bound is generous and the throttle count is the proof.
     assert full["throttled"] <= max(2, full["periods"] // 4), full
     assert full["share"] > max(0.25, 2 * small["share"]), full
+
+
+def test_docs_cpu_example(squall: SquallServer, lam: Any, tmp_path: Path) -> None:
+    """docs/cpu.md's example, run as a reader would: a 128 MB spinning handler gets about 7%."""
+    require_cpu_cgroup(squall)
+    (code,) = [code for language, code in code_blocks((DOCS / "cpu.md").read_text()) if language == "python"]
+    try:
+        output = run_python(squall, tmp_path, code).strip()
+    finally:
+        lam.delete_function(FunctionName="spin")
+    prefix, _, rest = output.partition(": ")
+    assert prefix == "128 MB" and rest.endswith("% of a CPU"), output
+    assert 1 <= int(rest.removesuffix("% of a CPU")) < 20, output
