@@ -42,7 +42,7 @@ async def _one(port: int, request: bytes, ready: asyncio.Event, answers: list[An
             if key.strip().lower() == b"content-length":
                 length = int(value)
         body = await reader.readexactly(length)
-        if not head.startswith(b"HTTP/1.1 200") or b"X-Amz-Function-Error" in head:
+        if not head.startswith(b"HTTP/1.1 200") or b"x-amz-function-error" in head.lower():
             errors.append(f"{head.split(b' ', 2)[1].decode()} {body[:200]!r}")
         else:
             answers.append(json.loads(body))
