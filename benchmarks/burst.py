@@ -1,6 +1,7 @@
 """Burst to N concurrent: N synchronous invokes of a brand-new function sent at once, each over its own
 connection (opened and signed before the clock), to a handler that notes when it started and then
-holds its sandbox for ``HOLD_S`` seconds, so that all N run at the same time.
+holds its sandbox for ``HOLD_S`` seconds (N/50 s when that is longer), so that all N run at the same
+time. The runner bursts to 100 and 500, and to 1000 in a full run.
 
 Reported: the time from sending the first request to the start of the last handler (every start is
 the handler's own ``time.time()``, returned in its payload: N answers, N starts, nothing inferred),
@@ -41,7 +42,7 @@ async def _one(port: int, request: bytes, ready: asyncio.Event, answers: list[An
             if key.strip().lower() == b"content-length":
                 length = int(value)
         body = await reader.readexactly(length)
-        if not head.startswith(b"HTTP/1.1 200") or b"X-Amz-Function-Error" in head:
+        if not head.startswith(b"HTTP/1.1 200") or b"x-amz-function-error" in head.lower():
             errors.append(f"{head.split(b' ', 2)[1].decode()} {body[:200]!r}")
         else:
             answers.append(json.loads(body))
@@ -63,7 +64,33 @@ async def _burst(port: int, requests: list[bytes]) -> tuple[float, list[Any], li
     return sent, answers, errors
 
 
-def burst(server: ServerProcess, lam: Any, concurrency: int, hold_s: float = HOLD_S) -> dict[str, Any]:
+def invoke_all(server: ServerProcess, name: str, count: int, body: bytes = b"{}") -> tuple[float, list[Any], list[str]]:
+    """``count`` synchronous invokes of ``name`` sent at once, each over its own connection (opened
+    and signed first): when they were sent, the decoded answers, and the errors."""
+    signer = SignedConnection("127.0.0.1", server.port, server.credentials())
+    path = signer.path(name)
+    requests = []
+    for _ in range(count):
+        headers = signer.sign(name, body)
+        lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{server.port}", f"Content-Length: {len(body)}"]
+        lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() not in ("host", "content-length")]
+        requests.append(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+    try:
+        import uvloop
+
+        return uvloop.run(_burst(server.port, requests))
+    except ImportError:
+        return asyncio.run(_burst(server.port, requests))
+
+
+def hold_for(concurrency: int) -> float:
+    """How long each handler holds its sandbox: long enough that all ``concurrency`` overlap even
+    when starting them takes a while (a 2-core machine starts some hundreds a second)."""
+    return max(HOLD_S, concurrency / 50)
+
+
+def burst(server: ServerProcess, lam: Any, concurrency: int, hold_s: float | None = None) -> dict[str, Any]:
+    hold_s = hold_for(concurrency) if hold_s is None else hold_s
     name = f"bench-burst-{uuid.uuid4().hex[:6]}"
     package = build_zip(SOURCE.format(hold_s=hold_s))
     lam.create_function(
@@ -71,20 +98,7 @@ def burst(server: ServerProcess, lam: Any, concurrency: int, hold_s: float = HOL
         Timeout=max(int(hold_s * 6), 10),
     )  # fmt: skip
     lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.05, "MaxAttempts": 1200})
-    signer = SignedConnection("127.0.0.1", server.port, server.credentials())
-    path = signer.path(name)
-    requests = []
-    for _ in range(concurrency):
-        headers = signer.sign(name, b"{}")
-        lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{server.port}", "Content-Length: 2"]
-        lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() not in ("host", "content-length")]
-        requests.append(("\r\n".join(lines) + "\r\n\r\n{}").encode())
-    try:
-        import uvloop
-
-        sent, answers, errors = uvloop.run(_burst(server.port, requests))
-    except ImportError:
-        sent, answers, errors = asyncio.run(_burst(server.port, requests))
+    sent, answers, errors = invoke_all(server, name, concurrency)
     finished = time.time()
     lam.delete_function(FunctionName=name)
     if not answers:

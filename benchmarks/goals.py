@@ -150,6 +150,8 @@ def judge(results: dict[str, Any], missing: dict[str, str]) -> list[Goal]:
     else:
         label = f"burst to {burst['concurrency'] if burst else 500} concurrent"
         j.at_most(label, 3.0, _get(results, "burst", "seconds"), ("burst",), unit="s")
+    for key, label in (("memory_plain", "no imports"), ("memory_boto3", "import boto3")):
+        j.at_most(f"idle warm sandbox USS p50 ({label})", 5.0, _get(results, key, "uss_mb", "p50"), (key,), unit="MB")
     return sorted(j.goals, key=lambda goal: not goal.ratio)
 
 

@@ -102,17 +102,44 @@ def workload_rows(results: dict[str, Any]) -> list[Row]:
 
 
 def burst_rows(results: dict[str, Any]) -> list[Row]:
-    run = results.get("burst")
-    if not run:
-        return []
-    starts = run["starts_s"]
-    spread = (
-        f"{run['succeeded']}/{run['concurrency']} ran; starts p50 {starts['p50']:.2f} s after the first request; "
-        f"all answered after {run['all_answered_s']:.1f} s (each holds {run['hold_s']:g} s)"
-    )
-    if run["errors"]:
-        spread += f"; {run['errors']} errors, e.g. {run['first_errors'][0][:80]}"
-    return [Row(f"burst to {run['concurrency']}: last handler start", f"{run['last_start_s']:.2f} s", spread)]
+    rows = []
+    for key in ("burst_100", "burst", "burst_1000"):
+        run = results.get(key)
+        if not run:
+            continue
+        starts = run["starts_s"]
+        spread = (
+            f"{run['succeeded']}/{run['concurrency']} ran; starts p50 {starts['p50']:.2f} s after the first request; "
+            f"all answered after {run['all_answered_s']:.1f} s (each holds {run['hold_s']:g} s)"
+        )
+        if run["errors"]:
+            spread += f"; {run['errors']} errors, e.g. {run['first_errors'][0][:80]}"
+        rows.append(Row(f"burst to {run['concurrency']}: last handler start", f"{run['last_start_s']:.2f} s", spread))
+    return rows
+
+
+def memory_rows(results: dict[str, Any]) -> list[Row]:
+    """Idle warm sandbox memory (per function kind) and the machine's warm-sandbox capacity."""
+    rows = []
+    for key, label in (("memory_plain", "no imports"), ("memory_boto3", "import boto3")):
+        run = results.get(key)
+        if not run:
+            continue
+        uss, pss, charge = run["uss_mb"], run["pss_mb"], run["cgroup_mb"]
+        spread = (
+            f"USS min-max {uss['min']:.2f}-{uss['max']:.2f} MB; PSS p50 {pss['p50']:.2f} MB; cgroup charge p50 "
+            f"{charge['p50']:.2f} MB; {run['sandboxes']} sandboxes, goal <= {run['goal_uss_mb']:g} MB USS"
+        )
+        rows.append(Row(f"idle warm sandbox USS ({label})", f"{uss['p50']:.2f} MB", spread))
+    run = results.get("capacity")
+    if run:
+        spread = (
+            f"{run['method']}: {run['per_sandbox_mb']:.2f} MB of MemAvailable each "
+            f"({run['mem_available_after_mb']:,} MB left); by USS alone {run['sandboxes_by_uss']:,}; "
+            f"server + zygotes USS {run['server_overhead']['uss_mb']:.0f} MB"
+        )
+        rows.append(Row("warm sandboxes this machine holds", f"{run['sandboxes']:,}", spread))
+    return rows
 
 
 def not_run_rows(missing: dict[str, str]) -> list[Row]:

@@ -6,7 +6,7 @@ BENCHMARKS.md with the plots.
     python -m benchmarks.run [--quick] [--only NAME ...] [--compare] [--no-peers]
 
 NAME is one of: floor, cold, warm-http, in-process, throughput, streams, queues, http, ministack, ray,
-workloads, burst, warm-provided, tables, buckets.
+workloads, burst, warm-provided, tables, buckets, memory, capacity.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from typing import Any
 from benchmarks import (
     buckets,
     burst,
+    capacity,
     compare,
     floor,
     goals,
@@ -53,18 +54,19 @@ from benchmarks.harness import (
     build_zip,
     create_function,
 )
-from benchmarks.peer_report import burst_rows, not_run_rows, peer_rows, workload_rows
+from benchmarks.peer_report import burst_rows, memory_rows, not_run_rows, peer_rows, workload_rows
 from benchmarks.report import build_rows, render_table
 from benchmarks.stats import Summary
 
 SCENARIOS = (
     "floor", "cold", "warm-http", "in-process", "throughput", "streams", "queues", "http", "ministack", "ray",
-    "workloads", "burst", "warm-provided", "tables", "buckets",
+    "workloads", "burst", "warm-provided", "tables", "buckets", "memory", "capacity",
 )  # fmt: skip
 SERVER_SCENARIOS = {"cold", "warm-http", "throughput", "streams", "queues", "http", "workloads", "burst"}
 SERVER_SCENARIOS.add("warm-provided")
 SERVER_SCENARIOS.add("tables")
 SERVER_SCENARIOS.add("buckets")
+SERVER_SCENARIOS.update(("memory", "capacity"))
 PEER_SCENARIOS = {"ministack", "ray"}
 #: Connection counts of the HTTP curves (gateway, chalice local, raw ceiling).
 HTTP_CONNECTIONS = (1, 16, 64)
@@ -111,13 +113,17 @@ class Plan:
     workload_objects: int = 200
     workload_records: int = 10_000
     workload_http_s: float = 5.0
-    burst_concurrency: int = 500
+    #: Burst sizes; the 500 one is the issue's goal (results key ``burst``), the others ``burst_<N>``.
+    burst_sizes: tuple[int, ...] = (100, 500, 1000)
+    #: Idle warm sandboxes measured per function (memory) and warmed to extrapolate from (capacity).
+    memory_sandboxes: int = 50
+    capacity_sandboxes: int = 200
 
     @classmethod
     def for_run(cls, quick: bool) -> Plan:
         if quick:
             return cls(8, 2, 200, 20, 100, 10, 200, 20, 8, 2, 0.5, 10_000, 100, 5, 3.0,
-                       2_000, 1, 2.0, 100, 30, 10, 3, 1_000, 1_000, 10, 30, 2_000, 2.0, 50)  # fmt: skip
+                       2_000, 1, 2.0, 100, 30, 10, 3, 1_000, 1_000, 10, 30, 2_000, 2.0, (100, 500), 10, 50)  # fmt: skip
         return cls(30, 3, 2000, 100, 500, 50, 2000, 100, 8, 5, 1.0, 10_000, 200, 10, 10.0)
 
 
@@ -393,8 +399,23 @@ class Runner:
                 if "workloads" in self.selected:
                     self._workloads(server)
                 if "burst" in self.selected:
-                    self.progress(f"burst: {plan.burst_concurrency} invokes at once, each holding its sandbox")
-                    self.attempt("burst", lambda: burst.burst(server, lam, plan.burst_concurrency), server)
+                    for size in plan.burst_sizes:
+                        self.progress(f"burst: {size} invokes at once, each holding its sandbox")
+                        key = "burst" if size == 500 else f"burst_{size}"
+                        self.attempt(key, functools.partial(burst.burst, server, lam, size), server)
+                if "memory" in self.selected:
+                    for variant in capacity.VARIANTS:
+                        self.progress(f"memory: USS and PSS of {plan.memory_sandboxes} idle warm sandboxes ({variant})")
+                        self.attempt(
+                            f"memory_{variant}",
+                            functools.partial(capacity.idle_memory, server, lam, variant, plan.memory_sandboxes),
+                            server,
+                        )
+                if "capacity" in self.selected:
+                    self.progress(f"capacity: {plan.capacity_sandboxes} warm sandboxes, then MemAvailable")
+                    self.attempt(
+                        "capacity", functools.partial(capacity.capacity, server, lam, plan.capacity_sandboxes), server
+                    )
                 if "streams" in self.selected:
                     divisor = 5 if self.plan.cold_samples < 30 else 1
                     count = STREAM_PUT_RECORDS // divisor
@@ -517,7 +538,7 @@ def main(argv: list[str] | None = None) -> int:
         for key in ("ministack_warm", "ministack_cold", "ministack_queue", "ministack_kinesis", "ray"):
             missing.setdefault(key, "peers skipped (--no-peers)")
     rows = build_rows(runner.results, runner.errors) + peer_rows(runner.results) + workload_rows(runner.results)
-    rows += burst_rows(runner.results)
+    rows += burst_rows(runner.results) + memory_rows(runner.results)
     rows += not_run_rows(runner.not_run)
     judged = goals.judge(runner.results, missing)
     print()

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from benchmarks import compare, goals, markdown, peers, plots, run
+from benchmarks import compare, goals, markdown, peer_report, peers, plots, run
 from benchmarks.report import Row
 
 
@@ -215,3 +215,24 @@ def test_quick_queue_drain_and_http_curves_against_a_live_server(tmp_path: Path)
         assert all(point["requests_per_s"]["p50"] > 0 for point in results[key].values())
     assert document["not_run"] == {"http_chalice": "peers skipped (--no-peers)"}
     assert not (tmp_path / "BENCHMARKS.md").exists()  # --only: no BENCHMARKS.md unless asked
+
+
+def test_idle_sandbox_memory_goal_and_rows() -> None:
+    memory = {"sandboxes": 10, "uss_mb": _summary(4.2), "pss_mb": _summary(7.0), "cgroup_mb": _summary(4.0)}
+    boto3 = {**memory, "uss_mb": _summary(5.3)}
+    capacity = {
+        "method": "warmed 200, extrapolated from MemAvailable", "per_sandbox_mb": 6.0, "mem_available_after_mb": 12_000,
+        "sandboxes": 2_200, "sandboxes_by_uss": 3_000, "server_overhead": {"uss_mb": 60.0},
+    }  # fmt: skip
+    results = _results(memory_plain={**memory, "goal_uss_mb": 5.0}, memory_boto3={**boto3, "goal_uss_mb": 5.0})
+    by_name = {g.scenario: g for g in goals.judge(results, {})}
+    plain = by_name["idle warm sandbox USS p50 (no imports)"]
+    assert (plain.result, plain.verdict) == ("4.20 MB", "PASS")
+    assert by_name["idle warm sandbox USS p50 (import boto3)"].verdict == "FAIL"
+    rows = peer_report.memory_rows({**results, "capacity": capacity})
+    assert [(row.scenario, row.p50) for row in rows] == [
+        ("idle warm sandbox USS (no imports)", "4.20 MB"),
+        ("idle warm sandbox USS (import boto3)", "5.30 MB"),
+        ("warm sandboxes this machine holds", "2,200"),
+    ]
+    assert "extrapolated from MemAvailable" in rows[2].spread

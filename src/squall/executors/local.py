@@ -26,7 +26,7 @@ from squall.logs import format as logfmt
 from squall.metering.pricing import billed_ms
 from squall.models import InvokeRequest, InvokeResult, SandboxSpec, Usage
 from squall.runtime import runtimes
-from squall.runtime.cgroups import CgroupManager
+from squall.runtime.cgroups import MB_PER_VCPU, CgroupManager
 from squall.runtime.sandbox import Outcome, Sandbox
 from squall.runtime.zygote import Zygote
 from squall.stores.code import CodeStore
@@ -135,6 +135,10 @@ class LocalExecutor(Executor):
             )
         if self.cgroups is None:
             log.warning("no writable memory cgroup: memory limits fall back to an RSS watchdog")
+        if self.cgroups is None or not self.cgroups.cpu:
+            log.warning("no writable CPU cgroup: sandboxes' CPU is not limited in proportion to their memory")
+        else:
+            log.info("CPU cgroup: v%d, %d MB of memory per CPU", self.cgroups.version, MB_PER_VCPU)
         self._watchdog = asyncio.ensure_future(self._watch_memory())
         for runtime in self.preload_runtimes:
             with contextlib.suppress(Exception):
@@ -532,8 +536,7 @@ class LocalExecutor(Executor):
                 if self.isolation:
                     setup["root_dir"] = str(self.work_dir / ".root")
                 if self.cgroups is not None:
-                    setup["cgroup_base"] = str(self.cgroups.base)
-                    setup["cgroup_version"] = self.cgroups.version
+                    setup.update(self.cgroups.spare_setup())
                 zygote = Zygote(await asyncio.to_thread(runtime.interpreter), setup)
                 await zygote.start()
                 self._zygotes[key] = zygote
@@ -580,6 +583,8 @@ class LocalExecutor(Executor):
             "command": runtime.command(),
             "payload_limit": config.RESPONSE_PAYLOAD_LIMIT,
             "stream_limit": config.STREAM_PAYLOAD_LIMIT,
+            # CPU follows memory (cgroups.py); None leaves the sandbox's CPU unlimited.
+            "cpus": None if self.cgroups is None else self.cgroups.cpus(spec.memory_mb),
         }
         task_root = "/var/task" if self.isolation else str(task_dir)
         env = self._environment(

@@ -2,7 +2,8 @@
 
 With root privileges a sandbox gets: its own mount and IPC namespaces, a new root filesystem that
 holds only the system directories (read-only), the interpreter, its function's code at
-``/var/task`` (read-only) and its own ``/tmp``; resource limits; a memory cgroup; and finally an
+``/var/task`` (read-only) and its own ``/tmp``; resource limits; a memory cgroup and a CPU quota in
+proportion to its memory; and finally an
 unprivileged uid of its own. This is what bubblewrap does, done in-process after ``fork()`` so the
 zygote's pre-imported modules survive (exec'ing bwrap would throw them away). Without root
 privileges only the resource limits apply. Standard library only.
@@ -96,6 +97,23 @@ def limit_memory(directory: str, version: int, limit_bytes: int) -> None:
         if os.path.exists(path):
             with open(path, "w") as fh:
                 fh.write(str(value))
+
+
+def limit_cpu(directory: str, version: int, cpus: float, period_us: int = 100_000) -> None:
+    """Cap this process's cgroup at ``cpus`` CPUs of time per period (a hard CFS quota, as Lambda's
+    CPU credits are), and weigh it by the same amount against its neighbours."""
+    quota_us = max(1000, round(cpus * period_us))  # the kernel refuses quotas below 1 ms
+    if version == 2:
+        values = {"cpu.max": f"{quota_us} {period_us}", "cpu.weight": str(min(10_000, max(1, round(100 * cpus))))}
+    else:
+        values = {
+            "cpu.cfs_period_us": str(period_us),
+            "cpu.cfs_quota_us": str(quota_us),
+            "cpu.shares": str(max(2, round(1024 * cpus))),
+        }
+    for name, value in values.items():
+        with open(os.path.join(directory, name), "w") as fh:
+            fh.write(value)
 
 
 def enter_namespaces() -> None:
@@ -192,6 +210,8 @@ def confine(spec: dict[str, Any], prepared_root: str | None) -> None:
     """
     if spec.get("cgroup_dir"):
         limit_memory(spec["cgroup_dir"], spec["cgroup_version"], spec["memory_bytes"] + spec["tmp_mb"] * 1024 * 1024)
+    if spec.get("cpu_cgroup_dir") and spec.get("cpus"):
+        limit_cpu(spec["cpu_cgroup_dir"], spec["cgroup_version"], spec["cpus"])
     if spec.get("isolate"):
         if prepared_root is None:
             raise RuntimeError("an isolated sandbox needs a prepared root")

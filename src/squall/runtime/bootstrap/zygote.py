@@ -116,11 +116,15 @@ def _become_spare(sock: socket.socket, setup: dict[str, Any], expose: list[str])
     isolate.set_parent_death_signal()
     prepared = None
     root_dir = setup.get("root_dir")
-    cgroup_dir = None
+    cgroup_dir = cpu_dir = None
     try:
         if setup.get("cgroup_base"):
             cgroup_dir = os.path.join(setup["cgroup_base"], f"spare-{os.getpid()}")
             isolate.join_cgroup(cgroup_dir)
+            cpu_dir = cgroup_dir
+            if setup.get("cpu_cgroup_base"):  # v1: the cpu controller is a hierarchy of its own
+                cpu_dir = os.path.join(setup["cpu_cgroup_base"], f"spare-{os.getpid()}")
+                isolate.join_cgroup(cpu_dir)
         if root_dir:
             isolate.enter_namespaces()
             inner = os.fork()
@@ -144,6 +148,7 @@ def _become_spare(sock: socket.socket, setup: dict[str, Any], expose: list[str])
     sock.close()
     spec = json.loads(msg)
     spec["cgroup_dir"] = cgroup_dir
+    spec["cpu_cgroup_dir"] = cpu_dir
     spec["cgroup_version"] = setup.get("cgroup_version")
     _run_child(spec, fds[0], prepared)
 
