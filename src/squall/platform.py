@@ -521,7 +521,14 @@ def _executor(settings: Settings, code: CodeStore, data: Path, api_env: Callable
         isolation=settings.isolation,
         keep_alive=keep_alive_policy(settings),
         memory_floor_mb=settings.memory_floor_mb,
+        cpu_quota=_cpu_quota(settings),
     )
+
+
+def _cpu_quota(settings: Settings) -> bool:
+    if settings.cpu_limit not in ("shares", "quota"):
+        raise ValueError(f"cpu_limit must be shares or quota, not {settings.cpu_limit!r}")
+    return settings.cpu_limit == "quota"
 
 
 def keep_alive_policy(settings: Settings) -> KeepAlivePolicy:

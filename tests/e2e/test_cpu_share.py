@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import make_zip
-from tests.e2e.conftest import SquallServer
+from tests.e2e.conftest import ROLE, SquallServer
 from tests.e2e.test_cli import DOCS, code_blocks
 from tests.e2e.test_docs_examples import run_python
 
@@ -59,6 +59,7 @@ def handler(event, context):
     after = _throttled(directory)
     return {
         "share": share,
+        "weight": _read(directory, "cpu.shares" if "cpu.cfs_quota_us" in quota_files else "cpu.weight"),
         "quota": " ".join(_read(directory, name) for name in quota_files),
         "periods": after[0] - before[0],
         "throttled": after[1] - before[1],
@@ -88,6 +89,24 @@ def spin(lam: Any, make_function: Any, memory_mb: int) -> dict[str, Any]:
     return result
 
 
+def make_function_on(server: SquallServer) -> Any:
+    """A ``make_function`` for a server of the test's own."""
+    lam = server.client("lambda")
+
+    def create(name: str, zip_bytes: bytes, **kwargs: Any) -> None:
+        lam.create_function(
+            FunctionName=name,
+            Runtime="python3.11",
+            Role=ROLE,
+            Handler="app.handler",
+            Code={"ZipFile": zip_bytes},
+            **kwargs,
+        )
+        lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 600})
+
+    return create
+
+
 def require_cpu_cgroup(server: SquallServer) -> None:
     """Skip when the server has no CPU cgroup, unless under CI on a host that has writable ones."""
     if cpu_cgroup_missing(server):
@@ -96,10 +115,13 @@ def require_cpu_cgroup(server: SquallServer) -> None:
         pytest.skip("the server reports no writable CPU cgroup")
 
 
-def test_cpu_share_follows_memory(squall: SquallServer, lam: Any, make_function: Any) -> None:
-    require_cpu_cgroup(squall)
-    small = spin(lam, make_function, 128)
-    full = spin(lam, make_function, 1769)
+def test_cpu_quota_follows_memory(new_server: Any) -> None:
+    """``--cpu-limit quota``: each sandbox is capped at its share, as on Lambda."""
+    server = new_server("--cpu-limit", "quota")
+    require_cpu_cgroup(server)
+    lam = server.client("lambda")
+    small = spin(lam, make_function_on(server), 128)
+    full = spin(lam, make_function_on(server), 1769)
     print(f"CPU share at 128 MB: {small}; at 1,769 MB: {full}")
     # The quota: 128 / 1769 of a CPU (7.2%), and one whole CPU.
     assert small["quota"] == "7236 100000", small
@@ -113,14 +135,24 @@ def test_cpu_share_follows_memory(squall: SquallServer, lam: Any, make_function:
     assert full["share"] > max(0.25, 2 * small["share"]), full
 
 
-def test_docs_cpu_example(squall: SquallServer, lam: Any, tmp_path: Path) -> None:
-    """docs/cpu.md's example, run as a reader would: a 128 MB spinning handler gets about 7%."""
+def test_cpu_shares_weigh_without_capping(squall: SquallServer, lam: Any, make_function: Any) -> None:
+    """The default, ``--cpu-limit shares``: no cap (idle CPU is anyone's), a weight by memory."""
     require_cpu_cgroup(squall)
+    small = spin(lam, make_function, 128)
+    assert small["quota"] in ("-1 100000", "max 100000"), small
+    assert small["throttled"] == 0, small
+    assert small["weight"] in ("74", "7"), small  # v1 cpu.shares 1024 x 128/1769, v2 cpu.weight 100 x 128/1769
+
+
+def test_docs_cpu_example(new_server: Any, tmp_path: Path) -> None:
+    """docs/cpu.md's example, run as a reader would against ``squall server --cpu-limit quota``:
+    a 128 MB spinning handler gets about 7%."""
+    (command,) = [code for language, code in code_blocks((DOCS / "cpu.md").read_text()) if language == "bash"]
+    assert command.split() == ["squall", "server", "--cpu-limit", "quota"]
+    server = new_server(*command.split()[2:])
+    require_cpu_cgroup(server)
     (code,) = [code for language, code in code_blocks((DOCS / "cpu.md").read_text()) if language == "python"]
-    try:
-        output = run_python(squall, tmp_path, code).strip()
-    finally:
-        lam.delete_function(FunctionName="spin")
+    output = run_python(server, tmp_path, code).strip()
     prefix, _, rest = output.partition(": ")
     assert prefix == "128 MB" and rest.endswith("% of a CPU"), output
     assert 1 <= int(rest.removesuffix("% of a CPU")) < 20, output

@@ -53,6 +53,13 @@ def main() -> None:
     "this many MB; 0 turns it off [env SQUALL_MEMORY_FLOOR_MB; default 512]",
 )
 @click.option(
+    "--cpu-limit",
+    type=click.Choice(["shares", "quota"]),
+    help="CPU in proportion to memory (1,769 MB = one CPU): shares only weigh sandboxes against each "
+    "other under contention; quota caps each at its share, as Lambda does [env SQUALL_CPU_LIMIT; "
+    "default shares]",
+)
+@click.option(
     "--shutdown-grace",
     "shutdown_grace_s",
     type=float,

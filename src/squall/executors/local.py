@@ -81,6 +81,7 @@ class LocalExecutor(Executor):
         keep_alive: KeepAlivePolicy | None = None,
         memory_floor_mb: float = 0.0,
         memory_reader: Callable[[], float | None] = available_mb,
+        cpu_quota: bool = False,
     ) -> None:
         self.code_store = code_store
         self.work_dir = work_dir
@@ -88,6 +89,8 @@ class LocalExecutor(Executor):
         self.api_env = api_env
         self.isolation = isolation and os.geteuid() == 0
         self.preload_runtimes = preload_runtimes
+        #: Cap each sandbox's CPU at its share (Lambda's hard limit) instead of only weighing it.
+        self.cpu_quota = cpu_quota
         self.cgroups: CgroupManager | None = None
         self._zygotes: dict[str, Zygote] = {}
         self._zygote_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -585,6 +588,7 @@ class LocalExecutor(Executor):
             "stream_limit": config.STREAM_PAYLOAD_LIMIT,
             # CPU follows memory (cgroups.py); None leaves the sandbox's CPU unlimited.
             "cpus": None if self.cgroups is None else self.cgroups.cpus(spec.memory_mb),
+            "cpu_quota": self.cpu_quota,
         }
         task_root = "/var/task" if self.isolation else str(task_dir)
         env = self._environment(

@@ -99,16 +99,19 @@ def limit_memory(directory: str, version: int, limit_bytes: int) -> None:
                 fh.write(str(value))
 
 
-def limit_cpu(directory: str, version: int, cpus: float, period_us: int = 100_000) -> None:
-    """Cap this process's cgroup at ``cpus`` CPUs of time per period (a hard CFS quota, as Lambda's
-    CPU credits are), and weigh it by the same amount against its neighbours."""
+def limit_cpu(directory: str, version: int, cpus: float, quota: bool, period_us: int = 100_000) -> None:
+    """Weigh this process's cgroup by ``cpus`` against its neighbours and, with ``quota``, also cap it
+    at ``cpus`` CPUs of time per period (a hard CFS quota, as Lambda's CPU credits are)."""
     quota_us = max(1000, round(cpus * period_us))  # the kernel refuses quotas below 1 ms
     if version == 2:
-        values = {"cpu.max": f"{quota_us} {period_us}", "cpu.weight": str(min(10_000, max(1, round(100 * cpus))))}
+        values = {
+            "cpu.max": f"{quota_us if quota else 'max'} {period_us}",
+            "cpu.weight": str(min(10_000, max(1, round(100 * cpus)))),
+        }
     else:
         values = {
             "cpu.cfs_period_us": str(period_us),
-            "cpu.cfs_quota_us": str(quota_us),
+            "cpu.cfs_quota_us": str(quota_us if quota else -1),
             "cpu.shares": str(max(2, round(1024 * cpus))),
         }
     for name, value in values.items():
@@ -211,7 +214,7 @@ def confine(spec: dict[str, Any], prepared_root: str | None) -> None:
     if spec.get("cgroup_dir"):
         limit_memory(spec["cgroup_dir"], spec["cgroup_version"], spec["memory_bytes"] + spec["tmp_mb"] * 1024 * 1024)
     if spec.get("cpu_cgroup_dir") and spec.get("cpus"):
-        limit_cpu(spec["cpu_cgroup_dir"], spec["cgroup_version"], spec["cpus"])
+        limit_cpu(spec["cpu_cgroup_dir"], spec["cgroup_version"], spec["cpus"], bool(spec.get("cpu_quota")))
     if spec.get("isolate"):
         if prepared_root is None:
             raise RuntimeError("an isolated sandbox needs a prepared root")
