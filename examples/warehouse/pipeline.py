@@ -94,7 +94,9 @@ def drive(demo: Demo) -> Outcome:
 
     def counted() -> dict:
         item = counter()
-        return item if item and int(item["records"]["N"]) == below_sum and len(item["pending"]["M"]) == 2 else {}
+        # The item may exist for a moment before its first count is added: read it only once both are there.
+        records, pending = item.get("records", {}).get("N"), item.get("pending", {}).get("M", {})
+        return item if records is not None and int(records) == below_sum and len(pending) == 2 else {}
 
     def loaded() -> dict:
         item = counter()

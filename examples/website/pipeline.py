@@ -121,10 +121,13 @@ def invocations_since(demo: Demo, began_ms: int, expected: int) -> int:
     least ``expected`` are there; 0 before."""
     logs, count, token = demo.client("logs"), 0, None
     while True:
-        page = logs.filter_log_events(
-            logGroupName=f"/aws/lambda/{demo.outputs['ChatFunction']}", startTime=began_ms, filterPattern="START",
-            **({"nextToken": token} if token else {}),
-        )  # fmt: skip
+        try:
+            page = logs.filter_log_events(
+                logGroupName=f"/aws/lambda/{demo.outputs['ChatFunction']}", startTime=began_ms, filterPattern="START",
+                **({"nextToken": token} if token else {}),
+            )  # fmt: skip
+        except logs.exceptions.ResourceNotFoundException:
+            return 0  # no line written yet: log lines are committed in batches, a moment after the calls
         count += sum(1 for event in page["events"] if event["message"].startswith("START RequestId"))
         token = page.get("nextToken")
         if not token:

@@ -3,6 +3,7 @@ against the shared live server, exactly as ``squall demo`` runs them."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,11 +28,20 @@ def server_of(squall: SquallServer) -> Server:
     )
 
 
+@pytest.fixture(scope="module")
+def examples_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SquallServer]:
+    """A server of their own: the pipelines write to outboxes and tables other tests count."""
+    server = SquallServer(tmp_path_factory.mktemp("examples") / "data")
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("folder", discover(EXAMPLES), ids=lambda folder: folder.name)
-def test_pipeline_produces_its_expected_output(squall: SquallServer, folder: Path) -> None:
+def test_pipeline_produces_its_expected_output(examples_server: SquallServer, folder: Path) -> None:
     lines: list[str] = []
-    report = run_pipeline(server_of(squall), folder, lines.append)
+    report = run_pipeline(server_of(examples_server), folder, lines.append)
     assert report.failure is None, (report.failure, lines)
     assert report.outcome is not None and report.outcome.ok, (report.outcome, lines)
     assert report.outcome.went_in and report.outcome.came_out
