@@ -67,10 +67,9 @@ class Settings:
     #: Below this much available memory (MemAvailable, or room under the server's cgroup limit),
     #: idle sandboxes are stopped, the least likely to be used soon first; 0 turns it off.
     memory_floor_mb: float = 512.0
-    #: CPU in proportion to memory (1,769 MB = one CPU): "shares" weighs sandboxes against each
-    #: other when the CPU is contended and lets any of them use idle CPU (fast local work); "quota"
-    #: caps each at its share, as Lambda does (realistic timings).
-    cpu_limit: str = "shares"
+    #: "quota": each sandbox's CPU capped in proportion to its memory, as on Lambda (1,769 MB = one
+    #: CPU; realistic durations); "none": sandboxes use whatever CPU the machine has (fast local work).
+    cpu_limit: str = "none"
     shutdown_grace_s: float = 10.0
     #: Run sandboxes as unprivileged users in their own namespaces when Squall runs as root.
     isolation: bool = True

@@ -526,8 +526,8 @@ def _executor(settings: Settings, code: CodeStore, data: Path, api_env: Callable
 
 
 def _cpu_quota(settings: Settings) -> bool:
-    if settings.cpu_limit not in ("shares", "quota"):
-        raise ValueError(f"cpu_limit must be shares or quota, not {settings.cpu_limit!r}")
+    if settings.cpu_limit not in ("none", "quota"):
+        raise ValueError(f"cpu_limit must be none or quota, not {settings.cpu_limit!r}")
     return settings.cpu_limit == "quota"
 
 

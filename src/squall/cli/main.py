@@ -54,10 +54,9 @@ def main() -> None:
 )
 @click.option(
     "--cpu-limit",
-    type=click.Choice(["shares", "quota"]),
-    help="CPU in proportion to memory (1,769 MB = one CPU): shares only weigh sandboxes against each "
-    "other under contention; quota caps each at its share, as Lambda does [env SQUALL_CPU_LIMIT; "
-    "default shares]",
+    type=click.Choice(["none", "quota"]),
+    help="quota: cap each sandbox's CPU in proportion to its memory, as Lambda does (1,769 MB = one "
+    "CPU); none: sandboxes use whatever CPU is free [env SQUALL_CPU_LIMIT; default none]",
 )
 @click.option(
     "--shutdown-grace",

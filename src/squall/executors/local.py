@@ -138,9 +138,9 @@ class LocalExecutor(Executor):
             )
         if self.cgroups is None:
             log.warning("no writable memory cgroup: memory limits fall back to an RSS watchdog")
-        if self.cgroups is None or not self.cgroups.cpu:
+        if self.cpu_quota and (self.cgroups is None or not self.cgroups.cpu):
             log.warning("no writable CPU cgroup: sandboxes' CPU is not limited in proportion to their memory")
-        else:
+        elif self.cpu_quota and self.cgroups is not None:
             log.info("CPU cgroup: v%d, %d MB of memory per CPU", self.cgroups.version, MB_PER_VCPU)
         self._watchdog = asyncio.ensure_future(self._watch_memory())
         for runtime in self.preload_runtimes:
@@ -539,7 +539,7 @@ class LocalExecutor(Executor):
                 if self.isolation:
                     setup["root_dir"] = str(self.work_dir / ".root")
                 if self.cgroups is not None:
-                    setup.update(self.cgroups.spare_setup())
+                    setup.update(self.cgroups.spare_setup(cpu=self.cpu_quota))
                 zygote = Zygote(await asyncio.to_thread(runtime.interpreter), setup)
                 await zygote.start()
                 self._zygotes[key] = zygote
@@ -587,7 +587,7 @@ class LocalExecutor(Executor):
             "payload_limit": config.RESPONSE_PAYLOAD_LIMIT,
             "stream_limit": config.STREAM_PAYLOAD_LIMIT,
             # CPU follows memory (cgroups.py); None leaves the sandbox's CPU unlimited.
-            "cpus": None if self.cgroups is None else self.cgroups.cpus(spec.memory_mb),
+            "cpus": None if self.cgroups is None or not self.cpu_quota else self.cgroups.cpus(spec.memory_mb),
             "cpu_quota": self.cpu_quota,
         }
         task_root = "/var/task" if self.isolation else str(task_dir)

@@ -162,12 +162,13 @@ class CgroupManager:
             return cls(base[0], 1, cpu=cpu_base is not None, cpu_base=cpu_base)
         return None
 
-    def spare_setup(self) -> dict[str, Any]:
-        """What a zygote's spares need to join their cgroups before they are claimed."""
+    def spare_setup(self, cpu: bool = True) -> dict[str, Any]:
+        """What a zygote's spares need to join their cgroups before they are claimed (the v1 cpu
+        hierarchy only when ``cpu``: a group there also changes how the host shares its CPU)."""
         return {
             "cgroup_base": str(self.base),
             "cgroup_version": self.version,
-            "cpu_cgroup_base": None if self.cpu_base is None else str(self.cpu_base),
+            "cpu_cgroup_base": None if self.cpu_base is None or not cpu else str(self.cpu_base),
         }
 
     def cpus(self, memory_mb: int) -> float | None:
