@@ -7,6 +7,7 @@ cgroup's quota (``/sys`` is visible read-only inside the sandbox) to show which 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import uuid
@@ -16,9 +17,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import make_zip
-from tests.e2e.conftest import ROLE, SquallServer
+from tests.e2e.conftest import SquallServer
 from tests.e2e.test_cli import DOCS, code_blocks
 from tests.e2e.test_docs_examples import run_python
+from tests.e2e.test_hostile import create
 
 pytestmark = [
     pytest.mark.e2e,
@@ -90,20 +92,7 @@ def spin(lam: Any, make_function: Any, memory_mb: int) -> dict[str, Any]:
 
 def make_function_on(server: SquallServer) -> Any:
     """A ``make_function`` for a server of the test's own."""
-    lam = server.client("lambda")
-
-    def create(name: str, zip_bytes: bytes, **kwargs: Any) -> None:
-        lam.create_function(
-            FunctionName=name,
-            Runtime="python3.11",
-            Role=ROLE,
-            Handler="app.handler",
-            Code={"ZipFile": zip_bytes},
-            **kwargs,
-        )
-        lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 600})
-
-    return create
+    return functools.partial(create, server.client("lambda"))
 
 
 def require_cpu_cgroup(server: SquallServer) -> None:
