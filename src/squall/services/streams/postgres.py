@@ -20,7 +20,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from squall.errors import StoreUnavailable
-from squall.services.streams.store import ColumnTypes, Connection, Cursor, StreamStore, schema
+from squall.services.streams.store import (
+    RECORD_COLUMNS,
+    ColumnTypes,
+    Connection,
+    Cursor,
+    RecordRow,
+    StreamStore,
+    schema,
+)
 from squall.stores.postgres import PostgresDatabase
 
 log = logging.getLogger(__name__)
@@ -42,14 +50,15 @@ class _Connection:
     """A psycopg connection that takes the service's ``?`` placeholders."""
 
     def __init__(self, conn: Any) -> None:
-        self._conn = conn
+        self.conn = conn
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
-        cursor: Cursor = self._conn.execute(_pyformat(sql), parameters)
+        # Binary results: record data arrives as it is stored, not spelled in hex.
+        cursor: Cursor = self.conn.execute(_pyformat(sql), parameters, binary=True)
         return cursor
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor:
-        cursor = self._conn.cursor()
+        cursor = self.conn.cursor()
         cursor.executemany(_pyformat(sql), parameters)
         result: Cursor = cursor
         return result
@@ -82,6 +91,18 @@ class PostgresStreamStore(StreamStore):
 
     # Under READ COMMITTED a read never waits for a writer and sees only committed rows.
     read = write
+
+    def insert_records(self, conn: Connection, rows: Sequence[RecordRow]) -> None:
+        # Binary COPY: two to four times as many records per second as a pipelined INSERT per row.
+        if not isinstance(conn, _Connection):
+            raise TypeError("insert_records takes a connection of this store's own write()")
+        with (
+            conn.conn.cursor() as cursor,
+            cursor.copy(f"COPY records ({', '.join(RECORD_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy,
+        ):
+            copy.set_types(["text", "text", "int8", "text", "bytea", "float8"])
+            for row in rows:
+                copy.write_row(row)
 
     def notify(self, conn: Connection, streams: Iterable[str]) -> None:
         for stream in streams:

@@ -28,7 +28,7 @@ import msgspec
 from squall.errors import StoreUnavailable
 from squall.services.streams import shards
 from squall.services.streams.errors import ExpiredIterator, InvalidArgument, StreamInUse, StreamNotFound
-from squall.services.streams.store import Connection, SqliteStreamStore, StreamStore
+from squall.services.streams.store import Connection, RecordRow, SqliteStreamStore, StreamStore
 
 ITERATOR_TTL_MS = 300_000
 DEFAULT_RETENTION_HOURS = 24
@@ -302,7 +302,7 @@ class StreamService:
             except StreamNotFound:
                 counters[name] = None
         placers: dict[str, Callable[[int], str]] = {}
-        rows: list[tuple[str, str, int, str, bytes, float]] = []
+        rows: list[RecordRow] = []
         now = time.time()
         for job in group:
             last = counters[job.name]
@@ -329,7 +329,7 @@ class StreamService:
             job.placed = list(zip(shard_ids, range(first, first + count), strict=True))
         if not rows:
             return
-        conn.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)", rows)
+        self.store.insert_records(conn, rows)
         written = sorted({job.name for job in group if job.placed})
         conn.executemany("UPDATE streams SET counter = ? WHERE name = ?", [(counters[n], n) for n in written])
         self.store.notify(conn, written)

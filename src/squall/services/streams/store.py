@@ -53,6 +53,10 @@ class ColumnTypes:
     blob: str
 
 
+#: A row of ``records``: stream, shard id, sequence counter, partition key, data, arrival time.
+RecordRow = tuple[str, str, int, str, bytes, float]
+RECORD_COLUMNS = ("stream", "shard_id", "seq", "partition_key", "data", "arrival")
+
 SQLITE_TYPES = ColumnTypes(name="TEXT", int64="INTEGER", real="REAL", blob="BLOB")
 
 
@@ -92,6 +96,10 @@ class StreamStore(ABC):
     @abstractmethod
     def read(self) -> contextlib.AbstractContextManager[Connection]:
         """A read transaction that never waits for a write in progress (and sees only committed rows)."""
+
+    def insert_records(self, conn: Connection, rows: Sequence[RecordRow]) -> None:
+        """Append ``rows`` to ``records`` (a database's bulk path where it has one)."""
+        conn.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     @abstractmethod
     def notify(self, conn: Connection, streams: Iterable[str]) -> None:
