@@ -524,6 +524,27 @@ def test_usage_survives_close_and_reopen(backend: Backend) -> None:
     assert backend.open().usage() == [usage_record("f", 1.0, cold=True, init_ms=99.0)]
 
 
+def test_record_writes_usage_and_the_lines_of_several_streams_at_once(store: MetadataStore) -> None:
+    usage = [usage_record("f", 1.0), usage_record("g", 2.0)]
+    store.record(
+        usage,
+        [
+            ("/aws/lambda/f", "s1", [line(1, "START f")]),
+            ("/aws/lambda/g", "s9", [line(2, "START g"), line(3, "END g")]),
+            ("/aws/lambda/f", "s1", [line(4, "END f")]),
+            ("/aws/lambda/f", "s2", []),
+        ],
+    )
+    assert store.usage() == usage
+    assert [(stream, e.message) for _, stream, e in store.log_events("/aws/lambda/f")] == [
+        ("s1", "START f"),
+        ("s1", "END f"),
+    ]
+    assert [e.message for _, _, e in store.log_events("/aws/lambda/g", stream="s9")] == ["START g", "END g"]
+    store.record([], [])
+    assert len(store.usage()) == 2
+
+
 # --- logs ---------------------------------------------------------------------------------------
 
 

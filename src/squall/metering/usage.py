@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Sequence
 
 from squall.logs import format as logfmt
@@ -70,13 +69,7 @@ class UsageRecorder:
         if not usage and not logs:
             return
         try:
-            if usage:
-                self.store.add_usage(usage)
-            by_stream: defaultdict[tuple[str, str], list[LogEvent]] = defaultdict(list)
-            for group, stream, events in logs:
-                by_stream[(group, stream)].extend(events)
-            for (group, stream), events in by_stream.items():
-                self.store.append_logs(group, stream, events)
+            self.store.record(usage, logs)  # one transaction: one commit per batch
         except Exception:
             log.exception("writing %d usage records failed; they are retried", len(usage))
             with self._lock:

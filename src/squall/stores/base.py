@@ -13,6 +13,9 @@ import msgspec
 
 from squall.models import Alias, AsyncEvent, FunctionConfig, LogEvent, UsageRecord
 
+#: Lines for one log stream: (log group, stream, events).
+LogBatch = tuple[str, str, Sequence[LogEvent]]
+
 
 class LogGroupSummary(msgspec.Struct, frozen=True):
     """A log group as CloudWatch Logs describes it: created with its first line."""
@@ -119,10 +122,15 @@ class MetadataStore(ABC):
     def queued(self) -> int:
         """How many events wait in the queue."""
 
-    # --- metering ------------------------------------------------------------------------------
+    # --- metering and logs ------------------------------------------------------------------------
     @abstractmethod
+    def record(self, usage: Sequence[UsageRecord], logs: Sequence[LogBatch]) -> None:
+        """Append usage records (one per invocation) and lines to log streams (each created on first
+        use), all in one transaction."""
+
     def add_usage(self, records: Sequence[UsageRecord]) -> None:
         """Append usage records (one per invocation)."""
+        self.record(records, ())
 
     @abstractmethod
     def usage(
@@ -130,10 +138,9 @@ class MetadataStore(ABC):
     ) -> list[UsageRecord]:
         """Usage records in a time range, oldest first."""
 
-    # --- logs ----------------------------------------------------------------------------------
-    @abstractmethod
     def append_logs(self, group: str, stream: str, events: Sequence[LogEvent]) -> None:
         """Append lines to a log stream, creating it on first use."""
+        self.record((), [(group, stream, events)])
 
     @abstractmethod
     def log_events(

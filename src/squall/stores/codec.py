@@ -72,3 +72,10 @@ def usage(row: tuple[Any, ...]) -> UsageRecord:
         trigger=row[12],
         architecture=row[13],
     )
+
+
+def usage_row(record: UsageRecord) -> tuple[Any, ...]:
+    """A usage record as a row of ``USAGE_COLUMNS``."""
+    r = record
+    return (r.function_name, r.version, r.request_id, r.start, r.duration_ms, r.billed_ms, r.memory_mb,
+            r.gb_seconds, r.max_memory_mb, r.cold, r.init_ms, r.outcome, r.trigger, r.architecture)  # fmt: skip

@@ -19,7 +19,7 @@ from typing import Any
 from squall.errors import ResourceConflict, StoreUnavailable
 from squall.models import LATEST, Alias, AsyncEvent, FunctionConfig, LogEvent, UsageRecord
 from squall.stores import codec
-from squall.stores.base import LeaseStore, LogGroupSummary, LogStreamSummary, MetadataStore
+from squall.stores.base import LeaseStore, LogBatch, LogGroupSummary, LogStreamSummary, MetadataStore
 
 #: The schema, one entry per version (as for SQLite: never edit a released entry, append one).
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -314,16 +314,18 @@ class PostgresMetadataStore(MetadataStore):
         return int(row[0])
 
     # --- metering --------------------------------------------------------------------------------
-    def add_usage(self, records: Sequence[UsageRecord]) -> None:
-        if not records:
+    def record(self, usage: Sequence[UsageRecord], logs: Sequence[LogBatch]) -> None:
+        rows = [codec.usage_row(r) for r in usage]
+        lines = [(group, stream, e.timestamp, e.message) for group, stream, events in logs for e in events]
+        if not rows and not lines:
             return
-        rows = [
-            (r.function_name, r.version, r.request_id, r.start, r.duration_ms, r.billed_ms, r.memory_mb, r.gb_seconds,
-             r.max_memory_mb, r.cold, r.init_ms, r.outcome, r.trigger, r.architecture)
-            for r in records
-        ]  # fmt: skip
         with self.db.transaction() as conn, conn.cursor() as cur:
-            cur.executemany(f"INSERT INTO usage ({codec.USAGE_COLUMNS}) VALUES ({', '.join(['%s'] * 14)})", rows)
+            if rows:
+                cur.executemany(f"INSERT INTO usage ({codec.USAGE_COLUMNS}) VALUES ({', '.join(['%s'] * 14)})", rows)
+            if lines:
+                cur.executemany(
+                    "INSERT INTO log_events (log_group, stream, timestamp, message) VALUES (%s, %s, %s, %s)", lines
+                )
 
     def usage(
         self, since: float = 0.0, until: float | None = None, function_name: str | None = None
@@ -342,15 +344,6 @@ class PostgresMetadataStore(MetadataStore):
         return [codec.usage(row) for row in rows]
 
     # --- logs ------------------------------------------------------------------------------------
-    def append_logs(self, group: str, stream: str, events: Sequence[LogEvent]) -> None:
-        if not events:
-            return
-        with self.db.transaction() as conn, conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO log_events (log_group, stream, timestamp, message) VALUES (%s, %s, %s, %s)",
-                [(group, stream, e.timestamp, e.message) for e in events],
-            )
-
     def log_events(
         self, group: str, after_id: int = 0, limit: int = 1000, stream: str | None = None
     ) -> list[tuple[int, str, LogEvent]]:

@@ -20,7 +20,7 @@ from typing import Any
 from squall.errors import ResourceConflict, StoreUnavailable
 from squall.models import LATEST, Alias, AsyncEvent, FunctionConfig, LogEvent, UsageRecord
 from squall.stores import codec
-from squall.stores.base import LogGroupSummary, LogStreamSummary, MetadataStore
+from squall.stores.base import LogBatch, LogGroupSummary, LogStreamSummary, MetadataStore
 
 #: How long a statement waits for another process's write lock before giving up.
 BUSY_TIMEOUT_MS = 10_000
@@ -332,33 +332,21 @@ class SqliteMetadataStore(MetadataStore):
         return int(row[0])
 
     # --- metering --------------------------------------------------------------------------------
-    def add_usage(self, records: Sequence[UsageRecord]) -> None:
-        if not records:
+    def record(self, usage: Sequence[UsageRecord], logs: Sequence[LogBatch]) -> None:
+        rows = [codec.usage_row(r) for r in usage]
+        lines = [(group, stream, e.timestamp, e.message) for group, stream, events in logs for e in events]
+        if not rows and not lines:
             return
-        rows = [
-            (
-                r.function_name,
-                r.version,
-                r.request_id,
-                r.start,
-                r.duration_ms,
-                r.billed_ms,
-                r.memory_mb,
-                r.gb_seconds,
-                r.max_memory_mb,
-                int(r.cold),
-                r.init_ms,
-                r.outcome,
-                r.trigger,
-                r.architecture,
-            )
-            for r in records
-        ]
         with self._write() as conn:
-            conn.executemany(
-                f"INSERT INTO usage ({codec.USAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+            if rows:
+                conn.executemany(
+                    f"INSERT INTO usage ({codec.USAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+            if lines:
+                conn.executemany(
+                    "INSERT INTO log_events (log_group, stream, timestamp, message) VALUES (?, ?, ?, ?)", lines
+                )
 
     def usage(
         self, since: float = 0.0, until: float | None = None, function_name: str | None = None
@@ -378,15 +366,6 @@ class SqliteMetadataStore(MetadataStore):
         return [codec.usage(row) for row in rows]
 
     # --- logs ------------------------------------------------------------------------------------
-    def append_logs(self, group: str, stream: str, events: Sequence[LogEvent]) -> None:
-        if not events:
-            return
-        with self._write() as conn:
-            conn.executemany(
-                "INSERT INTO log_events (log_group, stream, timestamp, message) VALUES (?, ?, ?, ?)",
-                [(group, stream, e.timestamp, e.message) for e in events],
-            )
-
     def log_events(
         self, group: str, after_id: int = 0, limit: int = 1000, stream: str | None = None
     ) -> list[tuple[int, str, LogEvent]]:
