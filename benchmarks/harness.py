@@ -191,20 +191,6 @@ class SignedConnection:
         self.auth.add_auth(request)
         return dict(request.headers.items())
 
-    def sign_cached(self, name: str, body: bytes, tail: bool = False) -> dict[str, str]:
-        """The same headers ``sign`` would produce, reused within the same wall-clock second.
-
-        SigV4 signatures only change with ``X-Amz-Date`` (one-second resolution) for a fixed request,
-        so this spares a throughput client the signing CPU without sending anything ``sign`` would not.
-        """
-        now = int(time.time())
-        key = (name, body, tail)
-        cached = self._cache.get(key)
-        if cached is None or cached[0] != now:
-            cached = (now, self.sign(name, body, tail))
-            self._cache[key] = cached
-        return cached[1]
-
     def post(self, name: str, body: bytes, headers: dict[str, str]) -> Reply:
         """Send one signed Invoke and read the whole response."""
         self.conn.request("POST", self.path(name), body=body, headers=headers)

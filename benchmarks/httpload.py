@@ -21,12 +21,13 @@ async def _one(
     request: bytes,
     expect: bytes,
     stop_at: float,
-    done: list[float],
+    done: list[tuple[float, float]],
     errors: list[str],
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
         while time.perf_counter() < stop_at:
+            sent = time.perf_counter()
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
             length = 0
@@ -43,7 +44,7 @@ async def _one(
                     status = head.split(b"\r\n", 1)[0]
                     errors.append(f"{status!r} {body[:100]!r}")
                 continue
-            done.append(time.perf_counter())
+            done.append((sent, time.perf_counter()))
     except (OSError, asyncio.IncompleteReadError) as exc:
         errors.append(repr(exc))
     finally:
@@ -62,20 +63,21 @@ async def _chunked(reader: asyncio.StreamReader) -> bytes:
 
 
 async def _load(
-    host: str, port: int, path: str, connections: int, seconds: float, warmup_s: float, expect: bytes, virtual: str
+    host: str, port: int, request: bytes, connections: int, seconds: float, warmup_s: float, expect: bytes
 ) -> dict[str, Any]:
-    request = f"GET {path} HTTP/1.1\r\nHost: {virtual}\r\nConnection: keep-alive\r\n\r\n".encode()
     began = time.perf_counter()
-    done: list[float] = []
+    done: list[tuple[float, float]] = []
     errors: list[str] = []
     stop_at = began + warmup_s + seconds
     await asyncio.gather(*(_one(host, port, request, expect, stop_at, done, errors) for _ in range(connections)))
     origin = began + warmup_s
     windows = [0] * int(seconds)
-    for at in done:
+    latency: list[float] = []
+    for sent, at in done:
         slot = int(at - origin)
         if 0 <= slot < len(windows):
             windows[slot] += 1
+            latency.append((at - sent) * 1000)
     if not any(windows):
         raise RuntimeError(f"no request answered 200 with {expect!r}: {errors[:2]}")
     return {
@@ -83,6 +85,7 @@ async def _load(
         "seconds": seconds,
         "requests_per_s": Summary.of([float(w) for w in windows]).as_dict(),
         "windows": windows,
+        "latency_ms": Summary.of(latency).as_dict(),
         "errors": len(errors),
         "first_errors": errors[:3],
     }
@@ -98,11 +101,19 @@ def load(
     expect: bytes = b"",
     virtual_host: str | None = None,
 ) -> dict[str, Any]:
-    """Requests/s (median of one-second windows) with ``connections`` keep-alive connections.
+    """Requests/s (median of one-second windows) of ``GET path`` with ``connections`` keep-alive connections.
 
     ``virtual_host`` is the Host header to send (an API's ``<id>.execute-api...`` name), if not the address.
     """
-    coro = _load(host, port, path, connections, seconds, warmup_s, expect, virtual_host or f"{host}:{port}")
+    request = f"GET {path} HTTP/1.1\r\nHost: {virtual_host or f'{host}:{port}'}\r\nConnection: keep-alive\r\n\r\n"
+    return load_request(host, port, request.encode(), connections, seconds, warmup_s, expect)
+
+
+def load_request(
+    host: str, port: int, request: bytes, connections: int, seconds: float, warmup_s: float = 1.0, expect: bytes = b""
+) -> dict[str, Any]:
+    """Like ``load``, sending the raw HTTP/1.1 ``request`` (head and body) again and again."""
+    coro = _load(host, port, request, connections, seconds, warmup_s, expect)
     try:
         import uvloop
 

@@ -201,10 +201,11 @@ def test_squall_bench_command_is_there() -> None:
 
 
 @pytest.mark.slow
-def test_quick_queue_drain_and_http_curves_against_a_live_server(tmp_path: Path) -> None:
-    code = run.main(["--quick", "--only", "queues", "--only", "http", "--no-peers", "--output-root", str(tmp_path)])
+def test_quick_queue_drain_http_curves_and_throughput_against_a_live_server(tmp_path: Path) -> None:
+    argv = ["--quick", "--only", "queues", "--only", "http", "--only", "throughput", "--no-peers"]
+    code = run.main([*argv, "--output-root", str(tmp_path)])
     assert code == 0
-    (written,) = (tmp_path / "benchmarks" / "results").glob("*-quick-queues-http.json")
+    (written,) = (tmp_path / "benchmarks" / "results").glob("*-quick-*queues*.json")
     document = json.loads(written.read_text())
     results = document["results"]
     (drain,) = results["queue_drain"]["runs"]
@@ -213,6 +214,8 @@ def test_quick_queue_drain_and_http_curves_against_a_live_server(tmp_path: Path)
     for key in ("http_gateway", "http_ceiling"):
         assert sorted(results[key], key=int) == ["1", "16", "64"]
         assert all(point["requests_per_s"]["p50"] > 0 for point in results[key].values())
+    throughput = results["throughput"]
+    assert throughput["invokes_per_s"]["p50"] > 0 and throughput["latency_ms"]["n"] > 0  # the handler's answers
     assert document["not_run"] == {"http_chalice": "peers skipped (--no-peers)"}
     assert not (tmp_path / "BENCHMARKS.md").exists()  # --only: no BENCHMARKS.md unless asked
 
