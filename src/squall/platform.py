@@ -129,7 +129,7 @@ class Platform:
         store = metadata_store(settings, data)
         # One server owns an embedded store: events a previous process had claimed are abandoned.
         store.release_claims()
-        code = CodeStore(data / "code")
+        code = code_store(settings, data)
         keyring = KeyRing(access_key_id, secret_access_key)
 
         def api_env(function_name: str) -> dict[str, str]:
@@ -233,6 +233,7 @@ class Platform:
                 await task
         self.recorder.close()
         self.store.close()
+        self.code.close()
         if self.streams is not None:
             self.streams.close()
         if self.tables is not None:
@@ -502,6 +503,16 @@ def metadata_store(settings: Settings, data: Path) -> MetadataStore:
 
         return PostgresMetadataStore(_postgres_dsn(settings), settings.postgres_schema)
     return SqliteMetadataStore(data / "squall.db")
+
+
+def code_store(settings: Settings, data: Path) -> CodeStore:
+    """Packages on this machine (embedded), or in the cluster's PostgreSQL with the data directory
+    as a local cache (ray), so that every server reads what any of them stored."""
+    if settings.tier == "ray":
+        from squall.stores.postgres_code import PostgresPackages
+
+        return CodeStore(data / "code", PostgresPackages.open(_postgres_dsn(settings), settings.postgres_schema))
+    return CodeStore(data / "code")
 
 
 def _executor(settings: Settings, code: CodeStore, data: Path, api_env: Callable[[str], dict[str, str]]) -> Executor:

@@ -46,6 +46,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE reserved_concurrency (function_name TEXT PRIMARY KEY, reserved INTEGER NOT NULL)",
         "CREATE TABLE leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires DOUBLE PRECISION NOT NULL)",
     ),
+    (
+        # The code store every server shares (``PostgresPackages``). Zips do not compress: EXTERNAL
+        # keeps them out of line without PostgreSQL trying to.
+        "CREATE TABLE code_packages (sha256 TEXT PRIMARY KEY, size BIGINT NOT NULL, body BYTEA NOT NULL)",
+        "ALTER TABLE code_packages ALTER COLUMN body SET STORAGE EXTERNAL",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -62,6 +68,7 @@ class PostgresDatabase:
         if not _SCHEMA_NAME.match(schema):
             raise ValueError(f"{schema!r} is not a plain lower-case PostgreSQL schema name")
         self.schema = schema
+        self.dsn = dsn
         self._closed = False
         self._error = psycopg.Error
         try:
