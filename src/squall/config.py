@@ -84,8 +84,11 @@ class Settings:
     ray_address: str | None = None
     #: The PostgreSQL database of the "ray" tier's metadata and leases.
     postgres_dsn: str | None = None
-    #: The schema inside it (one per deployment; tests use a scratch one).
+    #: The schema inside it (one per deployment; tests use a scratch one). It also names the
+    #: deployment's node agents, which every server of the deployment shares.
     postgres_schema: str = "squall"
+    #: A node agent that no server has called for this many seconds stops (its last server is gone).
+    ray_agent_orphan_s: float = 60.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -25,6 +25,7 @@ from squall.errors import (
     RequestTooLarge,
     ResourceConflict,
     ServiceError,
+    StoreUnavailable,
 )
 from squall.executors.base import Executor
 from squall.executors.keepalive import HistogramConfig, KeepAlivePolicy
@@ -191,8 +192,10 @@ class Platform:
 
     # --- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
+        loop = asyncio.get_running_loop()
         for function, reserved in (await asyncio.to_thread(self.store.reserved_concurrency)).items():
             self.limiter.set_reserved(function, reserved)
+        self.store.watch(lambda name: _call_soon(loop, self._changed_elsewhere, name))
         await self.executor.start()
         if self.provisioned is not None:
             await self.provisioned.start()
@@ -204,7 +207,7 @@ class Platform:
             await self.topic_deliverer.start()
         if self.schedules is not None:
             await self.schedules.start()
-        self._background = [
+        self._background += [
             asyncio.ensure_future(self.dispatcher.run()),
             asyncio.ensure_future(self._reap_loop()),
         ]
@@ -256,6 +259,24 @@ class Platform:
             self.event_configs.store.close()
         if self.function_urls is not None:
             self.function_urls.close()
+
+    def _changed_elsewhere(self, name: str | None) -> None:
+        """A function (None: any) changed in the store, maybe through another server: forget what
+        is cached of it and reload the reserved concurrency."""
+        self.registry.forget(name)
+        self.aliases.forget_function(name)
+        self._background.append(asyncio.ensure_future(self._load_reserved(name)))
+        self._background = [task for task in self._background if not task.done()]
+
+    async def _load_reserved(self, name: str | None) -> None:
+        try:
+            stored = await asyncio.to_thread(self.store.reserved_concurrency)
+        except StoreUnavailable:
+            if not self.draining:
+                log.warning("reloading reserved concurrency failed", exc_info=True)
+            return
+        for function in {*stored, *self.limiter.reserved} if name is None else {name}:
+            self.limiter.set_reserved(function, stored.get(function))
 
     async def deliver_to_destination(self, destination: str, payload: bytes) -> None:
         """Send a record (JSON) to a function or a queue; ServiceError when it could not be delivered."""
@@ -468,6 +489,12 @@ class Platform:
         return {"TotalCodeSize": total, "FunctionCount": count}
 
 
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[str | None], None], name: str | None) -> None:
+    """Run ``callback(name)`` on ``loop`` from another thread; nothing once the loop is closed."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(callback, name)
+
+
 def _check_json(payload: bytes) -> None:
     import json
 
@@ -523,7 +550,15 @@ def _executor(settings: Settings, code: CodeStore, data: Path, api_env: Callable
         except ImportError as exc:
             raise ValueError(f"the ray tier needs Ray: pip install 'squall[ray]' ({exc})") from exc
 
-        return RayExecutor(code, data / "ray", settings.region, api_env, settings.ray_address, settings.isolation)
+        return RayExecutor(
+            code,
+            settings.region,
+            api_env,
+            settings.ray_address,
+            settings.isolation,
+            cluster=settings.postgres_schema,
+            orphan_s=settings.ray_agent_orphan_s,
+        )
     return LocalExecutor(
         code,
         data / "sandboxes",
