@@ -136,7 +136,7 @@ class Platform:
         def api_env(function_name: str) -> dict[str, str]:
             key, secret = keyring.for_function(function_name)
             return {
-                "AWS_ENDPOINT_URL": settings.endpoint_url,
+                "AWS_ENDPOINT_URL": settings.sandbox_endpoint_url,
                 "AWS_ACCESS_KEY_ID": key,
                 "AWS_ACCESS_KEY": key,
                 "AWS_SECRET_ACCESS_KEY": secret,

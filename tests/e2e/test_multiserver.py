@@ -152,12 +152,14 @@ NODE = {"num_cpus": 1, "memory": 4 * 2**30}
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory, cluster: str, schema: str) -> Iterator[list[SquallServer]]:
-    """Servers A and B: own data directories, the same cluster, schema and root key."""
+    """Servers A and B: own data directories, the same cluster, schema and root key; B advertises
+    ``localhost`` instead of its loopback address."""
     root = tmp_path_factory.mktemp("multi")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SQUALL_RAY_AGENT_ORPHAN_S", str(ORPHAN_S))
         a = SquallServer(root / "a", tier_args(cluster, schema))
         b = SquallServer(root / "b", tier_args(cluster, schema))
+        b.extra_args += ["--advertise-url", f"http://localhost:{b.port}"]
         started: list[SquallServer] = []
         try:
             for server in (a, b):
@@ -355,3 +357,25 @@ def test_node_agents_exit_once_no_server_calls_them(
         wait_for(lambda: not agents(other), "the orphaned agents to exit", timeout=ORPHAN_S + 30)
         wait_for(lambda: not work.exists(), "their work directory to go")
     assert len(agents(schema)) == 2  # A's and B's live on
+
+
+# --- 3. the API endpoint sandboxes get ------------------------------------------------------------------
+CALLER = """
+import json, os, urllib.request
+
+def handler(event, context):
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    with urllib.request.urlopen(endpoint + "/_squall/health", timeout=10) as answer:
+        return {"endpoint": endpoint, "health": json.loads(answer.read())}
+"""
+
+
+@pytest.mark.slow
+def test_sandboxes_get_the_advertised_url_and_reach_the_api_through_it(servers: list[SquallServer]) -> None:
+    a, b = servers
+    create(b.client("lambda"), "multi-advertised", CALLER)
+    payload, _ = invoke(b.client("lambda"), "multi-advertised")
+    assert payload == {"endpoint": f"http://localhost:{b.port}", "health": {"status": "ok"}}
+    create(a.client("lambda"), "multi-default", CALLER)
+    payload, _ = invoke(a.client("lambda"), "multi-default")
+    assert payload == {"endpoint": a.url, "health": {"status": "ok"}}
