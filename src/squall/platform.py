@@ -262,11 +262,29 @@ class Platform:
 
     def _changed_elsewhere(self, name: str | None) -> None:
         """A function (None: any) changed in the store, maybe through another server: forget what
-        is cached of it and reload the reserved concurrency."""
+        is cached of it, reload the reserved concurrency, and accept the function's key (its
+        sandboxes, started through any server, may call the APIs through this one)."""
         self.registry.forget(name)
         self.aliases.forget_function(name)
+        if name is not None:
+            self.keyring.for_function(name)
         self._background.append(asyncio.ensure_future(self._load_reserved(name)))
+        if name is None:
+            self._background.append(asyncio.ensure_future(self._accept_every_function_key()))
         self._background = [task for task in self._background if not task.done()]
+
+    async def _accept_every_function_key(self) -> None:
+        marker: str | None = None
+        try:
+            while True:
+                functions, marker = await asyncio.to_thread(self.store.list_functions, marker, 1000)
+                for function in functions:
+                    self.keyring.for_function(function.name)
+                if marker is None:
+                    return
+        except StoreUnavailable:
+            if not self.draining:
+                log.warning("listing the functions' keys failed", exc_info=True)
 
     async def _load_reserved(self, name: str | None) -> None:
         try:

@@ -379,3 +379,22 @@ def test_sandboxes_get_the_advertised_url_and_reach_the_api_through_it(servers: 
     create(a.client("lambda"), "multi-default", CALLER)
     payload, _ = invoke(a.client("lambda"), "multi-default")
     assert payload == {"endpoint": a.url, "health": {"status": "ok"}}
+
+
+CALLS_BACK = """
+import boto3
+
+def handler(event, context):
+    sts = boto3.client("sts", endpoint_url=event["endpoint"], region_name="us-east-1")
+    return {"arn": sts.get_caller_identity()["Arn"]}
+"""
+
+
+@pytest.mark.slow
+def test_a_sandbox_started_through_one_server_is_accepted_by_the_other(servers: list[SquallServer]) -> None:
+    # Behind a load balancer a function's call back may reach any server, with its own key.
+    a, b = servers
+    create(a.client("lambda"), "multi-key", CALLS_BACK, Timeout=30)
+    for server in (a, b):
+        payload, _ = invoke(a.client("lambda"), "multi-key", {"endpoint": server.url})
+        assert payload["arn"].endswith("multi-key"), payload
