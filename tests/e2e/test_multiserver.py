@@ -121,7 +121,7 @@ def wait_for(done: Callable[[], bool], what: str, timeout: float = 30) -> None:
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[str]:
+def cluster(schema: str) -> Iterator[str]:
     """A two-node Ray cluster on this machine (a head and a worker node, free ports), which this test
     process joins to see the agents."""
     pytest.importorskip("ray")
@@ -144,6 +144,8 @@ def cluster() -> Iterator[str]:
     finally:
         ray.shutdown()
         nodes.shutdown()
+        # The agents' work (they live as long as the cluster, which stopped them unawares).
+        shutil.rmtree(Path(tempfile.gettempdir()) / "squall-ray" / schema, ignore_errors=True)
 
 
 #: Equal nodes, so that placement alone would send every server's cold starts to the same one.
@@ -172,7 +174,6 @@ def servers(tmp_path_factory: pytest.TempPathFactory, cluster: str, schema: str)
         finally:
             for server in started:
                 server.stop()
-    shutil.rmtree(Path(tempfile.gettempdir()) / "squall-ray" / schema, ignore_errors=True)
 
 
 #: Long enough for a server to stop in between its last call and the check that the agents live.

@@ -38,13 +38,15 @@ def handler(event, context):
 
 
 @pytest.fixture(scope="module")
-def ray_address() -> Iterator[str]:
+def ray_address(schema: str) -> Iterator[str]:
     """A local Ray started by this test process (which can then see and kill the agents)."""
     ray.init(include_dashboard=False, namespace="squall", num_cpus=2, log_to_driver=False)
     try:
         yield str(ray.get_runtime_context().gcs_address)
     finally:
         ray.shutdown()
+        # The agents' work (they live as long as Ray, which stopped them unawares).
+        shutil.rmtree(Path(tempfile.gettempdir()) / "squall-ray" / schema, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +62,6 @@ def server(tmp_path_factory: pytest.TempPathFactory, ray_address: str, schema: s
     server.start()
     yield server
     server.stop()
-    shutil.rmtree(Path(tempfile.gettempdir()) / "squall-ray" / schema, ignore_errors=True)  # the agents' work
 
 
 @pytest.fixture(scope="module")
