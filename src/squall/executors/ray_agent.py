@@ -95,10 +95,6 @@ class NodeAgent:
         reaped = await self.executor.reap_idle(keep_alive_s)
         return reaped, self.status()
 
-    async def shutdown(self, grace_s: float) -> None:
-        """Stop every sandbox (the agent exits only when orphaned or killed)."""
-        await self.executor.shutdown(grace_s)
-
     async def _exit_when_orphaned(self) -> None:
         while time.monotonic() - self._last_call < self.orphan_s or self.executor.busy:
             await asyncio.sleep(max(0.1, min(self.orphan_s / 4, 5.0)))
