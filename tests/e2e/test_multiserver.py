@@ -399,3 +399,29 @@ def test_a_sandbox_started_through_one_server_is_accepted_by_the_other(servers: 
     for server in (a, b):
         payload, _ = invoke(a.client("lambda"), "multi-key", {"endpoint": server.url})
         assert payload["arn"].endswith("multi-key"), payload
+
+
+@pytest.mark.slow
+def test_aliases_and_reservations_set_through_one_server_govern_the_other(servers: list[SquallServer]) -> None:
+    a, b = (server.client("lambda") for server in servers)
+    create(a, "multi-alias")
+    first = a.publish_version(FunctionName="multi-alias")["Version"]
+    a.create_alias(FunctionName="multi-alias", Name="live", FunctionVersion=first)
+    assert b.invoke(FunctionName="multi-alias", Qualifier="live", Payload=b"{}")["ExecutedVersion"] == first
+    a.update_function_code(FunctionName="multi-alias", ZipFile=make_zip({"app.py": HANDLER_V2}))
+    a.get_waiter("function_updated_v2").wait(FunctionName="multi-alias", WaiterConfig={"Delay": 0.05})
+    second = a.publish_version(FunctionName="multi-alias")["Version"]
+    a.update_alias(FunctionName="multi-alias", Name="live", FunctionVersion=second)
+    wait_for(
+        lambda: b.invoke(FunctionName="multi-alias", Qualifier="live", Payload=b"{}")["ExecutedVersion"] == second,
+        "B to follow the alias",
+    )
+    a.put_function_concurrency(FunctionName="multi-alias", ReservedConcurrentExecutions=0)
+    wait_for(lambda: b.get_function_concurrency(FunctionName="multi-alias").get("ReservedConcurrentExecutions") == 0,
+             "B to see the reservation")  # fmt: skip
+    with pytest.raises(b.exceptions.TooManyRequestsException):
+        b.invoke(FunctionName="multi-alias", Payload=b"{}")
+    a.delete_function_concurrency(FunctionName="multi-alias")
+    wait_for(lambda: "ReservedConcurrentExecutions" not in b.get_function_concurrency(FunctionName="multi-alias"),
+             "B to see it removed")  # fmt: skip
+    assert invoke(b, "multi-alias")[0]["version"] == 2
