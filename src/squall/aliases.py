@@ -128,9 +128,9 @@ class AliasRegistry:
             await asyncio.to_thread(self.store.delete_alias, function_name, name)
             self._cache.pop((function_name, name), None)
 
-    def forget_function(self, function_name: str) -> None:
-        """Drop the cached aliases of a deleted function."""
-        for key in [k for k in self._cache if k[0] == function_name]:
+    def forget_function(self, function_name: str | None) -> None:
+        """Drop the cached aliases of a deleted or changed function (None: of every function)."""
+        for key in [k for k in self._cache if function_name is None or k[0] == function_name]:
             del self._cache[key]
 
     # --- helpers ---------------------------------------------------------------------------------

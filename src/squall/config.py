@@ -82,10 +82,16 @@ class Settings:
     tier: str = "embedded"
     #: The Ray cluster of the "ray" tier (``host:port`` or ``auto``); None starts a local Ray.
     ray_address: str | None = None
+    #: The API endpoint sandboxes are given (``AWS_ENDPOINT_URL``): a URL that functions on every
+    #: node can reach, such as a load balancer in front of several servers; None: ``endpoint_url``.
+    advertise_url: str | None = None
     #: The PostgreSQL database of the "ray" tier's metadata and leases.
     postgres_dsn: str | None = None
-    #: The schema inside it (one per deployment; tests use a scratch one).
+    #: The schema inside it (one per deployment; tests use a scratch one). It also names the
+    #: deployment's node agents, which every server of the deployment shares.
     postgres_schema: str = "squall"
+    #: A node agent that no server has called for this many seconds stops (its last server is gone).
+    ray_agent_orphan_s: float = 60.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -107,6 +113,11 @@ class Settings:
     def endpoint_url(self) -> str:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def sandbox_endpoint_url(self) -> str:
+        """Where functions reach the AWS APIs: ``advertise_url``, else this server's own URL."""
+        return (self.advertise_url or self.endpoint_url).rstrip("/")
 
 
 def _coerce(kind: Any, raw: str) -> Any:

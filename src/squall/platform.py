@@ -25,6 +25,7 @@ from squall.errors import (
     RequestTooLarge,
     ResourceConflict,
     ServiceError,
+    StoreUnavailable,
 )
 from squall.executors.base import Executor
 from squall.executors.keepalive import HistogramConfig, KeepAlivePolicy
@@ -130,13 +131,13 @@ class Platform:
         store = metadata_store(settings, data)
         # One server owns an embedded store: events a previous process had claimed are abandoned.
         store.release_claims()
-        code = CodeStore(data / "code")
+        code = code_store(settings, data)
         keyring = KeyRing(access_key_id, secret_access_key)
 
         def api_env(function_name: str) -> dict[str, str]:
             key, secret = keyring.for_function(function_name)
             return {
-                "AWS_ENDPOINT_URL": settings.endpoint_url,
+                "AWS_ENDPOINT_URL": settings.sandbox_endpoint_url,
                 "AWS_ACCESS_KEY_ID": key,
                 "AWS_ACCESS_KEY": key,
                 "AWS_SECRET_ACCESS_KEY": secret,
@@ -192,8 +193,10 @@ class Platform:
 
     # --- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
+        loop = asyncio.get_running_loop()
         for function, reserved in (await asyncio.to_thread(self.store.reserved_concurrency)).items():
             self.limiter.set_reserved(function, reserved)
+        self.store.watch(lambda name: _call_soon(loop, self._changed_elsewhere, name))
         await self.executor.start()
         if self.provisioned is not None:
             await self.provisioned.start()
@@ -205,7 +208,7 @@ class Platform:
             await self.topic_deliverer.start()
         if self.schedules is not None:
             await self.schedules.start()
-        self._background = [
+        self._background += [
             asyncio.ensure_future(self.dispatcher.run()),
             asyncio.ensure_future(self._reap_loop()),
         ]
@@ -234,6 +237,7 @@ class Platform:
                 await task
         self.recorder.close()
         self.store.close()
+        self.code.close()
         if self.streams is not None:
             self.streams.close()
         if self.tables is not None:
@@ -256,6 +260,42 @@ class Platform:
             self.event_configs.store.close()
         if self.function_urls is not None:
             self.function_urls.close()
+
+    def _changed_elsewhere(self, name: str | None) -> None:
+        """A function (None: any) changed in the store, maybe through another server: forget what
+        is cached of it, reload the reserved concurrency, and accept the function's key (its
+        sandboxes, started through any server, may call the APIs through this one)."""
+        self.registry.forget(name)
+        self.aliases.forget_function(name)
+        if name is not None:
+            self.keyring.for_function(name)
+        self._background.append(asyncio.ensure_future(self._load_reserved(name)))
+        if name is None:
+            self._background.append(asyncio.ensure_future(self._accept_every_function_key()))
+        self._background = [task for task in self._background if not task.done()]
+
+    async def _accept_every_function_key(self) -> None:
+        marker: str | None = None
+        try:
+            while True:
+                functions, marker = await asyncio.to_thread(self.store.list_functions, marker, 1000)
+                for function in functions:
+                    self.keyring.for_function(function.name)
+                if marker is None:
+                    return
+        except StoreUnavailable:
+            if not self.draining:
+                log.warning("listing the functions' keys failed", exc_info=True)
+
+    async def _load_reserved(self, name: str | None) -> None:
+        try:
+            stored = await asyncio.to_thread(self.store.reserved_concurrency)
+        except StoreUnavailable:
+            if not self.draining:
+                log.warning("reloading reserved concurrency failed", exc_info=True)
+            return
+        for function in {*stored, *self.limiter.reserved} if name is None else {name}:
+            self.limiter.set_reserved(function, stored.get(function))
 
     async def deliver_to_destination(self, destination: str, payload: bytes) -> None:
         """Send a record (JSON) to a function or a queue; ServiceError when it could not be delivered."""
@@ -468,6 +508,12 @@ class Platform:
         return {"TotalCodeSize": total, "FunctionCount": count}
 
 
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[str | None], None], name: str | None) -> None:
+    """Run ``callback(name)`` on ``loop`` from another thread; nothing once the loop is closed."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(callback, name)
+
+
 def _check_json(payload: bytes) -> None:
     import json
 
@@ -505,6 +551,16 @@ def metadata_store(settings: Settings, data: Path) -> MetadataStore:
     return SqliteMetadataStore(data / "squall.db")
 
 
+def code_store(settings: Settings, data: Path) -> CodeStore:
+    """Packages on this machine (embedded), or in the cluster's PostgreSQL with the data directory
+    as a local cache (ray), so that every server reads what any of them stored."""
+    if settings.tier == "ray":
+        from squall.stores.postgres_code import PostgresPackages
+
+        return CodeStore(data / "code", PostgresPackages.open(_postgres_dsn(settings), settings.postgres_schema))
+    return CodeStore(data / "code")
+
+
 def _executor(settings: Settings, code: CodeStore, data: Path, api_env: Callable[[str], dict[str, str]]) -> Executor:
     """Sandboxes on this machine (embedded), or on the node agents of a Ray cluster (ray)."""
     if settings.tier == "ray":
@@ -513,7 +569,15 @@ def _executor(settings: Settings, code: CodeStore, data: Path, api_env: Callable
         except ImportError as exc:
             raise ValueError(f"the ray tier needs Ray: pip install 'squall[ray]' ({exc})") from exc
 
-        return RayExecutor(code, data / "ray", settings.region, api_env, settings.ray_address, settings.isolation)
+        return RayExecutor(
+            code,
+            settings.region,
+            api_env,
+            settings.ray_address,
+            settings.isolation,
+            cluster=settings.postgres_schema,
+            orphan_s=settings.ray_agent_orphan_s,
+        )
     return LocalExecutor(
         code,
         data / "sandboxes",

@@ -247,6 +247,12 @@ class FunctionRegistry:
             del self._cache[key]
         await self.on_change(name)
 
+    def forget(self, name: str | None) -> None:
+        """Drop the cached configurations of ``name`` (None: of every function): another server
+        changed them, the next read goes to the store."""
+        for key in [k for k in self._cache if name is None or k[0] == name]:
+            del self._cache[key]
+
     async def set_tags(self, name: str, tags: dict[str, str]) -> None:
         """Replace a function's tags (kept on ``$LATEST``; its revision id does not change)."""
         current = await self.get(name)

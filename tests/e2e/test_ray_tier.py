@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -36,13 +38,15 @@ def handler(event, context):
 
 
 @pytest.fixture(scope="module")
-def ray_address() -> Iterator[str]:
+def ray_address(schema: str) -> Iterator[str]:
     """A local Ray started by this test process (which can then see and kill the agents)."""
     ray.init(include_dashboard=False, namespace="squall", num_cpus=2, log_to_driver=False)
     try:
         yield str(ray.get_runtime_context().gcs_address)
     finally:
         ray.shutdown()
+        # The agents' work (they live as long as Ray, which stopped them unawares).
+        shutil.rmtree(Path(tempfile.gettempdir()) / "squall-ray" / schema, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +107,16 @@ def wait_usage(schema: str, name: str, count: int, trigger: str | None = None) -
 
 
 def agents() -> list[str]:
-    return [a["name"] for a in ray.util.list_named_actors(all_namespaces=True) if a["namespace"] == "squall"]
+    """Ids of the live node agents (a replacement keeps its node's name)."""
+    names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True) if a["namespace"] == "squall"]
+    return [ray.get_actor(name, namespace="squall")._actor_id.hex() for name in names]
+
+
+def kill(agent_id: str) -> None:
+    for named in ray.util.list_named_actors(all_namespaces=True):
+        actor = ray.get_actor(named["name"], namespace=named["namespace"])
+        if actor._actor_id.hex() == agent_id:
+            ray.kill(actor)
 
 
 def test_sync_invoke_runs_on_a_node_agent_then_warm(lam: Any, schema: str) -> None:
@@ -162,7 +175,7 @@ def test_node_agent_loss_fails_the_call_in_flight_and_new_work_goes_on(lam: Any)
     caller.start()
     time.sleep(2)
     [victim] = agents()
-    ray.kill(ray.get_actor(victim, namespace="squall"))
+    kill(victim)
     caller.join(30)
     assert not caller.is_alive()
     assert time.monotonic() - started < 15, "the caller waited for the lost invocation's timeout"
@@ -180,7 +193,7 @@ def test_an_idle_agent_that_dies_is_replaced_before_callers_notice(lam: Any) -> 
     create(lam, "ray-idle-loss")
     invoke(lam, "ray-idle-loss", {})
     [victim] = agents()
-    ray.kill(ray.get_actor(victim, namespace="squall"))
+    kill(victim)
     deadline = time.monotonic() + 20
     while agents() in ([victim], []) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -200,7 +213,7 @@ def test_an_async_event_lost_with_its_node_agent_is_retried(lam: Any, server: Sq
     request_id = response["ResponseMetadata"]["RequestId"]
     time.sleep(2)
     [victim] = agents()
-    ray.kill(ray.get_actor(victim, namespace="squall"))
+    kill(victim)
     events = wait_usage(schema, "ray-async-slow", 1, trigger="event")
     # The dispatcher saw the lost invocation fail and ran the same event again on a new agent.
     assert f"lost during {request_id}" in server.log_path.read_text()
@@ -213,5 +226,5 @@ def test_server_help_names_the_ray_options(tmp_path: Path) -> None:
     from squall.cli.main import main
 
     text = CliRunner().invoke(main, ["server", "--help"]).output
-    for option in ("--tier [embedded|ray]", "--ray-address", "--postgres-dsn", "--postgres-schema"):
+    for option in ("--tier [embedded|ray]", "--ray-address", "--postgres-dsn", "--postgres-schema", "--advertise-url"):
         assert option in text

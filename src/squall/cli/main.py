@@ -88,6 +88,11 @@ def main() -> None:
     "[env SQUALL_RAY_ADDRESS; default: start a local Ray]",
 )
 @click.option(
+    "--advertise-url",
+    help="The AWS API endpoint functions are given (AWS_ENDPOINT_URL): one every Ray node can reach, "
+    "e.g. the load balancer in front of the servers [env SQUALL_ADVERTISE_URL; default: this server's URL]",
+)
+@click.option(
     "--postgres-dsn",
     help="PostgreSQL database of --tier ray, e.g. postgresql://user@host:5432/squall [env SQUALL_POSTGRES_DSN]",
 )

@@ -6,6 +6,11 @@ with the most free memory, counted against its node's Ray ``memory`` resource. A
 flight on an agent that dies fails as a platform error (``SandboxError``): sync callers get a
 ``ServiceException``, the async dispatcher and the mapping pollers retry it. Nodes are reconciled
 every few seconds, so agents are started on joining nodes and replaced after they die.
+
+Several servers (drivers) of one deployment share the agents: one detached actor per node named
+``agent-<cluster>-<node>`` in the ``squall`` namespace, created by whichever server finds none
+(``get_if_exists``). A server that stops leaves them running for the others; an agent no server
+has called for ``orphan_s`` exits by itself (``NodeAgent``).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +41,8 @@ log = logging.getLogger(__name__)
 #: Ray namespace of the agents (so tools and tests can find them by name).
 NAMESPACE = "squall"
 RECONCILE_INTERVAL_S = 2.0
+#: An agent that no server has called for this long exits (its last server is gone).
+AGENT_ORPHAN_S = 60.0
 _LOST = (RayActorError, ActorDiedError, ActorUnavailableError)
 #: What Lambda says when the service itself fails an invocation.
 # ServiceException with HTTP 500 is what Lambda answers for its own transient failures (AWS Step
@@ -44,19 +52,27 @@ NODE_LOST = "The AWS Lambda service encountered an internal error: the node runn
 
 
 class RayExecutor(Executor):
-    """Runs invocations on a Ray cluster: ``address`` None starts a local Ray instance."""
+    """Runs invocations on a Ray cluster: ``address`` None starts a local Ray instance.
+
+    ``cluster`` names the deployment (servers sharing one PostgreSQL schema share its agents);
+    ``work_dir`` is each agent's directory on its own node, ``<tmp>/squall-ray/<cluster>`` by default.
+    """
 
     def __init__(
         self,
         code_store: CodeStore,
-        work_dir: Path,
         region: str,
         api_env: Callable[[str], dict[str, str]],
         address: str | None = None,
         isolation: bool = True,
+        cluster: str = "squall",
+        work_dir: Path | None = None,
+        orphan_s: float = AGENT_ORPHAN_S,
     ) -> None:
         self.code_store = code_store
-        self.work_dir = work_dir
+        self.cluster = cluster
+        self.work_dir = work_dir or Path(tempfile.gettempdir()) / "squall-ray" / cluster
+        self.orphan_s = orphan_s
         self.region = region
         self.api_env = api_env
         self.address = address
@@ -68,9 +84,9 @@ class RayExecutor(Executor):
         self._status: dict[str, AgentStatus] = {}
         #: Which agent holds each provisioned version.
         self._provisioned_on: dict[str, str] = {}
-        self._generation = 0
         self._reconciling = asyncio.Lock()
         self._reconciler: asyncio.Task[None] | None = None
+        self._refreshing: asyncio.Task[None] | None = None
         self._busy = 0
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -90,16 +106,15 @@ class RayExecutor(Executor):
         self._reconciler = asyncio.ensure_future(self._reconcile_loop())
 
     async def shutdown(self, grace_s: float) -> None:
+        """Let this server's invocations finish (up to ``grace_s``), then leave the cluster. The
+        agents keep running for the other servers (see ``NodeAgent`` for when they stop)."""
         if self._reconciler is not None:
             self._reconciler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reconciler
-        calls = [actor.shutdown.remote(grace_s) for actor in self._actors.values()]
-        if calls:
-            await asyncio.wait([asyncio.ensure_future(_await(call)) for call in calls], timeout=grace_s + 5)
-        for actor in self._actors.values():
-            with contextlib.suppress(Exception):
-                ray.kill(actor)
+        deadline = time.monotonic() + grace_s
+        while self._busy and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
         self._actors.clear()
         await asyncio.to_thread(ray.shutdown)
 
@@ -107,8 +122,7 @@ class RayExecutor(Executor):
         """Start an agent on every live node that has none; forget dead agents and agents of dead nodes."""
         async with self._reconciling:
             # An agent that died while idle (its node still up) is found here, not by a caller.
-            for name, status in await self._each(lambda actor: actor.status.remote()):
-                self._note(name, status)
+            await self._report_all()
             nodes = await asyncio.to_thread(ray.nodes)
             alive = {node["NodeID"]: node for node in nodes if node.get("Alive")}
             for slot in list(self.placement.agents.values()):
@@ -120,24 +134,27 @@ class RayExecutor(Executor):
                     await self._start_agent(node_id, int(node.get("Resources", {}).get("memory", 0)) // 2**20)
 
     async def _start_agent(self, node_id: str, capacity_mb: int) -> None:
-        self._generation += 1
-        name = f"agent-{node_id[:12]}-{self._generation}"
+        """Join the node's agent, creating it if no server has yet."""
+        name = f"agent-{self.cluster}-{node_id[:12]}"
         actor: Any = (
             ray.remote(NodeAgent)
             .options(
                 name=name,
+                namespace=NAMESPACE,
+                get_if_exists=True,
+                lifetime="detached",
                 num_cpus=0,
                 max_concurrency=1000,
                 scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
             )
-            .remote(str(self.work_dir / node_id[:12]), self.region, self.isolation)
+            .remote(str(self.work_dir / node_id[:12]), self.region, self.isolation, self.orphan_s)
         )
         try:
             status: AgentStatus = await actor.start.remote()
         except Exception as exc:
+            # Not killed: it may be another server's agent that is merely slow; a dead one is
+            # replaced at the next reconcile.
             log.warning("node agent %s did not start: %s", name, exc)
-            with contextlib.suppress(Exception):
-                ray.kill(actor)
             return
         self._actors[name] = actor
         self.placement.add(name, node_id, capacity_mb)
@@ -162,6 +179,17 @@ class RayExecutor(Executor):
             with contextlib.suppress(Exception):
                 ray.kill(actor)
 
+    async def _report_all(self) -> None:
+        """Every agent's fresh idle sandboxes (agents that died are dropped)."""
+        for name, status in await self._each(lambda actor: actor.status.remote()):
+            self._note(name, status)
+
+    async def _refresh(self) -> None:
+        """``_report_all``, shared by the callers that ask while one is under way."""
+        if self._refreshing is None or self._refreshing.done():
+            self._refreshing = asyncio.ensure_future(self._report_all())
+        await asyncio.shield(self._refreshing)
+
     def _note(self, name: str, status: AgentStatus) -> None:
         self._status[name] = status
         self.placement.report(name, status.idle)
@@ -172,6 +200,11 @@ class RayExecutor(Executor):
     ) -> InvokeResult:
         # Streamed responses come back whole through Ray (up to Invoke's 6 MB), never chunk by chunk.
         slot = self.placement.choose(spec.pool_key, spec.memory_mb)
+        if slot is not None and not slot.idle.get(spec.pool_key) and len(self._actors) > 1:
+            # A cold start: another server may have warmed a sandbox for this version since the
+            # agents last reported, so ask them all once more (warm affinity across servers).
+            await self._refresh()
+            slot = self.placement.choose(spec.pool_key, spec.memory_mb)
         if slot is None:
             await self.reconcile()
             slot = self.placement.choose(spec.pool_key, spec.memory_mb)

@@ -3,11 +3,20 @@
 The agent owns its node's sandboxes, zygotes and code cache (its own ``CodeStore``). Packages come
 from the driver through Ray's object store by their SHA-256 and are fetched once per node. Every
 answer carries the agent's idle sandboxes per pool key, which the driver uses for warm affinity.
+
+An agent belongs to the cluster, not to a server: every Squall server of a deployment uses the same
+agents (detached named actors), and none of them shuts an agent down. An agent that no server has
+called for ``orphan_s`` (every server pings each agent every few seconds) stops its sandboxes,
+removes its work directory and exits: the last server has gone, by a clean stop or a crash.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +27,8 @@ from squall.executors.base import ProvisionedState
 from squall.executors.local import LocalExecutor
 from squall.models import InvokeRequest, InvokeResult, SandboxSpec
 from squall.stores.code import CodeStore
+
+log = logging.getLogger(__name__)
 
 
 class AgentStatus(msgspec.Struct, kw_only=True):
@@ -32,17 +43,29 @@ class AgentStatus(msgspec.Struct, kw_only=True):
 class NodeAgent:
     """Runs invocations of this node with a ``LocalExecutor`` (wrapped with ``ray.remote`` by the driver)."""
 
-    def __init__(self, work_dir: str, region: str, isolation: bool) -> None:
-        root = Path(work_dir)
-        self.code = CodeStore(root / "code")
-        #: The variables that reach Squall, per function, as the driver last sent them.
+    def __init__(self, work_dir: str, region: str, isolation: bool, orphan_s: float) -> None:
+        self.root = Path(work_dir)
+        self.root.mkdir(mode=0o711, parents=True, exist_ok=True)
+        self.code = CodeStore(self.root / "code")
+        #: The variables that reach Squall, per function, as a server last sent them.
         self.api_env: dict[str, dict[str, str]] = {}
         self.executor = LocalExecutor(
-            self.code, root / "sandboxes", region, lambda name: self.api_env.get(name, {}), isolation=isolation
+            self.code, self.root / "sandboxes", region, lambda name: self.api_env.get(name, {}), isolation=isolation
         )
+        self.orphan_s = orphan_s
+        self._started = False
+        self._starting = asyncio.Lock()
+        self._last_call = time.monotonic()
+        self._watchdog: asyncio.Task[None] | None = None
 
     async def start(self) -> AgentStatus:
-        await self.executor.start()
+        """Start the executor; every server calls this once for each agent it finds (idempotent)."""
+        self._last_call = time.monotonic()
+        async with self._starting:
+            if not self._started:
+                await self.executor.start()
+                self._started = True
+                self._watchdog = asyncio.ensure_future(self._exit_when_orphaned())
         return self.status()
 
     async def invoke(
@@ -72,10 +95,21 @@ class NodeAgent:
         reaped = await self.executor.reap_idle(keep_alive_s)
         return reaped, self.status()
 
-    async def shutdown(self, grace_s: float) -> None:
-        await self.executor.shutdown(grace_s)
+    async def _exit_when_orphaned(self) -> None:
+        while time.monotonic() - self._last_call < self.orphan_s or self.executor.busy:
+            await asyncio.sleep(max(0.1, min(self.orphan_s / 4, 5.0)))
+        log.info("no Squall server called for %.0f s: stopping this node agent", self.orphan_s)
+        with contextlib.suppress(Exception):
+            await self.executor.shutdown(5.0)
+        shutil.rmtree(self.root, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            self.root.parent.rmdir()  # the deployment's directory, once no agent of this node uses it
+        import ray
+
+        ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
 
     def status(self) -> AgentStatus:
+        self._last_call = time.monotonic()
         return AgentStatus(
             idle=idle_by_key(self.executor),
             provisioned=self.executor.provisioned(),
@@ -85,6 +119,7 @@ class NodeAgent:
 
     async def _prepare(self, spec: SandboxSpec, env: dict[str, str], packages: dict[str, Any]) -> None:
         """Cache the function's code and layers on this node (from the object store) and its variables."""
+        self._last_call = time.monotonic()
         self.api_env[spec.function_name] = env
         for hex_digest in (spec.code_hex, *spec.layer_hexes):
             if self.code.has(hex_digest):

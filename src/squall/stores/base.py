@@ -152,6 +152,13 @@ class MetadataStore(ABC):
     def close(self) -> None:
         """Flush and release the store."""
 
+    def watch(self, changed: Callable[[str | None], None]) -> None:
+        """From now on, call ``changed(function_name)`` (from any thread) after a write to a
+        function, its versions, aliases or reserved concurrency, by this or another server; None
+        means anything may have changed. Servers keep caches of these; a store that only one
+        server uses has nothing to report, which is the default."""
+        return None
+
     # --- log groups and streams (CloudWatch Logs' read side) ---------------------------------------
     @abstractmethod
     def log_groups(self, prefix: str = "") -> list[LogGroupSummary]:

@@ -9,6 +9,11 @@ writers (threads or processes) simply race to an identical result.
 Packages are checked on the way in with Lambda's rules and messages: a zip Python's ``zipfile``
 can read and whose CRCs hold, unzipped size below ``CODE_SIZE_UNZIPPED``, and no entry that could
 land outside its directory (absolute or ``..`` paths, symlinks that lead out).
+
+With ``shared`` (``SharedPackages``; PostgreSQL in the scale-out tier) the zip bytes are written
+there too, before they appear locally, and ``root`` becomes a cache that fills on first use: a
+package one server stored is readable, checked by its digest and unpacked the same way on every
+server.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import threading
 import time
 import zipfile
 import zlib
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,6 +88,29 @@ def request_too_large(limit: int, operation: str) -> str:
     return f"Request must be smaller than {-(-limit * 4 // 3)} bytes for the {operation} operation"
 
 
+class SharedPackages(ABC):
+    """Where the zip bytes of every package live when several servers share one code store."""
+
+    @abstractmethod
+    def put(self, hex: str, zip_bytes: bytes) -> None:
+        """Store a package under its SHA-256; storing it again is a no-op."""
+
+    @abstractmethod
+    def get(self, hex: str) -> bytes | None:
+        """The package's bytes, or None if it was never stored."""
+
+    @abstractmethod
+    def size(self, hex: str) -> int | None:
+        """The package's zipped size, or None if it was never stored."""
+
+    @abstractmethod
+    def total_size(self) -> int:
+        """Bytes of every stored package."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class _Entry:
     info: zipfile.ZipInfo
@@ -92,10 +121,12 @@ class _Entry:
 
 
 class CodeStore:
-    """Content-addressed deployment packages on the local filesystem; safe across threads."""
+    """Content-addressed deployment packages on the local filesystem (a cache of ``shared``, when
+    given); safe across threads."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, shared: SharedPackages | None = None) -> None:
         self.root = Path(root)
+        self.shared = shared
         try:
             # Traversable but not listable: sandboxes reach their own tree by name, nothing else.
             self.root.mkdir(mode=0o711, parents=True, exist_ok=True)
@@ -123,9 +154,74 @@ class CodeStore:
         digest = hashlib.sha256(zip_bytes).digest()
         ref = CodeRef(sha256_b64=base64.b64encode(digest).decode(), hex=digest.hex(), size=len(zip_bytes))
         final = self._zip_path(ref.hex)
-        if final.is_file():
+        # Locally present means shared too (shared is written first), unless this cache outlived
+        # the shared store it was filled from; then the shared copy is written again.
+        if final.is_file() and (self.shared is None or self.shared.size(ref.hex) is not None):
             return ref
         _check_package(zip_bytes)
+        if self.shared is not None:
+            self.shared.put(ref.hex, zip_bytes)
+        self._write_zip(final, zip_bytes)
+        return ref
+
+    def has(self, hex: str) -> bool:
+        """Whether the package ``hex`` is stored."""
+        return self._zip_path(hex).is_file() or (self.shared is not None and self.shared.size(hex) is not None)
+
+    def get(self, hex: str) -> bytes:
+        """The package's zip bytes, as uploaded."""
+        try:
+            return self._cached(hex).read_bytes()
+        except FileNotFoundError as exc:
+            raise CodeMissing(f"Code package {hex} is not in the code store") from exc
+        except OSError as exc:
+            raise StoreUnavailable(f"Cannot read package {hex}: {exc}") from exc
+
+    def total_size(self) -> int:
+        """Bytes of every stored package: AccountUsage.TotalCodeSize."""
+        if self.shared is not None:
+            return self.shared.total_size()
+        return sum(path.stat().st_size for path in self.root.glob("*.zip"))
+
+    def size_of(self, hex: str) -> int:
+        """The package's zipped size in bytes."""
+        try:
+            return self._zip_path(hex).stat().st_size
+        except FileNotFoundError as exc:
+            size = None if self.shared is None else self.shared.size(hex)
+            if size is None:
+                raise CodeMissing(f"Code package {hex} is not in the code store") from exc
+            return size
+        except OSError as exc:
+            raise StoreUnavailable(f"Cannot read package {hex}: {exc}") from exc
+
+    def close(self) -> None:
+        if self.shared is not None:
+            self.shared.close()
+
+    def unpacked(self, hex: str) -> Path:
+        """The directory holding the package's files, unpacking it on first use."""
+        final = self._tree_path(hex)
+        if final.is_dir():
+            return final
+        with self._lock_for(hex):
+            if final.is_dir():  # another thread finished while we waited
+                return final
+            source = self._cached(hex)
+            if not source.is_file():
+                raise CodeMissing(f"Code package {hex} is not in the code store")
+            try:
+                self._unpack(source, final)
+            except InvalidParameterValue as exc:
+                # It passed these checks when stored, so the stored file is damaged or was planted.
+                raise StoreUnavailable(f"Stored package {hex} cannot be unpacked: {exc}") from exc
+            except _ZIP_ERRORS as exc:  # OSError included
+                raise StoreUnavailable(f"Cannot unpack package {hex}: {exc}") from exc
+        return final
+
+    # --- internals -------------------------------------------------------------------------------
+    def _write_zip(self, final: Path, zip_bytes: bytes) -> None:
+        """Write a package's bytes to ``final`` atomically and durably."""
         try:
             fd, tmp_name = tempfile.mkstemp(prefix=".put-", suffix=".zip", dir=self.root)
             try:
@@ -140,56 +236,22 @@ class CodeStore:
                 raise
             _fsync_dir(self.root)
         except OSError as exc:
-            raise StoreUnavailable(f"Cannot store package {ref.hex}: {exc}") from exc
-        return ref
+            raise StoreUnavailable(f"Cannot store package {final.stem}: {exc}") from exc
 
-    def has(self, hex: str) -> bool:
-        """Whether the package ``hex`` is stored."""
-        return self._zip_path(hex).is_file()
-
-    def get(self, hex: str) -> bytes:
-        """The package's zip bytes, as uploaded."""
-        try:
-            return self._zip_path(hex).read_bytes()
-        except FileNotFoundError as exc:
-            raise CodeMissing(f"Code package {hex} is not in the code store") from exc
-        except OSError as exc:
-            raise StoreUnavailable(f"Cannot read package {hex}: {exc}") from exc
-
-    def total_size(self) -> int:
-        """Bytes of every stored package: AccountUsage.TotalCodeSize."""
-        return sum(path.stat().st_size for path in self.root.glob("*.zip"))
-
-    def size_of(self, hex: str) -> int:
-        """The package's zipped size in bytes."""
-        try:
-            return self._zip_path(hex).stat().st_size
-        except FileNotFoundError as exc:
-            raise CodeMissing(f"Code package {hex} is not in the code store") from exc
-        except OSError as exc:
-            raise StoreUnavailable(f"Cannot read package {hex}: {exc}") from exc
-
-    def unpacked(self, hex: str) -> Path:
-        """The directory holding the package's files, unpacking it on first use."""
-        final = self._tree_path(hex)
-        if final.is_dir():
+    def _cached(self, hex: str) -> Path:
+        """The package's local zip, fetched from ``shared`` first if this cache lacks it (the path
+        may still not exist: the package is nowhere)."""
+        final = self._zip_path(hex)
+        if self.shared is None or final.is_file():
             return final
-        with self._lock_for(hex):
-            if final.is_dir():  # another thread finished while we waited
-                return final
-            source = self._zip_path(hex)
-            if not source.is_file():
-                raise CodeMissing(f"Code package {hex} is not in the code store")
-            try:
-                self._unpack(source, final)
-            except InvalidParameterValue as exc:
-                # It passed these checks when stored, so the stored file is damaged or was planted.
-                raise StoreUnavailable(f"Stored package {hex} cannot be unpacked: {exc}") from exc
-            except _ZIP_ERRORS as exc:  # OSError included
-                raise StoreUnavailable(f"Cannot unpack package {hex}: {exc}") from exc
+        zip_bytes = self.shared.get(hex)
+        if zip_bytes is None:
+            return final
+        if hashlib.sha256(zip_bytes).hexdigest() != hex:
+            raise StoreUnavailable(f"Shared package {hex} does not match its SHA-256")
+        self._write_zip(final, zip_bytes)
         return final
 
-    # --- internals -------------------------------------------------------------------------------
     def _zip_path(self, hex: str) -> Path:
         return self.root / f"{_checked_hex(hex)}.zip"
 

@@ -5,10 +5,16 @@ claimed with ``FOR UPDATE SKIP LOCKED``, so two servers never take the same even
 come from a ``psycopg_pool`` pool; each store lives in its own PostgreSQL schema (``squall`` by
 default), created with its tables on first use. ``psycopg`` errors never leave this module: they
 become ``StoreUnavailable``.
+
+Writes to functions, aliases and reserved concurrency send a notification (``pg_notify`` on the
+schema's channel, delivered at commit) naming the function, so that every server can drop what it
+cached of it (``watch``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
 import threading
 import time
@@ -46,10 +52,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE reserved_concurrency (function_name TEXT PRIMARY KEY, reserved INTEGER NOT NULL)",
         "CREATE TABLE leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires DOUBLE PRECISION NOT NULL)",
     ),
+    (
+        # The code store every server shares (``PostgresPackages``). Zips do not compress: EXTERNAL
+        # keeps them out of line without PostgreSQL trying to.
+        "CREATE TABLE code_packages (sha256 TEXT PRIMARY KEY, size BIGINT NOT NULL, body BYTEA NOT NULL)",
+        "ALTER TABLE code_packages ALTER COLUMN body SET STORAGE EXTERNAL",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_RECONNECT_S = 1.0
+
+log = logging.getLogger(__name__)
 
 
 class PostgresDatabase:
@@ -73,6 +88,7 @@ class PostgresDatabase:
             raise ValueError(f"{schema!r} is not a plain lower-case PostgreSQL schema name")
         self.schema = schema
         self._migrations = migrations
+        self.dsn = dsn
         self._closed = False
         self._error = psycopg.Error
         try:
@@ -141,6 +157,37 @@ class PostgresMetadataStore(MetadataStore):
         self.db = database or PostgresDatabase(dsn, schema)
         self._owns_db = database is None
         self._lock = threading.Lock()
+        self._listener: threading.Thread | None = None
+        self._stop_listening = threading.Event()
+
+    def _changed(self, conn: Any, function_name: str) -> None:
+        """Tell every watching server, once this transaction commits, that a function changed."""
+        conn.execute("SELECT pg_notify(%s, %s)", (self.db.schema, function_name))
+
+    def watch(self, changed: Callable[[str | None], None]) -> None:
+        if self._listener is not None:
+            raise RuntimeError("this store is already watched")
+        self._listener = threading.Thread(
+            target=self._listen, args=(changed,), name=f"squall-watch-{self.db.schema}", daemon=True
+        )
+        self._listener.start()
+
+    def _listen(self, changed: Callable[[str | None], None]) -> None:
+        """LISTEN on a connection of its own; after each (re)connect, report that anything may
+        have changed, since notifications sent while nobody listened are lost."""
+        import psycopg
+
+        while not self._stop_listening.is_set():
+            try:
+                with psycopg.connect(self.db.dsn, autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(f'LISTEN "{self.db.schema}"')
+                    changed(None)
+                    while not self._stop_listening.is_set():
+                        for notify in conn.notifies(timeout=0.5):
+                            changed(notify.payload)
+            except psycopg.Error as exc:
+                log.warning("listening for changes in %s failed (retrying): %s", self.db.schema, exc)
+                self._stop_listening.wait(_RECONNECT_S)
 
     # --- functions -------------------------------------------------------------------------------
     def create_function(self, config: FunctionConfig) -> None:
@@ -154,6 +201,7 @@ class PostgresMetadataStore(MetadataStore):
                     "INSERT INTO functions (name, version, config) VALUES (%s, %s, %s)",
                     (config.name, config.version, codec.encode(config).decode()),
                 )
+                self._changed(conn, config.name)
         except _unique_violation():
             raise ResourceConflict(f"Function already exist: {config.name}") from None
 
@@ -164,6 +212,7 @@ class PostgresMetadataStore(MetadataStore):
                 " ON CONFLICT (name, version) DO UPDATE SET config = EXCLUDED.config",
                 (config.name, config.version, codec.encode(config).decode()),
             )
+            self._changed(conn, config.name)
 
     def get_function(self, name: str, version: str) -> FunctionConfig | None:
         with self.db.transaction() as conn:
@@ -192,6 +241,7 @@ class PostgresMetadataStore(MetadataStore):
                 conn.execute("DELETE FROM reserved_concurrency WHERE function_name = %s", (name,))
             else:
                 cur = conn.execute("DELETE FROM functions WHERE name = %s AND version = %s", (name, version))
+            self._changed(conn, name)
             return bool(cur.rowcount > 0)
 
     def function_count(self) -> int:
@@ -212,6 +262,7 @@ class PostgresMetadataStore(MetadataStore):
                 "INSERT INTO aliases (function_name, name, config) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
                 (alias.function_name, alias.name, codec.encode(alias).decode()),
             )
+            self._changed(conn, alias.function_name)
             return bool(cur.rowcount > 0)
 
     def put_alias(self, alias: Alias) -> None:
@@ -221,6 +272,7 @@ class PostgresMetadataStore(MetadataStore):
                 " ON CONFLICT (function_name, name) DO UPDATE SET config = EXCLUDED.config",
                 (alias.function_name, alias.name, codec.encode(alias).decode()),
             )
+            self._changed(conn, alias.function_name)
 
     def get_alias(self, function_name: str, name: str) -> Alias | None:
         with self.db.transaction() as conn:
@@ -239,6 +291,7 @@ class PostgresMetadataStore(MetadataStore):
     def delete_alias(self, function_name: str, name: str) -> bool:
         with self.db.transaction() as conn:
             cur = conn.execute("DELETE FROM aliases WHERE function_name = %s AND name = %s", (function_name, name))
+            self._changed(conn, function_name)
             return bool(cur.rowcount > 0)
 
     def set_reserved_concurrency(self, function_name: str, reserved: int | None) -> None:
@@ -251,6 +304,7 @@ class PostgresMetadataStore(MetadataStore):
                     " ON CONFLICT (function_name) DO UPDATE SET reserved = EXCLUDED.reserved",
                     (function_name, reserved),
                 )
+            self._changed(conn, function_name)
 
     def reserved_concurrency(self) -> dict[str, int]:
         with self.db.transaction() as conn:
@@ -401,6 +455,10 @@ class PostgresMetadataStore(MetadataStore):
             return bool(cur.rowcount > 0)
 
     def close(self) -> None:
+        self._stop_listening.set()
+        if self._listener is not None:
+            with contextlib.suppress(RuntimeError):
+                self._listener.join(5)
         with self._lock:
             if self._owns_db:
                 self.db.close()
