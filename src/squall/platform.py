@@ -577,6 +577,8 @@ def _executor(settings: Settings, code: CodeStore, data: Path, api_env: Callable
             settings.isolation,
             cluster=settings.postgres_schema,
             orphan_s=settings.ray_agent_orphan_s,
+            keep_alive=keep_alive_policy(settings),
+            memory_floor_mb=settings.memory_floor_mb,
         )
     return LocalExecutor(
         code,

@@ -157,6 +157,16 @@ def test_async_invoke_runs_and_is_metered(lam: Any, schema: str) -> None:
     assert [(r.trigger, r.outcome) for r in records] == [("event", "success")]
 
 
+def test_node_agents_keep_sandboxes_warm_with_the_servers_adaptive_policy(lam: Any) -> None:
+    create(lam, "ray-keepalive")
+    invoke(lam, "ray-keepalive", {})
+    names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True) if a["namespace"] == "squall"]
+    assert names
+    for name in names:
+        status = ray.get(ray.get_actor(name, namespace="squall").status.remote(), timeout=30)
+        assert status.keep_alive == "adaptive"
+
+
 def test_node_agent_loss_fails_the_call_in_flight_and_new_work_goes_on(lam: Any) -> None:
     create(lam, "ray-slow")
     lam.update_function_configuration(FunctionName="ray-slow", Timeout=30)

@@ -30,6 +30,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from squall.errors import SandboxError
 from squall.executors.base import Executor, ProvisionedState
+from squall.executors.keepalive import KeepAlivePolicy
 from squall.executors.ray_agent import AgentStatus, NodeAgent
 from squall.executors.ray_placement import AgentSlot, Placement
 from squall.invoke.streaming import ResponseStream
@@ -68,8 +69,13 @@ class RayExecutor(Executor):
         cluster: str = "squall",
         work_dir: Path | None = None,
         orphan_s: float = AGENT_ORPHAN_S,
+        keep_alive: KeepAlivePolicy | None = None,
+        memory_floor_mb: float = 0.0,
     ) -> None:
         self.code_store = code_store
+        self.memory_floor_mb = memory_floor_mb
+        #: The policy each new agent's executor starts from (a copy per agent: each learns its own node's arrivals).
+        self.keep_alive = keep_alive
         self.cluster = cluster
         self.work_dir = work_dir or Path(tempfile.gettempdir()) / "squall-ray" / cluster
         self.orphan_s = orphan_s
@@ -147,7 +153,14 @@ class RayExecutor(Executor):
                 max_concurrency=1000,
                 scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
             )
-            .remote(str(self.work_dir / node_id[:12]), self.region, self.isolation, self.orphan_s)
+            .remote(
+                str(self.work_dir / node_id[:12]),
+                self.region,
+                self.isolation,
+                self.orphan_s,
+                self.keep_alive,
+                self.memory_floor_mb,
+            )
         )
         try:
             status: AgentStatus = await actor.start.remote()

@@ -24,6 +24,7 @@ import msgspec
 
 from squall.errors import SandboxError
 from squall.executors.base import ProvisionedState
+from squall.executors.keepalive import KeepAlivePolicy
 from squall.executors.local import LocalExecutor
 from squall.models import InvokeRequest, InvokeResult, SandboxSpec
 from squall.stores.code import CodeStore
@@ -38,19 +39,35 @@ class AgentStatus(msgspec.Struct, kw_only=True):
     provisioned: dict[str, ProvisionedState]
     busy: int
     warm: int
+    #: The keep-alive policy of its executor: "adaptive" (per function, from arrivals) or "fixed".
+    keep_alive: str = "fixed"
 
 
 class NodeAgent:
     """Runs invocations of this node with a ``LocalExecutor`` (wrapped with ``ray.remote`` by the driver)."""
 
-    def __init__(self, work_dir: str, region: str, isolation: bool, orphan_s: float) -> None:
+    def __init__(
+        self,
+        work_dir: str,
+        region: str,
+        isolation: bool,
+        orphan_s: float,
+        keep_alive: KeepAlivePolicy | None = None,
+        memory_floor_mb: float = 0.0,
+    ) -> None:
         self.root = Path(work_dir)
         self.root.mkdir(mode=0o711, parents=True, exist_ok=True)
         self.code = CodeStore(self.root / "code")
         #: The variables that reach Squall, per function, as a server last sent them.
         self.api_env: dict[str, dict[str, str]] = {}
         self.executor = LocalExecutor(
-            self.code, self.root / "sandboxes", region, lambda name: self.api_env.get(name, {}), isolation=isolation
+            self.code,
+            self.root / "sandboxes",
+            region,
+            lambda name: self.api_env.get(name, {}),
+            isolation=isolation,
+            keep_alive=keep_alive,
+            memory_floor_mb=memory_floor_mb,
         )
         self.orphan_s = orphan_s
         self._started = False
@@ -115,6 +132,7 @@ class NodeAgent:
             provisioned=self.executor.provisioned(),
             busy=self.executor.busy,
             warm=self.executor.warm,
+            keep_alive="adaptive" if self.executor.keep_alive.adaptive else "fixed",
         )
 
     async def _prepare(self, spec: SandboxSpec, env: dict[str, str], packages: dict[str, Any]) -> None:
