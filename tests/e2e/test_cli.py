@@ -29,7 +29,7 @@ def squall_cli(*args: str, server: SquallServer | None = None, **kwargs: Any) ->
 
 
 def test_every_command_has_help() -> None:
-    for command in ([], ["server"], ["logs"], ["cost"], ["streams"]):
+    for command in ([], ["server"], ["logs"], ["cost"], ["streams"], ["cluster"], ["cluster", "status"]):
         result = squall_cli(*command, "--help")
         assert result.returncode == 0, result.stderr
         assert "Usage:" in result.stdout

@@ -167,6 +167,35 @@ def test_node_agents_keep_sandboxes_warm_with_the_servers_adaptive_policy(lam: A
         assert status.keep_alive == "adaptive"
 
 
+def test_cluster_status_shows_nodes_agents_and_servers(lam: Any, ray_address: str, schema: str) -> None:
+    create(lam, "ray-status")
+    invoke(lam, "ray-status", {})
+    argv = ["cluster", "status", "--json", "--ray-address", ray_address, "--postgres-dsn", postgres_dsn()]
+    shown = subprocess.run(
+        [sys.executable, "-m", "squall", *argv, "--postgres-schema", schema],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shown.returncode == 0, shown.stderr
+    report = json.loads(shown.stdout)
+    assert report["schema"] == schema
+    assert [node["alive"] for node in report["nodes"]] == [True]
+    [agent] = report["agents"]
+    assert agent["keep_alive"] == "adaptive" and agent["warm"] >= 1
+    assert any(key.startswith("ray-status") for key in agent["idle"]), agent["idle"]
+    assert all(server["alive"] for server in report["servers"])
+    assert "scheduler" in [lease for server in report["servers"] for lease in server["leases"]]
+    table = subprocess.run(
+        [sys.executable, "-m", "squall", *argv[:2], *argv[3:], "--postgres-schema", schema],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert table.returncode == 0, table.stderr
+    assert "Node agents of deployment" in table.stdout and "ray-status" in table.stdout
+
+
 def test_node_agent_loss_fails_the_call_in_flight_and_new_work_goes_on(lam: Any) -> None:
     create(lam, "ray-slow")
     lam.update_function_configuration(FunctionName="ray-slow", Timeout=30)

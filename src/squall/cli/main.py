@@ -303,6 +303,7 @@ def _open_store(data_dir: Path | None):  # type: ignore[no-untyped-def]
 
 def _register_commands() -> None:
     from squall.cli.buckets import buckets
+    from squall.cli.cluster import cluster
     from squall.cli.deploy import deploy
     from squall.cli.messaging import outbox, queues, topics
     from squall.cli.streams import streams
@@ -310,6 +311,7 @@ def _register_commands() -> None:
     from squall.cli.top import top
 
     main.add_command(streams)
+    main.add_command(cluster)
     main.add_command(tables)
     main.add_command(top)
     main.add_command(deploy)
