@@ -50,6 +50,7 @@ from squall.registry import FunctionRegistry
 from squall.services.buckets.service import BucketService
 from squall.services.queues.service import QueueService
 from squall.services.streams.service import StreamService
+from squall.services.streams.store import StreamStore
 from squall.services.tables.service import TableService
 from squall.services.tables.streams import TableStreams
 from squall.services.topics.deliverer import Deliverer
@@ -144,7 +145,7 @@ class Platform:
 
         executor = _executor(settings, code, data, api_env)
         platform = cls(settings, store, code, executor, keyring)
-        platform.streams = StreamService(data / "streams.db", settings.account_id, settings.region)
+        platform.streams = StreamService(_stream_store(settings, data), settings.account_id, settings.region)
         platform.tables = TableService(data / "tables.db", settings.account_id, settings.region)
         platform.queues = QueueService(data / "queues.db", settings.account_id, settings.region)
         platform.buckets = BucketService(data / "buckets.db", data / "objects", settings.region)
@@ -613,6 +614,15 @@ def _lease_store(settings: Settings, data: Path) -> LeaseStore:
 
         return PostgresLeaseStore(_postgres_dsn(settings), settings.postgres_schema)
     return SqliteLeaseStore(data / "leases.db")
+
+
+def _stream_store(settings: Settings, data: Path) -> Path | StreamStore:
+    """Streams: a file (embedded) or the cluster's PostgreSQL (ray), in the schema ``<schema>_streams``."""
+    if settings.tier == "ray":
+        from squall.services.streams.postgres import PostgresStreamStore
+
+        return PostgresStreamStore(_postgres_dsn(settings), f"{settings.postgres_schema}_streams")
+    return data / "streams.db"
 
 
 def _postgres_dsn(settings: Settings) -> str:

@@ -23,6 +23,7 @@ from squall.api.lambda_api import LambdaApi
 from squall.api.sigv4 import SigV4Verifier
 from squall.config import Settings
 from squall.gateway.wiring import build_gateway
+from squall.http_protocol import CoalescingHttpToolsProtocol
 from squall.platform import Platform
 from squall.services.buckets.api import S3Api
 from squall.services.cloudwatch.api import CloudWatchApi
@@ -58,7 +59,7 @@ def _listener(app: ASGIApp, host: str, port: int, grace_s: float) -> _Listener:
         host=host,
         port=port,
         loop="none",
-        http="httptools",
+        http=CoalescingHttpToolsProtocol,
         lifespan="off",
         log_level="warning",
         access_log=False,

@@ -22,7 +22,8 @@ def dsn() -> str:
 
 @contextmanager
 def scratch_schema(unavailable: Callable[[str], NoReturn]) -> Iterator[str]:
-    """A fresh schema name, dropped (with everything in it) afterwards."""
+    """A fresh schema name, dropped (with everything in it) afterwards, together with the schemas
+    named after it (the stream service's ``<schema>_streams``)."""
     try:
         import psycopg
     except ImportError:
@@ -37,4 +38,9 @@ def scratch_schema(unavailable: Callable[[str], NoReturn]) -> Iterator[str]:
         yield schema
     finally:
         with psycopg.connect(dsn(), autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            rows = conn.execute(
+                "SELECT nspname FROM pg_namespace WHERE nspname = %s OR starts_with(nspname, %s)",
+                (schema, f"{schema}_"),
+            ).fetchall()
+            for (name,) in rows:
+                conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")

@@ -1,12 +1,12 @@
-"""Group commit in the stream service: concurrent puts share one durable transaction, each still gets
-its own contiguous sequence counters, and one put's refusal never fails the others."""
+"""Group commit in the stream service, on SQLite and on PostgreSQL: concurrent puts share one durable
+transaction, each still gets its own contiguous sequence counters, and one put's refusal never fails
+the others."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,21 +15,33 @@ from squall.errors import StoreUnavailable
 from squall.services.streams import shards
 from squall.services.streams.errors import StreamNotFound
 from squall.services.streams.service import StreamService
+from squall.services.streams.store import SqliteStreamStore
+from tests.unit.stream_stores import StreamServices
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[StreamService]:
-    service = StreamService(tmp_path / "s.db", "000000000000", "us-east-1")
+def service(stream_services: StreamServices) -> StreamService:
+    service = stream_services.open()
     service.create_stream("s", 4, "PROVISIONED", {})
-    yield service
-    service.close()
+    return service
 
 
-def commits(service: StreamService) -> list[str]:
-    """Every COMMIT the service's write connection runs from now on."""
-    seen: list[str] = []
-    service._conn.set_trace_callback(lambda sql: seen.append(sql) if sql == "COMMIT" else None)
-    return seen
+def transactions(service: StreamService) -> Callable[[], int]:
+    """How many transactions wrote the records written from now on: SQLite's COMMITs on the write
+    connection; on PostgreSQL, the distinct transaction ids (``xmin``) of the rows of ``records``."""
+    store = service.store
+    if isinstance(store, SqliteStreamStore):
+        seen: list[str] = []
+        store._conn.set_trace_callback(lambda sql: seen.append(sql) if sql == "COMMIT" else None)
+        return lambda: len(seen)
+    with store.read() as conn:
+        assert conn.execute("SELECT COUNT(*) FROM records").fetchone()[0] == 0
+
+    def count() -> int:
+        with store.read() as conn:
+            return int(conn.execute("SELECT COUNT(DISTINCT xmin::text) FROM records").fetchone()[0])
+
+    return count
 
 
 def run_queued(service: StreamService, calls: list[Callable[[], Any]]) -> list[Any]:
@@ -58,12 +70,12 @@ def run_queued(service: StreamService, calls: list[Callable[[], Any]]) -> list[A
 
 
 def test_queued_puts_share_one_commit_and_keep_their_own_counters(service: StreamService) -> None:
-    seen = commits(service)
+    count = transactions(service)
     calls = [
         lambda i=i: service.put("s", [(f"k{i}-{j}", f"{i}-{j}".encode(), None) for j in range(3)]) for i in range(4)
     ]
     results = run_queued(service, calls)
-    assert seen == ["COMMIT"]
+    assert count() == 1
     counters = [[counter for _, counter in placed] for placed in results]
     assert all(c == list(range(c[0], c[0] + 3)) for c in counters)  # contiguous per put
     assert sorted(n for c in counters for n in c) == list(range(1, 13))  # unique, no gaps
@@ -92,13 +104,13 @@ def test_a_put_to_a_missing_stream_fails_alone(service: StreamService) -> None:
     assert service.latest_counter("s") == 2
 
 
-def test_a_store_failure_fails_every_put_of_the_group(tmp_path: Path) -> None:
-    service = StreamService(tmp_path / "s.db", "000000000000", "us-east-1")
-    service.create_stream("s", 1, "PROVISIONED", {})
-    service._conn.close()  # every statement now fails in the driver
+def test_a_store_failure_fails_every_put_of_the_group(service: StreamService) -> None:
+    with service.store.write() as conn:
+        conn.execute("DROP TABLE records")  # every put now fails in the driver
     results = run_queued(service, [lambda: service.put("s", [("a", b"1", None)]) for _ in range(2)])
     assert all(isinstance(r, StoreUnavailable) and r.message.startswith("Stream store failure") for r in results)
-    service.close()
+    assert all(isinstance(r.__cause__, StoreUnavailable) for r in results)
+    assert service.latest_counter("s") == 0  # nothing of theirs was committed
 
 
 def test_many_threads_putting_at_once_lose_nothing(service: StreamService) -> None:

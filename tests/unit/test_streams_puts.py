@@ -17,6 +17,7 @@ from squall.errors import SquallError
 from squall.services.streams import puts, shards
 from squall.services.streams.api import KinesisApi, _params
 from squall.services.streams.service import StreamService
+from tests.unit.stream_stores import StreamServices
 
 
 @pytest.fixture
@@ -131,8 +132,8 @@ def test_base64_the_fast_path_takes_decodes_as_the_general_path_does(data: str) 
     assert request.Records[0].Data == base64.b64decode(data, validate=True)
 
 
-def test_records_land_in_the_shard_whose_range_holds_their_hash_key(tmp_path: Path) -> None:
-    service = StreamService(tmp_path / "s.db", "000000000000", "us-east-1")
+def test_records_land_in_the_shard_whose_range_holds_their_hash_key(stream_services: StreamServices) -> None:
+    service = stream_services.open()
     service.create_stream("s", 3, "PROVISIONED", {})
     ranges = shards.even_ranges(3)
     edges = [key for start, end in ranges for key in (start, end)]
@@ -150,7 +151,6 @@ def test_records_land_in_the_shard_whose_range_holds_their_hash_key(tmp_path: Pa
         s.shard_id for s in service.shards("s") if s.end_seq is None and s.start_key <= md5_a <= s.end_key
     )
     assert placed == [(shards.shard_id(3), 7), (shards.shard_id(4), 8), (expected_a, 9)]
-    service.close()
 
 
 def test_the_response_is_kinesis_shape() -> None:

@@ -1,14 +1,15 @@
-"""The stream service in-process: hash-key ranges, sequence numbers, iterator expiry."""
+"""The stream service in-process, on SQLite and on PostgreSQL: hash-key ranges, sequence numbers,
+iterator expiry, durability, reads that never wait for writes."""
 
 import itertools
 import threading
-from pathlib import Path
 
 import pytest
 
 from squall.services.streams import service as streams
 from squall.services.streams import shards
-from squall.services.streams.errors import ExpiredIterator, InvalidArgument, StreamNotFound
+from squall.services.streams.errors import ExpiredIterator, InvalidArgument, StreamInUse, StreamNotFound
+from tests.unit.stream_stores import StreamServices
 
 
 def test_even_ranges_cover_the_key_space() -> None:
@@ -27,8 +28,10 @@ def test_sequence_numbers_round_trip() -> None:
         streams.counter_of("123")
 
 
-def test_iterators_expire_and_cannot_be_forged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    service = streams.StreamService(tmp_path / "s.db", "000000000000", "us-east-1", iterator_key=b"k" * 32)
+def test_iterators_expire_and_cannot_be_forged(
+    stream_services: StreamServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = stream_services.open(iterator_key=b"k" * 32)
     service.create_stream("s", 1, "PROVISIONED", {})
     token = service.make_iterator("s", "shardId-000000000000", 1)
     assert service.open_iterator(token) == ("s", "shardId-000000000000", 1)
@@ -39,25 +42,31 @@ def test_iterators_expire_and_cannot_be_forged(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr(streams.time, "time", lambda: now + 301)
     with pytest.raises(ExpiredIterator, match="tolerated delay of 300000 milliseconds"):
         service.open_iterator(token)
-    service.close()
 
 
-def test_puts_are_durable_across_reopen(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
-    service = streams.StreamService(path, "000000000000", "us-east-1")
+def test_services_on_one_store_take_each_others_iterators(stream_services: StreamServices) -> None:
+    one, two = stream_services.open(), stream_services.open()
+    one.create_stream("s", 1, "PROVISIONED", {})
+    token = one.make_iterator("s", shards.shard_id(0), 7)
+    assert two.open_iterator(token) == ("s", shards.shard_id(0), 7)
+    with pytest.raises(InvalidArgument):
+        stream_services.open(iterator_key=b"other key").open_iterator(token)
+
+
+def test_puts_are_durable_across_reopen(stream_services: StreamServices) -> None:
+    service = stream_services.open()
     service.create_stream("s", 2, "PROVISIONED", {})
     placed = service.put("s", [("a", b"1", None), ("b", b"2", None)])
     service.close()
-    reopened = streams.StreamService(path, "000000000000", "us-east-1")
+    reopened = stream_services.open()
     for shard_id, counter in placed:
         records, _ = reopened.read("s", shard_id, counter, 10)
         assert records and records[0].seq == counter
     assert reopened.latest_counter("s") == 2
-    reopened.close()
 
 
-def test_read_says_whether_the_shard_holds_newer_records(tmp_path: Path) -> None:
-    service = streams.StreamService(tmp_path / "s.db", "000000000000", "us-east-1")
+def test_read_says_whether_the_shard_holds_newer_records(stream_services: StreamServices) -> None:
+    service = stream_services.open()
     service.create_stream("s", 1, "PROVISIONED", {})
     shard = shards.shard_id(0)
     service.put("s", [(f"k{i}", str(i).encode(), None) for i in range(5)])
@@ -69,11 +78,10 @@ def test_read_says_whether_the_shard_holds_newer_records(tmp_path: Path) -> None
     assert service.read("s", shard, 6, 10) == ([], None)
     with pytest.raises(StreamNotFound, match=r"^Stream gone under account 000000000000 not found\.$"):
         service.read("gone", shard, 1, 10)
-    service.close()
 
 
-def test_reads_do_not_wait_for_a_put_in_progress(tmp_path: Path) -> None:
-    service = streams.StreamService(tmp_path / "s.db", "000000000000", "us-east-1")
+def test_reads_do_not_wait_for_a_put_in_progress(stream_services: StreamServices) -> None:
+    service = stream_services.open()
     service.create_stream("s", 1, "PROVISIONED", {})
     service.put("s", [("k", b"committed", None)])
     result: list[list[bytes]] = []
@@ -81,13 +89,28 @@ def test_reads_do_not_wait_for_a_put_in_progress(tmp_path: Path) -> None:
     def read() -> None:
         result.append([r.data for r in service.read("s", shards.shard_id(0), 0, 10)[0]])
 
-    with service._tx() as conn:  # a put's transaction, open and uncommitted
+    with service.store.write() as conn:  # a put's transaction, open and uncommitted
+        conn.execute("SELECT counter FROM streams WHERE name = 's'" + service.store.for_update)
         conn.execute(
-            "INSERT INTO records VALUES ('s', ?, 99, 'k', x'00', ?)", (shards.shard_id(0), streams.time.time())
+            "INSERT INTO records VALUES ('s', ?, 99, 'k', ?, ?)", (shards.shard_id(0), b"\0", streams.time.time())
         )
         reader = threading.Thread(target=read)
         reader.start()
         reader.join(timeout=10)
         assert not reader.is_alive()
     assert result == [[b"committed"]]  # the uncommitted record is not visible
-    service.close()
+
+
+def test_a_stream_is_created_once_and_deleted_with_its_records(stream_services: StreamServices) -> None:
+    one, two = stream_services.open(), stream_services.open()
+    one.create_stream("s", 2, "PROVISIONED", {"team": "a"})
+    with pytest.raises(StreamInUse, match=r"^Stream s under account 000000000000 already exists\.$"):
+        two.create_stream("s", 1, "ON_DEMAND", {})
+    assert two.stream("s").tags == {"team": "a"} and len(two.shards("s")) == 2
+    one.put("s", [("k", b"old", None)])
+    two.delete_stream("s")
+    with pytest.raises(StreamNotFound):
+        one.put("s", [("k", b"x", None)])
+    one.create_stream("s", 1, "PROVISIONED", {})
+    assert one.put("s", [("k", b"new", None)]) == [(shards.shard_id(0), 1)]
+    assert [r.data for r in two.read("s", shards.shard_id(0), 0, 10)[0]] == [b"new"]

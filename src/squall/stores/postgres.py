@@ -68,9 +68,19 @@ log = logging.getLogger(__name__)
 
 
 class PostgresDatabase:
-    """A connection pool on one schema of a PostgreSQL database, migrated on open; shared by the stores."""
+    """A connection pool on one schema of a PostgreSQL database, migrated on open; shared by the stores.
 
-    def __init__(self, dsn: str, schema: str = "squall", max_size: int = 8) -> None:
+    ``migrations`` are the schema's versions (the metadata and lease stores' by default); a store
+    with tables of its own (the stream service) keeps them in a schema of its own.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        schema: str = "squall",
+        max_size: int = 8,
+        migrations: Sequence[Sequence[str]] = MIGRATIONS,
+    ) -> None:
         import psycopg
         from psycopg_pool import ConnectionPool
 
@@ -78,6 +88,7 @@ class PostgresDatabase:
             raise ValueError(f"{schema!r} is not a plain lower-case PostgreSQL schema name")
         self.schema = schema
         self.dsn = dsn
+        self._migrations = migrations
         self._closed = False
         self._error = psycopg.Error
         try:
@@ -102,16 +113,17 @@ class PostgresDatabase:
             conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             row = conn.execute("SELECT version FROM schema_version").fetchone()
             current = int(row[0]) if row else 0
-            if current > SCHEMA_VERSION:
+            latest = len(self._migrations)
+            if current > latest:
                 raise StoreUnavailable(
                     f"PostgreSQL schema {self.schema} has version {current}, newer than this Squall "
-                    f"understands ({SCHEMA_VERSION}); upgrade Squall"
+                    f"understands ({latest}); upgrade Squall"
                 )
-            for version in range(current, SCHEMA_VERSION):
-                for statement in MIGRATIONS[version]:
+            for version in range(current, latest):
+                for statement in self._migrations[version]:
                     conn.execute(statement)
             conn.execute("DELETE FROM schema_version")
-            conn.execute("INSERT INTO schema_version VALUES (%s)", (SCHEMA_VERSION,))
+            conn.execute("INSERT INTO schema_version VALUES (%s)", (latest,))
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:

@@ -38,6 +38,8 @@ from squall.stores.sqlite_file import open_durable, write_transaction
 DEDUP_WINDOW_S = 300.0
 PURGE_INTERVAL_S = 60.0
 _SEQUENCE_BASE = 10**19
+#: Rows one UPDATE or DELETE names (well below SQLite's limit of bound parameters).
+_ROWS_PER_STATEMENT = 500
 
 _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS queues (
@@ -50,7 +52,10 @@ _SCHEMA = [
         visible_at REAL NOT NULL, receive_count INTEGER NOT NULL DEFAULT 0, first_receive REAL,
         receipt TEXT, group_id TEXT, dedup_id TEXT, sequence_number TEXT, sender_id TEXT NOT NULL,
         dlq_source TEXT)""",
-    "CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue_id, visible_at, seq)",
+    # Receives walk a queue's messages in order and skip the invisible ones within the index: an
+    # index led by visible_at would make each receive sort every visible message of the queue.
+    "CREATE INDEX IF NOT EXISTS messages_order ON messages (queue_id, seq, visible_at)",
+    "DROP INDEX IF EXISTS messages_ready",
     "CREATE INDEX IF NOT EXISTS messages_age ON messages (queue_id, sent)",
     """CREATE TABLE IF NOT EXISTS dedup (
         queue_id INTEGER NOT NULL, key TEXT NOT NULL, message_id TEXT NOT NULL, sequence_number TEXT,
@@ -323,6 +328,10 @@ class QueueService:
             after = 0
             taken = 0
             return_early = False
+            # One nonce per receive: it tells this receive's handles from earlier ones, and the row
+            # in each handle keeps them apart, so all rows are updated by one statement below.
+            nonce = receipts.new_nonce()
+            handed: list[int] = []
             while len(out) < limit and not return_early:
                 rows = conn.execute(
                     f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE queue_id = ? AND visible_at <= ? AND seq > ?"
@@ -352,14 +361,16 @@ class QueueService:
                             return_early = True
                             break
                         taken += weight
-                    nonce = receipts.new_nonce()
                     first = row[7] if row[7] is not None else now
-                    conn.execute(
-                        "UPDATE messages SET receive_count = receive_count + 1, first_receive = ?, visible_at = ?,"
-                        " receipt = ? WHERE seq = ?",
-                        (first, now + hide_for, nonce, seq),
-                    )
                     out.append(self._received(queue, row, nonce, first))
+                    handed.append(seq)
+            for start in range(0, len(handed), _ROWS_PER_STATEMENT):
+                seqs = handed[start : start + _ROWS_PER_STATEMENT]
+                conn.execute(
+                    "UPDATE messages SET receive_count = receive_count + 1, first_receive = COALESCE(first_receive, ?),"
+                    f" visible_at = ?, receipt = ? WHERE seq IN ({','.join('?' * len(seqs))})",
+                    (now, now + hide_for, nonce, *seqs),
+                )
         if moved_to:
             self._notify(moved_to)
         return out
@@ -396,9 +407,7 @@ class QueueService:
     def _locate(self, conn: sqlite3.Connection, queue: Queue, handle: str) -> tuple[int, str, float] | None:
         """The row, current nonce and visibility of the message a receipt handle names; ``None`` if
         the message is gone. ReceiptHandleIsInvalid for a handle this queue never issued."""
-        receipt = receipts.decode(handle)
-        if receipt.queue_id != queue.id:
-            raise receipts.invalid(handle)
+        receipt = self._receipt_of(queue, handle)
         row = conn.execute(
             "SELECT receipt, visible_at FROM messages WHERE seq = ? AND queue_id = ?", (receipt.row, queue.id)
         ).fetchone()
@@ -410,12 +419,38 @@ class QueueService:
             )
         return receipt.row, str(row[0]), float(row[1])
 
+    @staticmethod
+    def _receipt_of(queue: Queue, handle: str) -> receipts.Receipt:
+        """A handle of ``queue``, decoded; ReceiptHandleIsInvalid for any other handle."""
+        receipt = receipts.decode(handle)
+        if receipt.queue_id != queue.id:
+            raise receipts.invalid(handle)
+        return receipt
+
     def delete(self, name: str, handles: Sequence[str]) -> list[Exception | None]:
         """Delete the messages the handles name (one result per handle: ``None`` or its error).
         A handle of a message already deleted succeeds, as in SQS."""
         results: list[Exception | None] = []
         with self._tx(durable=False) as conn:
             queue = self._queue(conn, name)
+            if not queue.fifo:
+                # Any handle this queue issued deletes its message, however old the receive: no
+                # need to read the rows first.
+                rows: list[int] = []
+                for handle in handles:
+                    try:
+                        rows.append(self._receipt_of(queue, handle).row)
+                        results.append(None)
+                    except ReceiptHandleIsInvalid as exc:
+                        results.append(exc)
+                for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+                    chunk = rows[start : start + _ROWS_PER_STATEMENT]
+                    # ``+queue_id``: look the rows up by seq, not through an index on the queue.
+                    conn.execute(
+                        f"DELETE FROM messages WHERE +queue_id = ? AND seq IN ({','.join('?' * len(chunk))})",
+                        (queue.id, *chunk),
+                    )
+                return results
             for handle in handles:
                 try:
                     found = self._locate(conn, queue, handle)

@@ -1,25 +1,24 @@
-"""The stream service: streams, shards, durable records and shard iterators, on SQLite.
+"""The stream service: streams, shards, durable records and shard iterators.
 
-A put is acknowledged only after its transaction is committed with ``synchronous=FULL``. Records
-are numbered by a per-stream counter; the sequence numbers clients see are that counter spelled as
-Kinesis spells them (increasing decimal strings), so ordering and iterator positions are integers.
+The rows live in a ``StreamStore``: a SQLite file (embedded tier) or PostgreSQL shared by several
+servers (scale-out tier); the SQL and the logic here are the same for both. A put is acknowledged
+only after its transaction is committed durably. Records are numbered by a per-stream counter; the
+sequence numbers clients see are that counter spelled as Kinesis spells them (increasing decimal
+strings), so ordering and iterator positions are integers.
 """
 
 from __future__ import annotations
 
 import base64
 import bisect
-import contextlib
 import hashlib
 import hmac
 import itertools
 import json
 import os
-import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,25 +28,12 @@ import msgspec
 from squall.errors import StoreUnavailable
 from squall.services.streams import shards
 from squall.services.streams.errors import ExpiredIterator, InvalidArgument, StreamInUse, StreamNotFound
-from squall.stores.sqlite_file import open_durable, write_transaction
+from squall.services.streams.store import Connection, RecordRow, SqliteStreamStore, StreamStore
 
 ITERATOR_TTL_MS = 300_000
 DEFAULT_RETENTION_HOURS = 24
 ON_DEMAND_SHARDS = 4
 _SEQUENCE_BASE = int(shards.sequence_number(0))
-
-_SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS streams (
-        name TEXT PRIMARY KEY, mode TEXT NOT NULL, status TEXT NOT NULL, retention_hours INTEGER NOT NULL,
-        created REAL NOT NULL, counter INTEGER NOT NULL, tags TEXT NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS shards (
-        stream TEXT NOT NULL, shard_id TEXT NOT NULL, start_key TEXT NOT NULL, end_key TEXT NOT NULL,
-        start_seq INTEGER NOT NULL, end_seq INTEGER, parent TEXT, adjacent_parent TEXT,
-        PRIMARY KEY (stream, shard_id))""",
-    """CREATE TABLE IF NOT EXISTS records (
-        stream TEXT NOT NULL, shard_id TEXT NOT NULL, seq INTEGER NOT NULL, partition_key TEXT NOT NULL,
-        data BLOB NOT NULL, arrival REAL NOT NULL, PRIMARY KEY (stream, shard_id, seq))""",
-]
 
 
 @dataclass(eq=False)
@@ -105,57 +91,61 @@ def counter_of(sequence_number: str) -> int:
 
 
 class StreamService:
-    """Streams of one account and region, stored in ``path``."""
+    """Streams of one account and region, stored in ``store`` (a path: a SQLite file of its own)."""
 
-    def __init__(self, path: Path, account_id: str, region: str, iterator_key: bytes | None = None) -> None:
+    def __init__(
+        self, store: Path | StreamStore, account_id: str, region: str, iterator_key: bytes | None = None
+    ) -> None:
         self.account_id = account_id
         self.region = region
-        self._iterator_key = iterator_key or os.urandom(32)
-        self._lock = threading.Lock()
+        self.store = SqliteStreamStore(store) if isinstance(store, Path) else store
+        self._lock = threading.Lock()  # one group commit at a time
         self._waiting: list[_Put] = []  # puts queued for the next group commit
         self._waiting_lock = threading.Lock()
         self._listeners: list[Callable[[str], None]] = []
-        self._conn = open_durable(path, _SCHEMA, "stream store")
-        # Pollers read through a connection of their own: in WAL mode a read never waits for a put's
-        # commit (fsync), and a put never waits for a read.
-        self._reader_lock = threading.Lock()
         try:
-            self._reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
-        except sqlite3.Error as exc:
-            self._conn.close()
-            raise StoreUnavailable(f"Cannot open the stream store {path}: {exc}") from exc
+            self._iterator_key = iterator_key or self._shared_secret("iterator")
+        except BaseException:
+            self.store.close()
+            raise
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, self._transaction() as conn:
-            yield conn
-
-    def _transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
-        """One write transaction, committed durably; the caller holds ``self._lock``."""
-        return write_transaction(self._conn, None, "Stream store")
+    def _shared_secret(self, name: str) -> bytes:
+        """A random secret made once per store and shared by every server using it."""
+        with self.store.write() as conn:
+            conn.execute(
+                "INSERT INTO stream_secrets VALUES (?, ?) ON CONFLICT (name) DO NOTHING", (name, os.urandom(32))
+            )
+            (value,) = conn.execute("SELECT value FROM stream_secrets WHERE name = ?", (name,)).fetchone()
+        return bytes(value)
 
     def add_listener(self, listener: Callable[[str], None]) -> None:
-        """Call ``listener(stream name)`` after every committed put (from the putting thread)."""
+        """Call ``listener(stream name)`` after every committed put: this service's own (from the
+        putting thread) and, on a shared store, other servers' (from a thread of the store's)."""
+        if not self._listeners:
+            self.store.watch(self._on_remote_put)
         self._listeners.append(listener)
+
+    def _on_remote_put(self, name: str) -> None:
+        for listener in self._listeners:
+            listener(name)
 
     def arn(self, name: str) -> str:
         return f"arn:aws:kinesis:{self.region}:{self.account_id}:stream/{name}"
 
     def close(self) -> None:
-        with self._lock, self._reader_lock:
-            self._reader.close()
-            self._conn.close()
+        with self._lock:
+            self.store.close()
 
     # --- streams ------------------------------------------------------------------------------------
     def create_stream(self, name: str, shard_count: int, mode: str, tags: dict[str, str]) -> None:
         now = time.time()
-        with self._tx() as conn:
-            if conn.execute("SELECT 1 FROM streams WHERE name = ?", (name,)).fetchone():
-                raise StreamInUse(f"Stream {name} under account {self.account_id} already exists.")
-            conn.execute(
-                "INSERT INTO streams VALUES (?, ?, 'ACTIVE', ?, ?, 0, ?)",
+        with self.store.write() as conn:
+            created = conn.execute(
+                "INSERT INTO streams VALUES (?, ?, 'ACTIVE', ?, ?, 0, ?) ON CONFLICT (name) DO NOTHING",
                 (name, mode, DEFAULT_RETENTION_HOURS, now, json.dumps(tags)),
             )
+            if created.rowcount != 1:
+                raise StreamInUse(f"Stream {name} under account {self.account_id} already exists.")
             conn.executemany(
                 "INSERT INTO shards VALUES (?, ?, ?, ?, 0, NULL, NULL, NULL)",
                 [
@@ -165,18 +155,21 @@ class StreamService:
             )
 
     def delete_stream(self, name: str) -> None:
-        with self._tx() as conn:
-            self._stream(conn, name)
+        with self.store.write() as conn:
+            self._stream(conn, name, lock=True)  # a put in flight on another server finishes first
             for table, column in (("records", "stream"), ("shards", "stream"), ("streams", "name")):
                 conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (name,))
 
     def stream(self, name: str) -> Stream:
-        with self._lock:
-            return self._stream(self._conn, name)
+        with self.store.read() as conn:
+            return self._stream(conn, name)
 
-    def _stream(self, conn: sqlite3.Connection, name: str) -> Stream:
+    def _stream(self, conn: Connection, name: str, lock: bool = False) -> Stream:
+        """The stream ``name``; with ``lock``, its row stays locked until the write transaction ends."""
         row = conn.execute(
-            "SELECT name, mode, status, retention_hours, created, tags FROM streams WHERE name = ?", (name,)
+            "SELECT name, mode, status, retention_hours, created, tags FROM streams WHERE name = ?"
+            + (self.store.for_update if lock else ""),
+            (name,),
         ).fetchone()
         if row is None:
             raise StreamNotFound(f"Stream {name} under account {self.account_id} not found.")
@@ -185,17 +178,17 @@ class StreamService:
         )
 
     def list_streams(self, after: str | None, limit: int) -> tuple[list[Stream], bool]:
-        with self._lock:
-            rows = self._conn.execute(
+        with self.store.read() as conn:
+            rows = conn.execute(
                 "SELECT name FROM streams WHERE name > ? ORDER BY name LIMIT ?", (after or "", limit + 1)
             ).fetchall()
-            streams = [self._stream(self._conn, row[0]) for row in rows[:limit]]
+            streams = [self._stream(conn, row[0]) for row in rows[:limit]]
         return streams, len(rows) > limit
 
     def shards(self, name: str) -> list[Shard]:
-        with self._lock:
-            self._stream(self._conn, name)
-            rows = self._conn.execute(
+        with self.store.read() as conn:
+            self._stream(conn, name)
+            rows = conn.execute(
                 "SELECT shard_id, start_key, end_key, start_seq, end_seq, parent, adjacent_parent FROM shards"
                 " WHERE stream = ? ORDER BY shard_id",
                 (name,),
@@ -215,17 +208,16 @@ class StreamService:
 
     def set_retention(self, name: str, hours: int) -> None:
         """Change the retention period; records older than it are trimmed at once."""
-        with self._tx() as conn:
-            self._stream(conn, name)
+        with self.store.write() as conn:
+            self._stream(conn, name, lock=True)
             conn.execute("UPDATE streams SET retention_hours = ? WHERE name = ?", (hours, name))
             conn.execute("DELETE FROM records WHERE stream = ? AND arrival < ?", (name, time.time() - hours * 3600))
 
     def reshard(self, name: str, close: Sequence[str], children: Sequence[tuple[int, int, str, str | None]]) -> None:
         """Close shards ``close`` at the current sequence counter and open ``children``
         (start key, end key, parent, adjacent parent), numbered after the existing shards."""
-        with self._tx() as conn:
-            self._stream(conn, name)
-            (counter,) = conn.execute("SELECT counter FROM streams WHERE name = ?", (name,)).fetchone()
+        with self.store.write() as conn:
+            counter = self._counter(conn, name, lock=True)
             (count,) = conn.execute("SELECT COUNT(*) FROM shards WHERE stream = ?", (name,)).fetchone()
             conn.executemany(
                 "UPDATE shards SET end_seq = ? WHERE stream = ? AND shard_id = ?",
@@ -240,21 +232,30 @@ class StreamService:
             )
 
     def change_tags(self, name: str, add: dict[str, str], remove: Sequence[str]) -> None:
-        with self._tx() as conn:
-            tags = self._stream(conn, name).tags
+        with self.store.write() as conn:
+            tags = self._stream(conn, name, lock=True).tags
             tags.update(add)
             for key in remove:
                 tags.pop(key, None)
             conn.execute("UPDATE streams SET tags = ? WHERE name = ?", (json.dumps(tags), name))
+
+    def _counter(self, conn: Connection, name: str, lock: bool = False) -> int:
+        """The stream's last sequence counter; with ``lock``, no other writer takes it until we commit."""
+        row = conn.execute(
+            "SELECT counter FROM streams WHERE name = ?" + (self.store.for_update if lock else ""), (name,)
+        ).fetchone()
+        if row is None:
+            raise StreamNotFound(f"Stream {name} under account {self.account_id} not found.")
+        return int(row[0])
 
     # --- records ------------------------------------------------------------------------------------
     def put(self, name: str, entries: Sequence[tuple[str, bytes, str | None]]) -> list[tuple[str, int]]:
         """Append (partition key, data, explicit hash key) records; (shard id, counter) of each, in order.
 
         All of them are committed, durably, before this returns. Puts from concurrent threads are
-        committed together (group commit): each queues itself, and whichever thread gets the write
-        lock next commits every queued put in one transaction, one fsync for all of them; the others
-        find theirs done when they get the lock in turn.
+        committed together (group commit): each queues itself, and whichever thread gets the commit
+        lock next commits every queued put in one transaction, one flush to disk for all of them; the
+        others find theirs done when they get the lock in turn.
         """
         job = _Put(name, entries, [shards.hash_key(key, explicit) for key, _, explicit in entries])
         with self._waiting_lock:
@@ -277,28 +278,8 @@ class StreamService:
         committed = False
         cause: BaseException | None = None
         try:
-            with self._transaction() as conn:
-                now = time.time()
-                for job in group:
-                    try:
-                        first, shard_ids = self._place(conn, job)
-                    except (StreamNotFound, ValueError) as exc:
-                        job.error = exc
-                        continue
-                    count = len(job.entries)
-                    conn.executemany(
-                        "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)",
-                        zip(
-                            itertools.repeat(job.name),
-                            shard_ids,
-                            itertools.count(first),
-                            (entry[0] for entry in job.entries),
-                            (entry[1] for entry in job.entries),
-                            itertools.repeat(now),
-                        ),
-                    )
-                    conn.execute("UPDATE streams SET counter = ? WHERE name = ?", (first + count - 1, job.name))
-                    job.placed = list(zip(shard_ids, range(first, first + count), strict=True))
+            with self.store.write() as conn:
+                self._write_group(conn, group)
             committed = True
         except Exception as exc:
             cause = exc
@@ -312,45 +293,75 @@ class StreamService:
                     job.error.__cause__ = cause
                 job.done = True
 
-    def _place(self, conn: sqlite3.Connection, job: _Put) -> tuple[int, list[str]]:
-        """The first counter of a put and the shard of each of its records."""
-        row = conn.execute("SELECT counter FROM streams WHERE name = ?", (job.name,)).fetchone()
-        if row is None:
-            raise StreamNotFound(f"Stream {job.name} under account {self.account_id} not found.")
+    def _write_group(self, conn: Connection, group: list[_Put]) -> None:
+        # The streams' rows are locked in name order, so that two servers' groups never deadlock.
+        counters: dict[str, int | None] = {}
+        for name in sorted({job.name for job in group}):
+            try:
+                counters[name] = self._counter(conn, name, lock=True)
+            except StreamNotFound:
+                counters[name] = None
+        placers: dict[str, Callable[[int], str]] = {}
+        rows: list[RecordRow] = []
+        now = time.time()
+        for job in group:
+            last = counters[job.name]
+            if last is None:
+                job.error = StreamNotFound(f"Stream {job.name} under account {self.account_id} not found.")
+                continue
+            if job.name not in placers:
+                placers[job.name] = self._placer_of(conn, job.name)
+            try:
+                shard_ids = [placers[job.name](key) for key in job.keys]
+            except ValueError as exc:
+                job.error = exc
+                continue
+            first, count = last + 1, len(job.entries)
+            rows += zip(
+                itertools.repeat(job.name),
+                shard_ids,
+                itertools.count(first),
+                (entry[0] for entry in job.entries),
+                (entry[1] for entry in job.entries),
+                itertools.repeat(now),
+            )
+            counters[job.name] = last + count
+            job.placed = list(zip(shard_ids, range(first, first + count), strict=True))
+        if not rows:
+            return
+        self.store.insert_records(conn, rows)
+        written = sorted({job.name for job in group if job.placed})
+        conn.executemany("UPDATE streams SET counter = ? WHERE name = ?", [(counters[n], n) for n in written])
+        self.store.notify(conn, written)
+
+    @staticmethod
+    def _placer_of(conn: Connection, name: str) -> Callable[[int], str]:
+        """Hash key -> shard id over the stream's open shards."""
         open_shards = sorted(
             (int(r[1]), int(r[2]), r[0])
             for r in conn.execute(
-                "SELECT shard_id, start_key, end_key FROM shards WHERE stream = ? AND end_seq IS NULL", (job.name,)
+                "SELECT shard_id, start_key, end_key FROM shards WHERE stream = ? AND end_seq IS NULL", (name,)
             )
         )
-        placement = _placer(open_shards)
-        return int(row[0]) + 1, [placement(key) for key in job.keys]
+        return _placer(open_shards)
 
     def read(self, name: str, shard_id: str, from_counter: int, limit: int) -> tuple[list[StoredRecord], float | None]:
         """Records of a shard from a counter on; plus, when the shard holds newer records than those
         returned, the arrival time of the last one returned (how far behind the reader is)."""
-        with self._reader_lock:
-            conn = self._reader
-            try:
-                conn.execute("BEGIN")  # one snapshot for the three queries
-                try:
-                    stream = conn.execute("SELECT retention_hours FROM streams WHERE name = ?", (name,)).fetchone()
-                    if stream is None:
-                        raise StreamNotFound(f"Stream {name} under account {self.account_id} not found.")
-                    rows = conn.execute(
-                        "SELECT seq, partition_key, data, arrival FROM records WHERE stream = ? AND shard_id = ?"
-                        " AND seq >= ? AND arrival >= ? ORDER BY seq LIMIT ?",
-                        (name, shard_id, from_counter, time.time() - stream[0] * 3600, limit),
-                    ).fetchall()
-                    # An index seek: MAX(arrival) here would visit every record of the shard.
-                    newest = conn.execute(
-                        "SELECT seq FROM records WHERE stream = ? AND shard_id = ? ORDER BY seq DESC LIMIT 1",
-                        (name, shard_id),
-                    ).fetchone()
-                finally:
-                    conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise StoreUnavailable(f"Stream store failure: {exc}") from exc
+        with self.store.read() as conn:
+            stream = conn.execute("SELECT retention_hours FROM streams WHERE name = ?", (name,)).fetchone()
+            if stream is None:
+                raise StreamNotFound(f"Stream {name} under account {self.account_id} not found.")
+            rows = conn.execute(
+                "SELECT seq, partition_key, data, arrival FROM records WHERE stream = ? AND shard_id = ?"
+                " AND seq >= ? AND arrival >= ? ORDER BY seq LIMIT ?",
+                (name, shard_id, from_counter, time.time() - stream[0] * 3600, limit),
+            ).fetchall()
+            # An index seek: MAX(arrival) here would visit every record of the shard.
+            newest = conn.execute(
+                "SELECT seq FROM records WHERE stream = ? AND shard_id = ? ORDER BY seq DESC LIMIT 1",
+                (name, shard_id),
+            ).fetchone()
         records = [StoredRecord(seq=r[0], partition_key=r[1], data=bytes(r[2]), arrival=r[3]) for r in rows]
         behind = None
         if records and newest is not None and records[-1].seq < newest[0]:
@@ -359,27 +370,25 @@ class StreamService:
 
     def backlog(self, name: str, shard_id: str, position: int) -> tuple[int, float | None]:
         """How many records of a shard wait at or after ``position``, and when the oldest arrived."""
-        with self._lock:
-            count, oldest = self._conn.execute(
+        with self.store.read() as conn:
+            count, oldest = conn.execute(
                 "SELECT COUNT(*), MIN(arrival) FROM records WHERE stream = ? AND shard_id = ? AND seq >= ?",
                 (name, shard_id, position),
             ).fetchone()
         return int(count), oldest
 
     def latest_counter(self, name: str) -> int:
-        with self._lock:
-            self._stream(self._conn, name)
-            (counter,) = self._conn.execute("SELECT counter FROM streams WHERE name = ?", (name,)).fetchone()
-        return int(counter)
+        with self.store.read() as conn:
+            return self._counter(conn, name)
 
     def first_counter_at(self, name: str, shard_id: str, timestamp: float) -> int:
-        with self._lock:
-            row = self._conn.execute(
+        with self.store.read() as conn:
+            row = conn.execute(
                 "SELECT MIN(seq) FROM records WHERE stream = ? AND shard_id = ? AND arrival >= ?",
                 (name, shard_id, timestamp),
             ).fetchone()
-            (counter,) = self._conn.execute("SELECT counter FROM streams WHERE name = ?", (name,)).fetchone()
-        return int(row[0]) if row[0] is not None else int(counter) + 1
+            counter = self._counter(conn, name)
+        return int(row[0]) if row[0] is not None else counter + 1
 
     # --- iterators ----------------------------------------------------------------------------------
     def make_iterator(self, name: str, shard_id: str, position: int) -> str:

@@ -1,0 +1,21 @@
+"""Fixtures shared by unit tests: stream services on every store backend."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.unit.stream_stores import BACKENDS, StreamServices
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def stream_services(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StreamServices]:
+    """Stream services on SQLite and on PostgreSQL (each test in a scratch schema of its own)."""
+    with BACKENDS[request.param](tmp_path) as make_store:
+        services = StreamServices(request.param, make_store)
+        try:
+            yield services
+        finally:
+            services.close_all()
