@@ -1,0 +1,208 @@
+"""Issue 11's failover: two ``squall server --tier ray`` processes on one PostgreSQL schema and one Ray
+cluster share a stream's event source mapping, each delivering its share of the shards; server A is
+killed with SIGKILL while producers keep putting records, and B takes A's shards over from the shared
+checkpoints within the lease time. Nothing is lost, and every shard's first deliveries stay in order.
+
+The function reports every batch to an HTTP receiver in this process (``crash_sink``), so what it saw
+survives the kill whichever server invoked it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from squall.sources.streams import LEASE_TTL_S, MEMBER_PREFIX
+from tests.conftest import function_zip
+from tests.contract.postgres import dsn as postgres_dsn
+from tests.e2e.conftest import ROLE, SquallServer
+from tests.e2e.test_multiserver import cluster, schema, tier_args
+from tests.e2e.test_stream_crash import Sink, analyse, serve, wait_until
+
+__all__ = ["cluster", "schema"]  # the module's fixtures: a Ray cluster and a scratch schema of its own
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+SHARDS = 4
+BATCH_SIZE = 25
+#: Records per put, and the pause between puts: a steady trickle the servers keep up with.
+PUT_CHUNK = 20
+PUT_PAUSE_S = 0.05
+#: Records put in all; A is killed once KILL_AFTER of them were seen.
+RECORDS = 2400
+KILL_AFTER = 400
+STREAM = "failover"
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory, cluster: str, schema: str) -> Iterator[list[SquallServer]]:
+    """Servers A and B of one account: own data directories, one cluster and schema."""
+    root = tmp_path_factory.mktemp("failover")
+    started: list[SquallServer] = []
+    try:
+        for name in ("a", "b"):
+            server = SquallServer(root / name, tier_args(cluster, schema))
+            if started:  # one account: B gets A's root key
+                server.data_dir.mkdir(parents=True)
+                shutil.copy(started[0].data_dir / "credentials", server.data_dir / "credentials")
+            server.start()
+            started.append(server)
+        yield started
+    finally:
+        for server in started:
+            server.stop()
+        shutil.rmtree(Path(tempfile.gettempdir()) / "squall-ray" / schema, ignore_errors=True)
+
+
+class Leases:
+    """Who holds each shard of a mapping, read from the lease store the servers share."""
+
+    def __init__(self, schema: str, mapping: str) -> None:
+        from squall.stores.postgres import PostgresLeaseStore
+
+        self.store = PostgresLeaseStore(postgres_dsn(), schema=schema)
+        self.prefix = f"stream-mapping/{mapping}/"
+
+    def shards(self) -> dict[str, str]:
+        """Shard id -> the pid of the server holding it."""
+        return {
+            name.removeprefix(self.prefix): owner.split("/")[1]
+            for name, owner in self.store.holders().items()
+            if name.startswith(self.prefix)
+        }
+
+    def members(self) -> set[str]:
+        return {owner.split("/")[1] for name, owner in self.store.holders().items() if name.startswith(MEMBER_PREFIX)}
+
+
+class Producer(threading.Thread):
+    """Puts RECORDS records with ids 000001.. in small chunks through A, then (once A is gone) through B;
+    remembers where each one went: (shard, sequence number)."""
+
+    def __init__(self, through: list[Any]) -> None:
+        super().__init__(daemon=True)
+        self.through = through
+        self.placed: dict[str, tuple[str, int]] = {}
+        self.error: BaseException | None = None
+        self._lock = threading.Lock()
+        self._switching = threading.Lock()
+
+    def switch(self) -> None:
+        """Put through the next server from now on (once the put in flight is answered)."""
+        with self._switching:
+            self.through.pop()
+
+    def put_count(self) -> int:
+        with self._lock:
+            return len(self.placed)
+
+    def run(self) -> None:
+        try:
+            while (start := self.put_count() + 1) <= RECORDS:
+                ids = [f"{i:06d}" for i in range(start, min(start + PUT_CHUNK, RECORDS + 1))]
+                with self._switching:
+                    response = self.through[-1].put_records(
+                        StreamName=STREAM, Records=[{"Data": ident.encode(), "PartitionKey": ident} for ident in ids]
+                    )
+                assert response["FailedRecordCount"] == 0, response["Records"]
+                with self._lock:
+                    for ident, entry in zip(ids, response["Records"], strict=True):
+                        self.placed[ident] = (entry["ShardId"], int(entry["SequenceNumber"]))
+                time.sleep(PUT_PAUSE_S)
+        except BaseException as exc:  # reported by the test
+            self.error = exc
+
+
+@pytest.mark.timeout(180)
+def test_a_killed_servers_shards_are_taken_over_and_nothing_is_lost(
+    servers: list[SquallServer], schema: str, capsys: Any
+) -> None:
+    def say(line: str) -> None:
+        with capsys.disabled():
+            print(f"\n[failover] {line}", end="", flush=True)
+
+    a, b = servers
+    pid_a, pid_b = str(a.proc.pid if a.proc else ""), str(b.proc.pid if b.proc else "")
+    sink = Sink()
+    receiver = serve(sink)
+    try:
+        kinesis_a, lam_a = a.client("kinesis"), a.client("lambda")
+        kinesis_a.create_stream(StreamName=STREAM, ShardCount=SHARDS)
+        kinesis_a.get_waiter("stream_exists").wait(StreamName=STREAM, WaiterConfig={"Delay": 0.1})
+        arn = kinesis_a.describe_stream_summary(StreamName=STREAM)["StreamDescriptionSummary"]["StreamARN"]
+        lam_a.create_function(
+            FunctionName="failover-sink",
+            Runtime="python3.11",
+            Role=ROLE,
+            Handler="app.handler",
+            Code={"ZipFile": function_zip("crash_sink", "app")},
+            Timeout=30,
+            Environment={"Variables": {"SINK_URL": f"http://127.0.0.1:{receiver.server_port}/", "WORK_MS": "20"}},
+        )
+        lam_a.get_waiter("function_active_v2").wait(FunctionName="failover-sink", WaiterConfig={"Delay": 0.05})
+        mapping = lam_a.create_event_source_mapping(
+            EventSourceArn=arn, FunctionName="failover-sink", StartingPosition="TRIM_HORIZON", BatchSize=BATCH_SIZE
+        )["UUID"]
+        # B runs the mapping A created: the servers split the shards between them.
+        assert b.client("lambda").get_event_source_mapping(UUID=mapping)["FunctionArn"].endswith("failover-sink")
+        leases = Leases(schema, mapping)
+        assert leases.members() == {pid_a, pid_b}
+        wait_until(lambda: len(leases.shards()) == SHARDS, 30, "every shard had a server")
+        split = Counter(leases.shards().values())
+        assert split == {pid_a: 2, pid_b: 2}, split
+        shards_of_a = sorted(shard for shard, pid in leases.shards().items() if pid == pid_a)
+
+        producer = Producer([b.client("kinesis"), kinesis_a])
+        producer.start()
+        # Kill A mid-run, once it delivered from both its shards.
+        wait_until(
+            lambda: sink.distinct() >= KILL_AFTER and {s for _, s, _, _ in sink.seen()} >= set(shards_of_a),
+            60,
+            "A delivered from its shards",
+        )
+        producer.switch()  # puts go on through B (behind a load balancer, the next put would go there)
+        assert a.stop(signal.SIGKILL) == -signal.SIGKILL
+        killed = time.monotonic()
+        sink.next_run()
+        seen_at_kill, put_at_kill = sink.distinct(), producer.put_count()
+        assert put_at_kill < RECORDS, "every record was put before the kill: producers must run throughout"
+        wait_until(lambda: set(leases.shards().values()) == {pid_b}, LEASE_TTL_S + 30, "B held every shard")
+        takeover_s = time.monotonic() - killed
+        producer.join(120)
+        assert producer.error is None, producer.error
+        assert not producer.is_alive()
+        placed = producer.placed
+        wait_until(lambda: sink.distinct() >= len(placed), 60, "every record was seen")
+        time.sleep(1)  # room for a late redelivery to show in the counts
+        result = analyse(sink.seen(), placed)
+        state = b.client("lambda").get_event_source_mapping(UUID=mapping)
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+
+    after_kill = Counter(shard for run, shard, _, _ in sink.seen() if run == 1)
+    say(
+        f"{len(placed)} records; A held {shards_of_a}; killed after {put_at_kill} put, {seen_at_kill} seen; B held all "
+        f"{SHARDS} shards {takeover_s:.1f} s later (lease {LEASE_TTL_S:.0f} s); deliveries after the kill "
+        f"by shard {dict(sorted(after_kill.items()))}; lost {len(result['lost'])}, out of order "
+        f"{len(result['out_of_order'])}, duplicate deliveries {sum(result['duplicates'].values())}\n"
+    )
+    assert len(placed) == RECORDS
+    assert result["lost"] == [], f"{len(result['lost'])} records lost, e.g. {result['lost'][:20]}"
+    assert result["misplaced"] == [], result["misplaced"][:20]
+    assert result["out_of_order"] == [], f"first deliveries out of order: {result['out_of_order'][:20]}"
+    assert takeover_s < LEASE_TTL_S
+    assert all(after_kill[shard] > 0 for shard in shards_of_a)  # B delivered A's shards after the kill
+    # Only what A had in hand (its shards' batches in flight) may come twice: nothing on B's own shards.
+    for (run, shard), count in result["duplicates"].items():
+        assert shard in shards_of_a and count <= BATCH_SIZE, (run, shard, count)
+    assert state["State"] == "Enabled" and state["LastProcessingResult"] == "OK", state
