@@ -66,7 +66,6 @@ class StreamMappings:
         self.leases = leases
         self.deliver = deliver
         self.owner = new_owner()
-        self.member = MEMBER_PREFIX + self.owner
         self._signals: dict[str, asyncio.Event] = {}
         self._loop_ref: asyncio.AbstractEventLoop | None = None
         self._pollers: dict[tuple[str, str], tuple[ShardPoller, asyncio.Task[None]]] = {}
@@ -79,6 +78,11 @@ class StreamMappings:
         await asyncio.to_thread(self.leases.reap_abandoned, owner_alive)
         await asyncio.to_thread(self.leases.acquire, self.owner, self.member, LEASE_TTL_S)
         self._tasks = [asyncio.ensure_future(self._supervise()), asyncio.ensure_future(self._heartbeat())]
+
+    @property
+    def member(self) -> str:
+        """The name of this supervisor's membership lease."""
+        return MEMBER_PREFIX + self.owner
 
     def source_for(self, arn: str) -> ShardSource | None:
         """The source that serves the stream ``arn`` (None: not a stream this supervisor reads)."""
