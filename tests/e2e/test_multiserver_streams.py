@@ -25,10 +25,10 @@ from squall.sources.streams import LEASE_TTL_S, MEMBER_PREFIX
 from tests.conftest import function_zip
 from tests.contract.postgres import dsn as postgres_dsn
 from tests.e2e.conftest import ROLE, SquallServer
-from tests.e2e.test_multiserver import cluster, schema, tier_args
+from tests.e2e.test_multiserver import agent_statuses, ray_cluster, schema, tier_args
 from tests.e2e.test_stream_crash import Sink, analyse, serve, wait_until
 
-__all__ = ["cluster", "schema"]  # the module's fixtures: a Ray cluster and a scratch schema of its own
+__all__ = ["schema"]  # a fixture: the module's scratch schema
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -41,6 +41,18 @@ PUT_PAUSE_S = 0.05
 RECORDS = 2400
 KILL_AFTER = 400
 STREAM = "failover"
+
+
+@pytest.fixture(scope="module")
+def nodes() -> Iterator[Any]:
+    """A two-node Ray cluster (``ray.cluster_utils.Cluster``), started once for the module."""
+    with ray_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module")
+def cluster(nodes: Any) -> str:
+    return str(nodes.address)
 
 
 @pytest.fixture(scope="module")
@@ -85,12 +97,13 @@ class Leases:
 
 
 class Producer(threading.Thread):
-    """Puts RECORDS records with ids 000001.. in small chunks through A, then (once A is gone) through B;
-    remembers where each one went: (shard, sequence number)."""
+    """Puts RECORDS records with ids 000001.. to ``stream`` in small chunks through the last of ``through``
+    (``switch`` drops it); remembers where each one went: (shard, sequence number)."""
 
-    def __init__(self, through: list[Any]) -> None:
+    def __init__(self, through: list[Any], stream: str = STREAM) -> None:
         super().__init__(daemon=True)
         self.through = through
+        self.stream = stream
         self.placed: dict[str, tuple[str, int]] = {}
         self.error: BaseException | None = None
         self._lock = threading.Lock()
@@ -111,7 +124,8 @@ class Producer(threading.Thread):
                 ids = [f"{i:06d}" for i in range(start, min(start + PUT_CHUNK, RECORDS + 1))]
                 with self._switching:
                     response = self.through[-1].put_records(
-                        StreamName=STREAM, Records=[{"Data": ident.encode(), "PartitionKey": ident} for ident in ids]
+                        StreamName=self.stream,
+                        Records=[{"Data": ident.encode(), "PartitionKey": ident} for ident in ids],
                     )
                 assert response["FailedRecordCount"] == 0, response["Records"]
                 with self._lock:
@@ -120,6 +134,30 @@ class Producer(threading.Thread):
                 time.sleep(PUT_PAUSE_S)
         except BaseException as exc:  # reported by the test
             self.error = exc
+
+
+def map_stream_to_sink(server: SquallServer, stream: str, sink_port: int) -> str:
+    """A stream of SHARDS shards and a ``<stream>-sink`` function reporting to the receiver on ``sink_port``,
+    mapped from TRIM_HORIZON (all through ``server``): the mapping's UUID."""
+    kinesis, lam = server.client("kinesis"), server.client("lambda")
+    kinesis.create_stream(StreamName=stream, ShardCount=SHARDS)
+    kinesis.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 0.1})
+    arn = kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamARN"]
+    lam.create_function(
+        FunctionName=f"{stream}-sink",
+        Runtime="python3.11",
+        Role=ROLE,
+        Handler="app.handler",
+        Code={"ZipFile": function_zip("crash_sink", "app")},
+        Timeout=30,
+        Environment={"Variables": {"SINK_URL": f"http://127.0.0.1:{sink_port}/", "WORK_MS": "20"}},
+    )
+    lam.get_waiter("function_active_v2").wait(FunctionName=f"{stream}-sink", WaiterConfig={"Delay": 0.05})
+    return str(
+        lam.create_event_source_mapping(
+            EventSourceArn=arn, FunctionName=f"{stream}-sink", StartingPosition="TRIM_HORIZON", BatchSize=BATCH_SIZE
+        )["UUID"]
+    )
 
 
 @pytest.mark.timeout(180)
@@ -135,23 +173,8 @@ def test_a_killed_servers_shards_are_taken_over_and_nothing_is_lost(
     sink = Sink()
     receiver = serve(sink)
     try:
-        kinesis_a, lam_a = a.client("kinesis"), a.client("lambda")
-        kinesis_a.create_stream(StreamName=STREAM, ShardCount=SHARDS)
-        kinesis_a.get_waiter("stream_exists").wait(StreamName=STREAM, WaiterConfig={"Delay": 0.1})
-        arn = kinesis_a.describe_stream_summary(StreamName=STREAM)["StreamDescriptionSummary"]["StreamARN"]
-        lam_a.create_function(
-            FunctionName="failover-sink",
-            Runtime="python3.11",
-            Role=ROLE,
-            Handler="app.handler",
-            Code={"ZipFile": function_zip("crash_sink", "app")},
-            Timeout=30,
-            Environment={"Variables": {"SINK_URL": f"http://127.0.0.1:{receiver.server_port}/", "WORK_MS": "20"}},
-        )
-        lam_a.get_waiter("function_active_v2").wait(FunctionName="failover-sink", WaiterConfig={"Delay": 0.05})
-        mapping = lam_a.create_event_source_mapping(
-            EventSourceArn=arn, FunctionName="failover-sink", StartingPosition="TRIM_HORIZON", BatchSize=BATCH_SIZE
-        )["UUID"]
+        kinesis_a = a.client("kinesis")
+        mapping = map_stream_to_sink(a, STREAM, receiver.server_port)
         # B runs the mapping A created: the servers split the shards between them.
         assert b.client("lambda").get_event_source_mapping(UUID=mapping)["FunctionArn"].endswith("failover-sink")
         leases = Leases(schema, mapping)
@@ -160,6 +183,7 @@ def test_a_killed_servers_shards_are_taken_over_and_nothing_is_lost(
         split = Counter(leases.shards().values())
         assert split == {pid_a: 2, pid_b: 2}, split
         shards_of_a = sorted(shard for shard, pid in leases.shards().items() if pid == pid_a)
+        all_shards = sorted(leases.shards())
 
         producer = Producer([b.client("kinesis"), kinesis_a])
         producer.start()
@@ -175,7 +199,7 @@ def test_a_killed_servers_shards_are_taken_over_and_nothing_is_lost(
         sink.next_run()
         seen_at_kill, put_at_kill = sink.distinct(), producer.put_count()
         assert put_at_kill < RECORDS, "every record was put before the kill: producers must run throughout"
-        wait_until(lambda: set(leases.shards().values()) == {pid_b}, LEASE_TTL_S + 30, "B held every shard")
+        wait_until(lambda: leases.shards() == dict.fromkeys(all_shards, pid_b), LEASE_TTL_S + 30, "B held every shard")
         takeover_s = time.monotonic() - killed
         producer.join(120)
         assert producer.error is None, producer.error
@@ -206,3 +230,46 @@ def test_a_killed_servers_shards_are_taken_over_and_nothing_is_lost(
     for (run, shard), count in result["duplicates"].items():
         assert shard in shards_of_a and count <= BATCH_SIZE, (run, shard, count)
     assert state["State"] == "Enabled" and state["LastProcessingResult"] == "OK", state
+
+
+@pytest.mark.timeout(180)
+def test_a_ray_node_lost_mid_run_loses_no_record(
+    servers: list[SquallServer], nodes: Any, schema: str, capsys: Any
+) -> None:
+    b = servers[1]  # A may have been killed by the test before
+    sink = Sink()
+    receiver = serve(sink)
+    try:
+        map_stream_to_sink(b, "node-loss", receiver.server_port)
+        producer = Producer([b.client("kinesis")], "node-loss")
+        producer.start()
+        (worker,) = nodes.worker_nodes
+        on_worker = f"agent-{schema}-{worker.node_id[:12]}"
+        # Lose the worker node while it runs the function: once it holds a sandbox of it, mid-run.
+
+        def worker_runs_it() -> bool:
+            status = agent_statuses(schema)[on_worker]
+            return status.busy > 0 or any(key.startswith("node-loss-sink:") for key in status.idle)
+
+        wait_until(lambda: sink.distinct() >= KILL_AFTER and worker_runs_it(), 60, "the worker node ran the function")
+        nodes.remove_node(worker, allow_graceful=False)
+        lost_at, put_at_loss = sink.distinct(), producer.put_count()
+        assert put_at_loss < RECORDS, "every record was put before the node was lost"
+        sink.next_run()
+        producer.join(120)
+        assert producer.error is None, producer.error
+        wait_until(lambda: sink.distinct() >= len(producer.placed), 90, "every record was seen")
+        result = analyse(sink.seen(), producer.placed)
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+    with capsys.disabled():
+        print(
+            f"\n[node loss] {len(producer.placed)} records; worker node removed after {put_at_loss} put, {lost_at} "
+            f"seen; lost {len(result['lost'])}, out of order {len(result['out_of_order'])}, duplicate deliveries "
+            f"{sum(result['duplicates'].values())}",
+            flush=True,
+        )
+    assert result["lost"] == [], f"{len(result['lost'])} records lost, e.g. {result['lost'][:20]}"
+    assert result["misplaced"] == [], result["misplaced"][:20]
+    assert result["out_of_order"] == [], f"first deliveries out of order: {result['out_of_order'][:20]}"
