@@ -4,7 +4,8 @@ killed with SIGKILL while producers keep putting records, and B takes A's shards
 checkpoints within the lease time. Nothing is lost, and every shard's first deliveries stay in order.
 
 The function reports every batch to an HTTP receiver in this process (``crash_sink``), so what it saw
-survives the kill whichever server invoked it.
+survives the kill whichever server invoked it. Then a Ray worker node is lost mid-run (nothing lost
+either), and a queue's mapping, shared like every mapping, runs only on the server holding the queue.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 import pytest
 
 from squall.sources.streams import LEASE_TTL_S, MEMBER_PREFIX
-from tests.conftest import function_zip
+from tests.conftest import FUNCTIONS, make_zip
 from tests.contract.postgres import dsn as postgres_dsn
 from tests.e2e.conftest import ROLE, SquallServer
 from tests.e2e.test_multiserver import agent_statuses, ray_cluster, schema, tier_args
@@ -41,6 +42,7 @@ PUT_PAUSE_S = 0.05
 RECORDS = 2400
 KILL_AFTER = 400
 STREAM = "failover"
+CRASH_SINK = (FUNCTIONS / "crash_sink.py").read_text()
 
 
 @pytest.fixture(scope="module")
@@ -143,16 +145,7 @@ def map_stream_to_sink(server: SquallServer, stream: str, sink_port: int) -> str
     kinesis.create_stream(StreamName=stream, ShardCount=SHARDS)
     kinesis.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 0.1})
     arn = kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamARN"]
-    lam.create_function(
-        FunctionName=f"{stream}-sink",
-        Runtime="python3.11",
-        Role=ROLE,
-        Handler="app.handler",
-        Code={"ZipFile": function_zip("crash_sink", "app")},
-        Timeout=30,
-        Environment={"Variables": {"SINK_URL": f"http://127.0.0.1:{sink_port}/", "WORK_MS": "20"}},
-    )
-    lam.get_waiter("function_active_v2").wait(FunctionName=f"{stream}-sink", WaiterConfig={"Delay": 0.05})
+    create_function(lam, f"{stream}-sink", CRASH_SINK, sink_port)
     return str(
         lam.create_event_source_mapping(
             EventSourceArn=arn, FunctionName=f"{stream}-sink", StartingPosition="TRIM_HORIZON", BatchSize=BATCH_SIZE
@@ -273,3 +266,65 @@ def test_a_ray_node_lost_mid_run_loses_no_record(
     assert result["lost"] == [], f"{len(result['lost'])} records lost, e.g. {result['lost'][:20]}"
     assert result["misplaced"] == [], result["misplaced"][:20]
     assert result["out_of_order"] == [], f"first deliveries out of order: {result['out_of_order'][:20]}"
+
+
+QUEUE_SINK = """
+import json, os, urllib.request
+
+def handler(event, context):
+    bodies = [r["body"] for r in event["Records"]]
+    report = {"shard": "queue", "records": [[body, int(body)] for body in bodies]}
+    request = urllib.request.Request(os.environ["SINK_URL"], data=json.dumps(report).encode(), method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        response.read()
+    return {}
+"""
+
+
+@pytest.mark.timeout(180)
+def test_a_queue_mapping_runs_only_on_the_server_holding_the_queue(
+    servers: list[SquallServer], cluster: str, schema: str, tmp_path: Path
+) -> None:
+    b = servers[1]  # A may have been killed by the test before
+    c = SquallServer(tmp_path / "c", tier_args(cluster, schema))  # a server without the queue
+    c.data_dir.mkdir()
+    shutil.copy(b.data_dir / "credentials", c.data_dir / "credentials")
+    c.start()
+    sink = Sink()
+    receiver = serve(sink)
+    try:
+        sqs, lam = b.client("sqs"), b.client("lambda")
+        url = sqs.create_queue(QueueName="only-b")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        create_function(lam, "only-b-sink", QUEUE_SINK, receiver.server_port)
+        mapping = lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName="only-b-sink", BatchSize=10)
+        # C lists the mapping (they are shared) but has no such queue: it leaves it to B, quietly.
+        assert c.client("lambda").get_event_source_mapping(UUID=mapping["UUID"])["EventSourceArn"] == queue_arn
+        bodies = [f"{i:06d}" for i in range(1, 301)]
+        for start in range(0, len(bodies), 10):
+            sqs.send_message_batch(
+                QueueUrl=url, Entries=[{"Id": body, "MessageBody": body} for body in bodies[start : start + 10]]
+            )
+        wait_until(lambda: sink.distinct() >= len(bodies), 60, "every message was delivered")
+        time.sleep(2)  # room for a second delivery to show
+        delivered = Counter(ident for _, _, ident, _ in sink.seen())
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+        assert c.stop() == 0
+    assert delivered == dict.fromkeys(bodies, 1)  # each message once: no other server took it
+    assert "only-b" not in c.log_path.read_text()
+    assert "Traceback" not in c.log_path.read_text()
+
+
+def create_function(lam: Any, name: str, source: str, sink_port: int) -> None:
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=ROLE,
+        Handler="app.handler",
+        Code={"ZipFile": make_zip({"app.py": source})},
+        Timeout=30,
+        Environment={"Variables": {"SINK_URL": f"http://127.0.0.1:{sink_port}/", "WORK_MS": "20"}},
+    )
+    lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.05})
