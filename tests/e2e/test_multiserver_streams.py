@@ -23,10 +23,10 @@ from typing import Any
 import pytest
 
 from squall.sources.streams import LEASE_TTL_S, MEMBER_PREFIX
-from tests.conftest import FUNCTIONS, make_zip
+from tests.conftest import FUNCTIONS
 from tests.contract.postgres import dsn as postgres_dsn
-from tests.e2e.conftest import ROLE, SquallServer
-from tests.e2e.test_multiserver import agent_statuses, ray_cluster, schema, tier_args
+from tests.e2e.conftest import SquallServer
+from tests.e2e.test_multiserver import agent_statuses, create, ray_cluster, schema, tier_args
 from tests.e2e.test_stream_crash import Sink, analyse, serve, wait_until
 
 __all__ = ["schema"]  # a fixture: the module's scratch schema
@@ -318,13 +318,6 @@ def test_a_queue_mapping_runs_only_on_the_server_holding_the_queue(
 
 
 def create_function(lam: Any, name: str, source: str, sink_port: int) -> None:
-    lam.create_function(
-        FunctionName=name,
-        Runtime="python3.11",
-        Role=ROLE,
-        Handler="app.handler",
-        Code={"ZipFile": make_zip({"app.py": source})},
-        Timeout=30,
-        Environment={"Variables": {"SINK_URL": f"http://127.0.0.1:{sink_port}/", "WORK_MS": "20"}},
-    )
-    lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.05})
+    """A function of ``source`` whose ``SINK_URL`` is the receiver on ``sink_port``."""
+    variables = {"SINK_URL": f"http://127.0.0.1:{sink_port}/", "WORK_MS": "20"}
+    create(lam, name, source, Timeout=30, Environment={"Variables": variables})
