@@ -55,7 +55,7 @@ from squall.services.tables.service import TableService
 from squall.services.tables.streams import TableStreams
 from squall.services.topics.deliverer import Deliverer
 from squall.services.topics.service import TopicService
-from squall.sources.mappings import EventSourceMapping, MappingStore
+from squall.sources.mappings import EventSourceMapping, MappingDatabase, MappingStore
 from squall.sources.objects import ObjectNotifications
 from squall.sources.queues import QueueMappings
 from squall.sources.schedules import Schedules, build_schedules
@@ -157,7 +157,7 @@ class Platform:
             lambda name, qualifier, payload: platform.invoke(name, qualifier, payload, "Event"),
             platform.queues,
         )
-        platform.mappings = MappingStore(data / "mappings.db")
+        platform.mappings = MappingStore(_mapping_database(settings, data))
         # One connection to the lease file per process, shared by everything that holds leases.
         platform.leases = _lease_store(settings, data)
         platform.destinations.queues = platform.queues
@@ -625,6 +625,16 @@ def _stream_store(settings: Settings, data: Path) -> Path | StreamStore:
 
         return PostgresStreamStore(_postgres_dsn(settings), f"{settings.postgres_schema}_streams")
     return data / "streams.db"
+
+
+def _mapping_database(settings: Settings, data: Path) -> Path | MappingDatabase:
+    """Event source mappings and checkpoints: a file (embedded) or the cluster's PostgreSQL (ray), in
+    the schema ``<schema>_mappings``, so that every server runs every mapping."""
+    if settings.tier == "ray":
+        from squall.sources.mappings_postgres import PostgresMappingDatabase
+
+        return PostgresMappingDatabase(_postgres_dsn(settings), f"{settings.postgres_schema}_mappings")
+    return data / "mappings.db"
 
 
 def _postgres_dsn(settings: Settings) -> str:

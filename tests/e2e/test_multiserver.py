@@ -124,6 +124,13 @@ def wait_for(done: Callable[[], bool], what: str, timeout: float = 30) -> None:
 def cluster(schema: str) -> Iterator[str]:
     """A two-node Ray cluster on this machine (a head and a worker node, free ports), which this test
     process joins to see the agents."""
+    with ray_cluster() as nodes:
+        yield str(nodes.address)
+
+
+@contextlib.contextmanager
+def ray_cluster() -> Iterator[Any]:
+    """The ``ray.cluster_utils.Cluster`` behind ``cluster``, joined by this process."""
     pytest.importorskip("ray")
     import ray
     import ray._private.utils
@@ -140,7 +147,7 @@ def cluster(schema: str) -> Iterator[str]:
     try:
         nodes.add_node(**NODE)
         ray.init(address=nodes.address, namespace="squall", log_to_driver=False)
-        yield str(nodes.address)
+        yield nodes
     finally:
         ray.shutdown()
         nodes.shutdown()

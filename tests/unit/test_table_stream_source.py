@@ -17,9 +17,12 @@ from squall.services.tables import changes
 from squall.services.tables.service import TableService, WriteOp
 from squall.services.tables.streams import TableStreams
 from squall.sources.filters import kinesis_view, matches_any, parse_filters
-from squall.sources.mappings import EventSourceMapping, MappingStore
+from squall.sources.mappings import EventSourceMapping
 from squall.sources.shard_sources import KinesisSource, ShardSource, TableStreamSource
 from squall.sources.stream_poller import ShardPoller
+from tests.contract.mapping_stores import Opener, mapping_stores
+
+__all__ = ["mapping_stores"]  # the fixture: the pollers run on every mapping store backend
 
 ROLE = "arn:aws:iam::000000000000:role/r"
 TABLE = {
@@ -110,13 +113,13 @@ def test_table_source_reads_the_change_log(tables: TableService) -> None:
 
 
 def run_poller(
-    tables: TableService, tmp_path: Path, mapping: EventSourceMapping, replies: list[Any], wanted: int
+    tables: TableService, mapping_stores: Opener, mapping: EventSourceMapping, replies: list[Any], wanted: int
 ) -> tuple[list[list[str]], list[dict[str, Any]]]:
     """Run a poller of the table's stream until ``wanted`` invocations; the function answers ``replies`` in turn
     (then succeeds). Returns each invocation's sequence numbers and the failure records sent."""
     source, arn = table_source(tables)
     mapping.event_source_arn = arn
-    store = MappingStore(tmp_path / "mappings.db")
+    store = mapping_stores()
     store.put(mapping)
     calls: list[list[str]] = []
     failures: list[dict[str, Any]] = []
@@ -143,14 +146,11 @@ def run_poller(
         with pytest.raises(asyncio.CancelledError):
             await task
 
-    try:
-        asyncio.run(main())
-    finally:
-        store.close()
+    asyncio.run(main())
     return calls, failures
 
 
-def test_partial_failures_name_the_dynamodb_sequence_number(tables: TableService, tmp_path: Path) -> None:
+def test_partial_failures_name_the_dynamodb_sequence_number(tables: TableService, mapping_stores: Opener) -> None:
     for key in ("a", "b", "c"):
         put(tables, key)
     source, arn = table_source(tables)
@@ -161,11 +161,13 @@ def test_partial_failures_name_the_dynamodb_sequence_number(tables: TableService
         event_source_arn="",
         function_response_types=["ReportBatchItemFailures"],
     )
-    calls, _ = run_poller(tables, tmp_path, mapping, [{"batchItemFailures": [{"itemIdentifier": numbers[1]}]}], 2)
+    calls, _ = run_poller(tables, mapping_stores, mapping, [{"batchItemFailures": [{"itemIdentifier": numbers[1]}]}], 2)
     assert calls == [numbers, numbers[1:]]
 
 
-def test_discarded_batches_are_reported_with_ddb_stream_batch_info(tables: TableService, tmp_path: Path) -> None:
+def test_discarded_batches_are_reported_with_ddb_stream_batch_info(
+    tables: TableService, mapping_stores: Opener
+) -> None:
     put(tables, "a")
     put(tables, "b")
     source, arn = table_source(tables)
@@ -178,7 +180,7 @@ def test_discarded_batches_are_reported_with_ddb_stream_batch_info(tables: Table
         maximum_retry_attempts=0,
         on_failure="arn:aws:sqs:us-east-1:0:dlq",
     )
-    calls, failures = run_poller(tables, tmp_path, mapping, ["error"], 2)
+    calls, failures = run_poller(tables, mapping_stores, mapping, ["error"], 2)
     assert calls == [[numbers[0]], [numbers[1]]]
     (failure,) = failures
     assert "KinesisBatchInfo" not in failure

@@ -1,28 +1,40 @@
-"""Event source mappings and their checkpoints, stored durably (SQLite, the embedded tier).
+"""Event source mappings and their checkpoints, stored durably: one set of SQL over a small seam.
 
 A checkpoint is the next sequence counter to deliver from one shard; it only moves forward after
 a batch was handled (or deliberately discarded), so delivery is at least once and never loses a record.
 Beside it, in the same transaction, each shard keeps its open tumbling window (start and state) and
 the IteratorAge of its last batch.
+
+The rows live in a :class:`MappingDatabase`: a SQLite file (the embedded tier, this module) or, in the
+scale-out tier, PostgreSQL shared by every server (``mappings_postgres.py``), so that a mapping
+created through one server is run by all of them and a shard's checkpoint outlives the server that
+wrote it. The SQL is written once, with ``?`` placeholders, like the stream service's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import msgspec
 
 from squall.errors import StoreUnavailable
+from squall.services.streams.store import Connection
 from squall.stores.sqlite_file import open_durable, write_transaction
 
-_SAVE_CHECKPOINT = "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)"
+# ``window`` is quoted everywhere: PostgreSQL reserves the word (SQLite takes it either way).
+_SAVE_CHECKPOINT = (
+    "INSERT INTO checkpoints VALUES (?, ?, ?) ON CONFLICT (uuid, shard_id) DO UPDATE SET position = excluded.position"
+)
 _SAVE_PROGRESS = (
     "INSERT INTO shard_progress VALUES (?, ?, ?, ?) ON CONFLICT (uuid, shard_id) DO UPDATE SET"
-    " iterator_age_ms = COALESCE(excluded.iterator_age_ms, iterator_age_ms), window = excluded.window"
+    " iterator_age_ms = COALESCE(excluded.iterator_age_ms, shard_progress.iterator_age_ms),"
+    ' "window" = excluded."window"'
 )
 
 
@@ -53,78 +65,132 @@ class EventSourceMapping(msgspec.Struct, kw_only=True):
     last_processing_result: str = "No records processed"
 
 
-class MappingStore:
-    """Mappings and per-shard checkpoints in one SQLite file."""
+def schema(blob: str, int64: str) -> list[str]:
+    """The mapping tables with a dialect's names for binary and 64-bit integer columns. Never change a
+    statement a release has shipped: files and schemas in the field were made with it."""
+    return [
+        f"CREATE TABLE IF NOT EXISTS mappings (uuid TEXT PRIMARY KEY, body {blob} NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS checkpoints (uuid TEXT NOT NULL, shard_id TEXT NOT NULL,"
+        f" position {int64} NOT NULL, PRIMARY KEY (uuid, shard_id))",
+        "CREATE TABLE IF NOT EXISTS shard_progress (uuid TEXT NOT NULL, shard_id TEXT NOT NULL,"
+        f' iterator_age_ms {int64}, "window" TEXT, PRIMARY KEY (uuid, shard_id))',
+    ]
+
+
+class MappingDatabase(ABC):
+    """The database under a ``MappingStore``."""
+
+    #: Appended to a ``SELECT`` of a mapping row that the same transaction rewrites, so that writers on
+    #: other servers wait for it instead of overwriting each other's change.
+    for_update: str = ""
+
+    @abstractmethod
+    def write(self) -> contextlib.AbstractContextManager[Connection]:
+        """One write transaction, committed durably when the block ends, rolled back if it raises;
+        driver errors become ``StoreUnavailable("Mapping store failure: ...")``."""
+
+    @abstractmethod
+    def read(self) -> contextlib.AbstractContextManager[Connection]:
+        """A connection for reads of committed rows."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+class SqliteMappingDatabase(MappingDatabase):
+    """The embedded tier's: one file (WAL, ``synchronous=FULL``), one connection behind a lock."""
 
     def __init__(self, path: Path) -> None:
         self._lock = threading.Lock()
-        self._conn = open_durable(
-            path,
-            [
-                "CREATE TABLE IF NOT EXISTS mappings (uuid TEXT PRIMARY KEY, body BLOB NOT NULL)",
-                "CREATE TABLE IF NOT EXISTS checkpoints (uuid TEXT NOT NULL, shard_id TEXT NOT NULL,"
-                " position INTEGER NOT NULL, PRIMARY KEY (uuid, shard_id))",
-                "CREATE TABLE IF NOT EXISTS shard_progress (uuid TEXT NOT NULL, shard_id TEXT NOT NULL,"
-                " iterator_age_ms INTEGER, window TEXT, PRIMARY KEY (uuid, shard_id))",
-            ],
-            "mapping store",
-        )
+        self._conn = open_durable(path, schema("BLOB", "INTEGER"), "mapping store")
 
-    def _run(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+    def write(self) -> contextlib.AbstractContextManager[Connection]:
+        return write_transaction(self._conn, self._lock, "Mapping store")
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
         with self._lock:
             try:
-                return self._conn.execute(sql, args).fetchall()
+                yield self._conn
             except sqlite3.Error as exc:
                 raise StoreUnavailable(f"Mapping store failure: {exc}") from exc
 
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+class MappingStore:
+    """Mappings and per-shard checkpoints in a ``MappingDatabase`` (a path: a SQLite file)."""
+
+    def __init__(self, database: Path | MappingDatabase) -> None:
+        self.db = SqliteMappingDatabase(database) if isinstance(database, Path) else database
+
     def put(self, mapping: EventSourceMapping) -> None:
         mapping.last_modified = time.time()
-        self._run("INSERT OR REPLACE INTO mappings VALUES (?, ?)", (mapping.uuid, msgspec.json.encode(mapping)))
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT INTO mappings VALUES (?, ?) ON CONFLICT (uuid) DO UPDATE SET body = excluded.body",
+                (mapping.uuid, msgspec.json.encode(mapping)),
+            )
 
     def get(self, uuid: str) -> EventSourceMapping | None:
-        rows = self._run("SELECT body FROM mappings WHERE uuid = ?", (uuid,))
-        return msgspec.json.decode(rows[0][0], type=EventSourceMapping) if rows else None
+        with self.db.read() as conn:
+            row = conn.execute("SELECT body FROM mappings WHERE uuid = ?", (uuid,)).fetchone()
+        return _decode(row[0]) if row else None
 
     def all(self) -> list[EventSourceMapping]:
-        rows = self._run("SELECT body FROM mappings ORDER BY uuid")
-        return [msgspec.json.decode(r[0], type=EventSourceMapping) for r in rows]
+        with self.db.read() as conn:
+            rows = conn.execute("SELECT body FROM mappings ORDER BY uuid").fetchall()
+        return [_decode(r[0]) for r in rows]
 
     def record_result(self, uuid: str, result: str) -> None:
         """Set a mapping's LastProcessingResult (if it still exists), leaving the rest as stored."""
-        mapping = self.get(uuid)
-        if mapping is not None and mapping.last_processing_result != result:
-            mapping.last_processing_result = result
-            self._run("UPDATE mappings SET body = ? WHERE uuid = ?", (msgspec.json.encode(mapping), uuid))
+        with self.db.write() as conn:
+            row = conn.execute("SELECT body FROM mappings WHERE uuid = ?" + self.db.for_update, (uuid,)).fetchone()
+            if row is None:
+                return
+            mapping = _decode(row[0])
+            if mapping.last_processing_result != result:
+                mapping.last_processing_result = result
+                conn.execute("UPDATE mappings SET body = ? WHERE uuid = ?", (msgspec.json.encode(mapping), uuid))
 
     def delete(self, uuid: str) -> None:
-        with write_transaction(self._conn, self._lock, "Mapping store") as conn:
+        with self.db.write() as conn:
             for table in ("mappings", "checkpoints", "shard_progress"):
                 conn.execute(f"DELETE FROM {table} WHERE uuid = ?", (uuid,))
 
     def checkpoint(self, uuid: str, shard_id: str) -> int | None:
-        rows = self._run("SELECT position FROM checkpoints WHERE uuid = ? AND shard_id = ?", (uuid, shard_id))
-        return int(rows[0][0]) if rows else None
+        with self.db.read() as conn:
+            row = conn.execute(
+                "SELECT position FROM checkpoints WHERE uuid = ? AND shard_id = ?", (uuid, shard_id)
+            ).fetchone()
+        return int(row[0]) if row else None
 
     def save_checkpoint(
         self, uuid: str, shard_id: str, position: int, window: str | None = None, iterator_age_ms: int | None = None
     ) -> None:
         """Move a shard's checkpoint, with its open window (JSON, or None) and last IteratorAge, atomically."""
-        with write_transaction(self._conn, self._lock, "Mapping store") as conn:
+        with self.db.write() as conn:
             conn.execute(_SAVE_CHECKPOINT, (uuid, shard_id, position))
             conn.execute(_SAVE_PROGRESS, (uuid, shard_id, iterator_age_ms, window))
 
     def progress(self, uuid: str, shard_id: str) -> tuple[int | None, str | None, int | None]:
         """A shard's checkpoint, open window (JSON) and last IteratorAge in ms; None where there is none."""
-        rows = self._run(
-            "SELECT c.position, p.window, p.iterator_age_ms FROM checkpoints c LEFT JOIN shard_progress p"
-            " ON p.uuid = c.uuid AND p.shard_id = c.shard_id WHERE c.uuid = ? AND c.shard_id = ?",
-            (uuid, shard_id),
-        )
-        if not rows:
+        with self.db.read() as conn:
+            row = conn.execute(
+                'SELECT c.position, p."window", p.iterator_age_ms FROM checkpoints c LEFT JOIN shard_progress p'
+                " ON p.uuid = c.uuid AND p.shard_id = c.shard_id WHERE c.uuid = ? AND c.shard_id = ?",
+                (uuid, shard_id),
+            ).fetchone()
+        if row is None:
             return None, None, None
-        position, window, age = rows[0]
+        position, window, age = row
         return int(position), window, None if age is None else int(age)
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self.db.close()
+
+
+def _decode(body: bytes) -> EventSourceMapping:
+    return msgspec.json.decode(body, type=EventSourceMapping)

@@ -283,9 +283,9 @@ class QueueMappings:
 
     async def _reconcile(self) -> None:
         mappings = [m for m in await asyncio.to_thread(self.store.all) if is_queue_arn(m.event_source_arn)]
-        active = {m.uuid for m in mappings if m.enabled}
-        for uuid in [u for u in self._pollers if u not in active]:
-            self.forget(uuid)
+        current = {m.uuid: m.last_modified for m in mappings if m.enabled}
+        for uuid in [u for u, (poller, _) in self._pollers.items() if poller.mapping.last_modified != current.get(u)]:
+            self.forget(uuid)  # disabled, deleted, or changed (through any server): restarted below
         for uuid in [u for u, (_, task) in self._pollers.items() if task.done()]:
             self.forget(uuid)  # crashed: started again below
         for mapping in mappings:
@@ -300,7 +300,9 @@ class QueueMappings:
             queue = await asyncio.to_thread(self.queues.queue, name)
             timeout = await self.function_timeout(mapping.function_arn)
         except Exception:
-            return  # the queue or function is gone for now; tried again on the next round
+            # The queue or function is gone for now; or, in the scale-out tier, the queue lives in
+            # another server's store and that server runs the mapping. Tried again on the next round.
+            return
         # Lambda's rule: when window + function timeout outlast the queue's visibility timeout, the
         # messages it holds are hidden for window + timeout + 30 s instead.
         visibility = None

@@ -18,7 +18,7 @@ import logging
 import time
 import uuid
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import msgspec
@@ -68,11 +68,21 @@ class ShardPoller:
         self.deliver = deliver
         self.wakeup = wakeup
         self.finished = False
+        #: Set by ``hand_over``: the poller ends at its next checkpoint, leaving the shard to another server.
+        self.handing_over = False
         self.iterator_age_ms: int | None = None
+        self._busy = False
         self._attempts: dict[tuple[int, int], int] = {}
         self._filters = parse_filters({"Filters": [{"Pattern": p} for p in mapping.filter_patterns]})
         self._recorded_result: str | None = None
         self._window: Window | None = None
+
+    def hand_over(self, task: asyncio.Task[None]) -> None:
+        """End this poller (running as ``task``) without repeating a batch: now when it is between
+        batches, else once the batch in hand is checkpointed."""
+        self.handing_over = True
+        if not self._busy:
+            task.cancel()
 
     @property
     def windowed(self) -> bool:
@@ -86,14 +96,15 @@ class ShardPoller:
             await self._checkpoint(position)
         # With a window, state is per shard, so the shard is one lane.
         lanes = 1 if self.windowed else self.mapping.parallelization_factor
-        while True:
+        while not self.handing_over:
             # Taken before reading, so a put that lands between the read and the wait still wakes us.
             signal = self.wakeup() if self.wakeup is not None else None
             records = await self._read(position, self.mapping.batch_size * lanes)
             if not records:
                 if self._window is not None and (self._window.ended() or self.shard.end_seq is not None):
-                    await self._close_window()  # the window ended (or the shard did: resharding closes it)
-                    await self._checkpoint(position)
+                    with self._in_hand():
+                        await self._close_window()  # the window ended (or the shard did: resharding closes it)
+                        await self._checkpoint(position)
                     continue
                 if self.shard.end_seq is not None:
                     await self._checkpoint(self.shard.end_seq + 1)
@@ -101,18 +112,30 @@ class ShardPoller:
                     return
                 await self._idle(signal)
                 continue
-            # Without filters nothing is parsed: matching would decode every record's data for nothing.
-            kept = [r for r in records if matches_any(self._filters, self.source.view(r))] if self._filters else records
-            if self.windowed:
-                await self._deliver_windowed(kept)
-            else:
-                async with asyncio.TaskGroup() as group:
-                    for lane in _lanes(kept, lanes):
-                        group.create_task(self._deliver_lane(lane))
-            # Filtered-out records are skipped for good: the checkpoint moves past them too.
-            position = records[-1].seq + 1
-            await self._checkpoint(position)
-            await self._record_result()
+            with self._in_hand():
+                # Without filters nothing is parsed: matching would decode every record's data for nothing.
+                kept = records
+                if self._filters:
+                    kept = [r for r in records if matches_any(self._filters, self.source.view(r))]
+                if self.windowed:
+                    await self._deliver_windowed(kept)
+                else:
+                    async with asyncio.TaskGroup() as group:
+                        for lane in _lanes(kept, lanes):
+                            group.create_task(self._deliver_lane(lane))
+                # Filtered-out records are skipped for good: the checkpoint moves past them too.
+                position = records[-1].seq + 1
+                await self._checkpoint(position)
+                await self._record_result()
+
+    @contextlib.contextmanager
+    def _in_hand(self) -> Iterator[None]:
+        """While a batch is between its read and its checkpoint: a hand-over waits for its end."""
+        self._busy = True
+        try:
+            yield
+        finally:
+            self._busy = False
 
     async def _record_result(self) -> None:
         """Store LastProcessingResult when it changed since this poller last stored it."""

@@ -7,6 +7,12 @@ lease (``LeaseStore``), so several server processes on the same data never deliv
 It renews its leases on a heartbeat and stops the pollers of any lease it lost; it frees the leases of
 servers that died, so a restarted server carries on from the checkpoints at once. Children of a split
 or merged shard start once their parents are read to the end, so order per key holds.
+
+Servers sharing a lease store (the scale-out tier) share the shards: each holds a membership lease,
+takes at most its fair share of a mapping's shards (the shards over the live members, rounded up)
+and hands the surplus over, between batches, when another server joins. A server that dies stops
+renewing: its leases expire (or are reaped at once on its own host) and the others take its shards
+from the shared checkpoints. A mapping changed through another server restarts its pollers here.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 from collections.abc import Sequence
 
 from squall.sources.mappings import EventSourceMapping, MappingStore
@@ -34,6 +41,10 @@ LEASE_RENEW_S = 5.0
 
 def lease_name(mapping_uuid: str, shard_id: str) -> str:
     return f"stream-mapping/{mapping_uuid}/{shard_id}"
+
+
+#: Every running supervisor holds a lease named so, renewed with its shards': the live members.
+MEMBER_PREFIX = "stream-member/"
 
 
 class StreamMappings:
@@ -65,7 +76,13 @@ class StreamMappings:
         for source in self.sources:
             source.add_listener(self._on_put)
         await asyncio.to_thread(self.leases.reap_abandoned, owner_alive)
+        await asyncio.to_thread(self.leases.acquire, self.owner, self.member, LEASE_TTL_S)
         self._tasks = [asyncio.ensure_future(self._supervise()), asyncio.ensure_future(self._heartbeat())]
+
+    @property
+    def member(self) -> str:
+        """The name of this supervisor's membership lease."""
+        return MEMBER_PREFIX + self.owner
 
     def source_for(self, arn: str) -> ShardSource | None:
         """The source that serves the stream ``arn`` (None: not a stream this supervisor reads)."""
@@ -124,6 +141,9 @@ class StreamMappings:
             for key in [k for k in self._pollers if lease_name(*k) not in held]:
                 log.warning("mapping %s: lost the lease of %s; another server delivers it now", *key)
                 self._pollers.pop(key)[1].cancel()
+            if self.member not in held:  # expired during a stall: be counted again
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(self.leases.acquire, self.owner, self.member, LEASE_TTL_S)
 
     async def _supervise(self) -> None:
         while True:
@@ -135,30 +155,43 @@ class StreamMappings:
 
     async def _reconcile(self) -> None:
         mappings = await asyncio.to_thread(self.store.all)
-        active = {m.uuid for m in mappings if m.enabled}
-        for key in [k for k in self._pollers if k[0] not in active]:
-            self._stop_poller(key)
+        current = {m.uuid: m.last_modified for m in mappings if m.enabled}
+        for key in [k for k, (poller, _) in self._pollers.items() if poller.mapping.last_modified != current.get(k[0])]:
+            self._stop_poller(key)  # disabled, deleted, or changed (through any server): restarted below
         for key in [k for k, (poller, task) in self._pollers.items() if task.done() and not poller.finished]:
-            self._stop_poller(key)  # crashed: retried below, from its checkpoint
+            self._stop_poller(key)  # crashed or handed over: retried below (if still ours), from its checkpoint
         held = await asyncio.to_thread(self.leases.holders)
+        members = len({name for name in held if name.startswith(MEMBER_PREFIX)} | {self.member})
         for mapping in mappings:
             if mapping.enabled:
-                await self._start_shards(mapping, held)
+                await self._start_shards(mapping, held, members)
 
-    async def _start_shards(self, mapping: EventSourceMapping, held: dict[str, str]) -> None:
+    async def _start_shards(self, mapping: EventSourceMapping, held: dict[str, str], members: int) -> None:
         source = self.source_for(mapping.event_source_arn)
         if source is None:
             return  # a queue's mapping: not ours
         try:
             shards = await asyncio.to_thread(source.shards, mapping.event_source_arn)
         except Exception:
-            return
+            return  # not a stream of this server (a table stream of another's), or gone for now
         done = {k[1] for k, (poller, _) in self._pollers.items() if k[0] == mapping.uuid and poller.finished}
+        fair = math.ceil(len(shards) / members)
+        ours = sorted(
+            k for k, (poller, _) in self._pollers.items()
+            if k[0] == mapping.uuid and not poller.finished and not poller.handing_over
+        )  # fmt: skip
+        for key in ours[fair:]:
+            log.info("mapping %s: handing %s over (%d servers share %d shards)", *key, members, len(shards))
+            poller, task = self._pollers[key]
+            poller.hand_over(task)
+        taken = len(ours)
         for shard in shards:
             key = (mapping.uuid, shard.shard_id)
             lease = lease_name(*key)
             if key in self._pollers or held.get(lease, self.owner) != self.owner:
                 continue  # ours already, or another server's
+            if taken >= fair:
+                return  # our share: the other servers take the rest
             checkpoint = await asyncio.to_thread(self.store.checkpoint, mapping.uuid, shard.shard_id)
             if shard.end_seq is not None and checkpoint is not None and checkpoint > shard.end_seq:
                 continue  # read to its end already
@@ -168,6 +201,7 @@ class StreamMappings:
                 continue  # children wait for their parents, so order per key holds
             if not await asyncio.to_thread(self.leases.acquire, self.owner, lease, LEASE_TTL_S):
                 continue
+            taken += 1
             poller = ShardPoller(
                 mapping,
                 shard,

@@ -18,7 +18,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -138,10 +138,38 @@ class PostgresDatabase:
                 raise
             raise StoreUnavailable(f"PostgreSQL store failure: {exc}") from exc
 
+    @contextmanager
+    def qmark(self, what: str, transaction: bool = True) -> Iterator[QmarkConnection]:
+        """A connection taking SQL written once for SQLite and PostgreSQL (``?`` placeholders, no ``%``),
+        in one transaction or (``transaction=False``) autocommitting each statement; driver errors
+        become ``StoreUnavailable("<what> failure: ...")``."""
+        if self._closed:
+            raise StoreUnavailable(f"The PostgreSQL store ({self.schema}) is closed")
+        try:
+            with self.pool.connection() as conn, conn.transaction() if transaction else contextlib.nullcontext():
+                yield QmarkConnection(conn)
+        except self._error as exc:
+            raise StoreUnavailable(f"{what} failure: {exc}") from exc
+
     def close(self) -> None:
         if not self._closed:
             self._closed = True
             self.pool.close()
+
+
+class QmarkConnection:
+    """A psycopg connection that takes ``?`` placeholders (``PostgresDatabase.qmark``)."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Any:
+        return self.conn.execute(sql.replace("?", "%s"), parameters)
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any:
+        cursor = self.conn.cursor()
+        cursor.executemany(sql.replace("?", "%s"), parameters)
+        return cursor
 
 
 def _unique_violation() -> type[Exception]:
