@@ -124,13 +124,14 @@ def wait_for(done: Callable[[], bool], what: str, timeout: float = 30) -> None:
 def cluster(schema: str) -> Iterator[str]:
     """A two-node Ray cluster on this machine (a head and a worker node, free ports), which this test
     process joins to see the agents."""
-    with ray_cluster() as nodes:
+    with ray_cluster(schema) as nodes:
         yield str(nodes.address)
 
 
 @contextlib.contextmanager
-def ray_cluster() -> Iterator[Any]:
-    """The ``ray.cluster_utils.Cluster`` behind ``cluster``, joined by this process."""
+def ray_cluster(schema: str) -> Iterator[Any]:
+    """The ``ray.cluster_utils.Cluster`` behind ``cluster``, joined by this process; the agents of the
+    deployment on ``schema`` leave their work directories behind, removed at the end."""
     pytest.importorskip("ray")
     import ray
     import ray._private.utils

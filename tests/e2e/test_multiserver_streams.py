@@ -46,9 +46,9 @@ CRASH_SINK = (FUNCTIONS / "crash_sink.py").read_text()
 
 
 @pytest.fixture(scope="module")
-def nodes() -> Iterator[Any]:
+def nodes(schema: str) -> Iterator[Any]:
     """A two-node Ray cluster (``ray.cluster_utils.Cluster``), started once for the module."""
-    with ray_cluster() as cluster:
+    with ray_cluster(schema) as cluster:
         yield cluster
 
 
