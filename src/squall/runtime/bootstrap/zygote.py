@@ -111,28 +111,36 @@ class _Spare:
         self.sock = sock
 
 
-def _become_spare(sock: socket.socket, setup: dict[str, Any], expose: list[str]) -> None:
-    """In a freshly forked child: prepare the confinement, wait to be claimed, then run (never returns)."""
+def _become_spare(sock: socket.socket, setup: dict[str, Any], expose: list[str], pid_one: bool) -> None:
+    """In a freshly forked child: prepare the confinement, wait to be claimed, then run (never returns).
+
+    ``pid_one``: the child already is PID 1 of a PID namespace of its own (see
+    ``isolate.PidNamespaceForker``); otherwise an isolated one forks that PID 1 and stays outside
+    as its stand-in.
+    """
     isolate.set_parent_death_signal()
     prepared = None
     root_dir = setup.get("root_dir")
     cgroup_dir = cpu_dir = None
     try:
         if setup.get("cgroup_base"):
-            cgroup_dir = os.path.join(setup["cgroup_base"], f"spare-{os.getpid()}")
+            # Named by the pid Squall knows (the zygote's view), which a PID 1 must look up.
+            name = f"spare-{isolate.pid_outside() if pid_one else os.getpid()}"
+            cgroup_dir = os.path.join(setup["cgroup_base"], name)
             isolate.join_cgroup(cgroup_dir)
             cpu_dir = cgroup_dir
             if setup.get("cpu_cgroup_base"):  # v1: the cpu controller is a hierarchy of its own
-                cpu_dir = os.path.join(setup["cpu_cgroup_base"], f"spare-{os.getpid()}")
+                cpu_dir = os.path.join(setup["cpu_cgroup_base"], name)
                 isolate.join_cgroup(cpu_dir)
         if root_dir:
-            isolate.enter_namespaces()
-            inner = os.fork()
-            if inner:
-                sock.close()
-                _stand_in_for(inner)
+            isolate.enter_namespaces(pid=not pid_one)
+            if not pid_one:
+                inner = os.fork()
+                if inner:
+                    sock.close()
+                    _stand_in_for(inner)
+                isolate.set_parent_death_signal()
             # PID 1 of the sandbox's own PID namespace: when it exits, everything it started dies.
-            isolate.set_parent_death_signal()
             isolate.prepare_root(root_dir, expose)
             prepared = root_dir
     except BaseException as exc:
@@ -183,6 +191,7 @@ def main() -> None:
     loaded = _preload(PRELOAD if setup.get("preload", True) else ())
     expose = _expose_paths(own_path)
     control = socket.socket(fileno=control_fd)
+    forker, no_forker = _pid_namespace_forker(setup)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
@@ -194,7 +203,7 @@ def main() -> None:
 
     def fork_spare() -> _Spare:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        pid = os.fork()
+        pid = os.fork() if forker is None else forker.fork()
         if pid == 0:
             ours.close()
             control.close()
@@ -203,7 +212,7 @@ def main() -> None:
             signal.set_wakeup_fd(-1)
             for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, signal.SIG_DFL)
-            _become_spare(theirs, setup, expose)
+            _become_spare(theirs, setup, expose, forker is not None)
         theirs.close()
         return _Spare(pid, ours)
 
@@ -214,6 +223,8 @@ def main() -> None:
         "python": sys.version.split()[0],
         "preloaded": loaded,
         "expose": expose,
+        # Why isolated sandboxes need a stand-in process outside their PID namespace (None: they do not).
+        "stand_in": no_forker,
     }
     control.send(json.dumps(hello).encode())
     import select
@@ -255,6 +266,16 @@ def main() -> None:
             # The next spare is forked a moment later, so it does not compete for the CPU with
             # the sandbox that was just claimed while that one initialises.
             spare_due = time.monotonic() + SPARE_DELAY_S
+
+
+def _pid_namespace_forker(setup: dict[str, Any]) -> tuple[isolate.PidNamespaceForker | None, str | None]:
+    """The forker of isolated sandboxes, or why there is none (None, None: sandboxes are not isolated)."""
+    if not setup.get("root_dir"):
+        return None, None
+    try:
+        return isolate.PidNamespaceForker(), None
+    except OSError as exc:
+        return None, str(exc)
 
 
 def _report_exits(control: socket.socket) -> set[int]:
