@@ -89,8 +89,6 @@ def _serve_native(channel: socket.socket, spec: dict[str, Any]) -> None:
     if opt_root:  # as on Lambda: the layers' Python dirs come right after the function's code
         version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
         sys.path[1:1] = [f"{opt_root}/python/lib/{version}/site-packages", f"{opt_root}/python"]
-    sys.stdout = open(1, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
-    sys.stderr = open(2, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
     reader = channel.makefile("rb")
     writer = channel.makefile("wb")
     shim.serve(reader, writer, spec["handler"])
@@ -183,12 +181,14 @@ def main() -> None:
     control_fd = int(sys.argv[1])
     own_path = sys.argv[2]
     setup = json.loads(sys.argv[3])
+    gc.disable()
     extra_site = sys.argv[4:]
     sys.path[:] = [p for p in sys.path if p != own_path] + extra_site
     os.setpgid(0, 0)
     isolate.set_parent_death_signal()
     isolate.become_subreaper()
     loaded = _preload(PRELOAD if setup.get("preload", True) else ())
+    shim.prepare()
     expose = _expose_paths(own_path)
     control = socket.socket(fileno=control_fd)
     forker, no_forker = _pid_namespace_forker(setup)
@@ -198,13 +198,13 @@ def main() -> None:
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    gc.collect()
-    gc.freeze()
 
     def fork_spare() -> _Spare:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        gc.freeze()
         pid = os.fork() if forker is None else forker.fork()
         if pid == 0:
+            gc.enable()
             ours.close()
             control.close()
             os.close(wake_r)
