@@ -181,6 +181,8 @@ def main() -> None:
     control_fd = int(sys.argv[1])
     own_path = sys.argv[2]
     setup = json.loads(sys.argv[3])
+    # No collections while preloading: freed cycles would leave holes in the heap's pages, which
+    # each sandbox's first allocations would fill, copying those pages (gc.freeze's documented use).
     gc.disable()
     extra_site = sys.argv[4:]
     sys.path[:] = [p for p in sys.path if p != own_path] + extra_site
@@ -198,13 +200,14 @@ def main() -> None:
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    gc.freeze()
+    gc.enable()  # for the zygote's own garbage from here on; what it holds now stays frozen
 
     def fork_spare() -> _Spare:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        gc.freeze()
+        gc.freeze()  # the sandbox's collections never visit (and so never copy) what the zygote holds
         pid = os.fork() if forker is None else forker.fork()
         if pid == 0:
-            gc.enable()
             ours.close()
             control.close()
             os.close(wake_r)
