@@ -318,3 +318,28 @@ def test_init_is_limited_to_ten_seconds(lam: Any, make_function: Any) -> None:
     assert response["FunctionError"] == "Unhandled"
     assert payload["errorType"] == "Sandbox.Timedout"
     assert "10.00 seconds" in payload["errorMessage"]
+
+
+LOG_LEVEL_SOURCE = """import logging
+
+
+def handler(event, context):
+    logging.getLogger("app").debug("a debug line")
+    return logging.getLogger().level
+"""
+
+
+def test_application_log_level_sets_the_root_logger(lam: Any, make_function: Any) -> None:
+    """The root logger is built once in the zygote at WARNING; ApplicationLogLevel applies per sandbox."""
+    make_function(
+        "log-level-debug",
+        make_zip({"app.py": LOG_LEVEL_SOURCE}),
+        LoggingConfig={"LogFormat": "JSON", "ApplicationLogLevel": "DEBUG"},
+    )
+    make_function("log-level-default", make_zip({"app.py": LOG_LEVEL_SOURCE}))
+    response, level = call(lam, "log-level-debug", {}, LogType="Tail")
+    assert level == 10
+    assert "a debug line" in base64.b64decode(response["LogResult"]).decode()
+    response, level = call(lam, "log-level-default", {}, LogType="Tail")
+    assert level == 30
+    assert "a debug line" not in base64.b64decode(response["LogResult"]).decode()

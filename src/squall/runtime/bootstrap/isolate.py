@@ -82,7 +82,7 @@ def join_cgroup(directory: str) -> None:
     """
     os.mkdir(directory, 0o755)
     with open(os.path.join(directory, "cgroup.procs"), "w") as fh:
-        fh.write(str(os.getpid()))
+        fh.write("0")  # this very process (its pid may be 1 of a namespace of its own)
 
 
 def limit_memory(directory: str, version: int, limit_bytes: int) -> None:
@@ -119,10 +119,65 @@ def limit_cpu(directory: str, version: int, cpus: float, quota: bool, period_us:
             fh.write(value)
 
 
-def enter_namespaces() -> None:
-    """New mount, IPC, UTS and PID namespaces; the next child forked is PID 1 of the new one."""
-    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID), "unshare")
+def enter_namespaces(pid: bool = True) -> None:
+    """New mount, IPC and UTS namespaces and, with ``pid``, a new PID namespace whose PID 1 is the
+    next child forked (without it: the caller already is PID 1 of one, see ``PidNamespaceForker``)."""
+    flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | (CLONE_NEWPID if pid else 0)
+    _check(_libc.unshare(flags), "unshare")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
+
+
+class PidNamespaceForker:
+    """Forks children that are each PID 1 of a PID namespace of their own, while the forking
+    process (the zygote) stays in its own namespace.
+
+    ``unshare(CLONE_NEWPID)`` moves only the caller's *children* into a new namespace, so the next
+    fork is its PID 1; ``setns`` on the caller's own namespace then points its later children back
+    at it (a second unshare would fail with EINVAL until then). The child thus needs no stand-in
+    outside the namespace to be waited for: the zygote sees its exit status and signals directly.
+    """
+
+    def __init__(self) -> None:
+        self._own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            # setns first: where it is refused (a user namespace that does not own ours), an
+            # unshare already made could not be undone and every later fork would land in it.
+            self._restore()
+            self._new_namespace()
+            self._restore()
+        except OSError:
+            os.close(self._own)
+            raise
+
+    def _new_namespace(self) -> None:
+        _check(_libc.unshare(CLONE_NEWPID), "unshare(CLONE_NEWPID)")
+
+    def _restore(self) -> None:
+        _check(_libc.setns(self._own, CLONE_NEWPID), "setns(CLONE_NEWPID)")
+
+    def fork(self) -> int:
+        """``os.fork()``, the child being PID 1 of a new PID namespace; 0 in the child."""
+        self._new_namespace()
+        try:
+            pid = os.fork()
+        except BaseException:
+            self._restore()
+            raise
+        if pid == 0:
+            os.close(self._own)
+        else:
+            self._restore()
+        return pid
+
+
+def pid_outside() -> int:
+    """The pid of this process, PID 1 of its own namespace, in its parent's namespace (the
+    zygote's): the pid Squall knows it by, the next-to-last of ``NSpid`` in the host's /proc."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("NSpid:"):
+                return int(line.split()[-2])
+    raise OSError("no NSpid in /proc/self/status")
 
 
 def become_subreaper() -> None:

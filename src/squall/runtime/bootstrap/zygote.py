@@ -89,8 +89,6 @@ def _serve_native(channel: socket.socket, spec: dict[str, Any]) -> None:
     if opt_root:  # as on Lambda: the layers' Python dirs come right after the function's code
         version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
         sys.path[1:1] = [f"{opt_root}/python/lib/{version}/site-packages", f"{opt_root}/python"]
-    sys.stdout = open(1, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
-    sys.stderr = open(2, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
     reader = channel.makefile("rb")
     writer = channel.makefile("wb")
     shim.serve(reader, writer, spec["handler"])
@@ -111,28 +109,36 @@ class _Spare:
         self.sock = sock
 
 
-def _become_spare(sock: socket.socket, setup: dict[str, Any], expose: list[str]) -> None:
-    """In a freshly forked child: prepare the confinement, wait to be claimed, then run (never returns)."""
+def _become_spare(sock: socket.socket, setup: dict[str, Any], expose: list[str], pid_one: bool) -> None:
+    """In a freshly forked child: prepare the confinement, wait to be claimed, then run (never returns).
+
+    ``pid_one``: the child already is PID 1 of a PID namespace of its own (see
+    ``isolate.PidNamespaceForker``); otherwise an isolated one forks that PID 1 and stays outside
+    as its stand-in.
+    """
     isolate.set_parent_death_signal()
     prepared = None
     root_dir = setup.get("root_dir")
     cgroup_dir = cpu_dir = None
     try:
         if setup.get("cgroup_base"):
-            cgroup_dir = os.path.join(setup["cgroup_base"], f"spare-{os.getpid()}")
+            # Named by the pid Squall knows (the zygote's view), which a PID 1 must look up.
+            name = f"spare-{isolate.pid_outside() if pid_one else os.getpid()}"
+            cgroup_dir = os.path.join(setup["cgroup_base"], name)
             isolate.join_cgroup(cgroup_dir)
             cpu_dir = cgroup_dir
             if setup.get("cpu_cgroup_base"):  # v1: the cpu controller is a hierarchy of its own
-                cpu_dir = os.path.join(setup["cpu_cgroup_base"], f"spare-{os.getpid()}")
+                cpu_dir = os.path.join(setup["cpu_cgroup_base"], name)
                 isolate.join_cgroup(cpu_dir)
         if root_dir:
-            isolate.enter_namespaces()
-            inner = os.fork()
-            if inner:
-                sock.close()
-                _stand_in_for(inner)
+            isolate.enter_namespaces(pid=not pid_one)
+            if not pid_one:
+                inner = os.fork()
+                if inner:
+                    sock.close()
+                    _stand_in_for(inner)
+                isolate.set_parent_death_signal()
             # PID 1 of the sandbox's own PID namespace: when it exits, everything it started dies.
-            isolate.set_parent_death_signal()
             isolate.prepare_root(root_dir, expose)
             prepared = root_dir
     except BaseException as exc:
@@ -175,26 +181,32 @@ def main() -> None:
     control_fd = int(sys.argv[1])
     own_path = sys.argv[2]
     setup = json.loads(sys.argv[3])
+    # No collections while preloading: freed cycles would leave holes in the heap's pages, which
+    # each sandbox's first allocations would fill, copying those pages (gc.freeze's documented use).
+    gc.disable()
     extra_site = sys.argv[4:]
     sys.path[:] = [p for p in sys.path if p != own_path] + extra_site
     os.setpgid(0, 0)
     isolate.set_parent_death_signal()
     isolate.become_subreaper()
     loaded = _preload(PRELOAD if setup.get("preload", True) else ())
+    shim.prepare()
     expose = _expose_paths(own_path)
     control = socket.socket(fileno=control_fd)
+    forker, no_forker = _pid_namespace_forker(setup)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    gc.collect()
     gc.freeze()
+    gc.enable()  # for the zygote's own garbage from here on; what it holds now stays frozen
 
     def fork_spare() -> _Spare:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        pid = os.fork()
+        gc.freeze()  # the sandbox's collections never visit (and so never copy) what the zygote holds
+        pid = os.fork() if forker is None else forker.fork()
         if pid == 0:
             ours.close()
             control.close()
@@ -203,7 +215,7 @@ def main() -> None:
             signal.set_wakeup_fd(-1)
             for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, signal.SIG_DFL)
-            _become_spare(theirs, setup, expose)
+            _become_spare(theirs, setup, expose, forker is not None)
         theirs.close()
         return _Spare(pid, ours)
 
@@ -214,6 +226,8 @@ def main() -> None:
         "python": sys.version.split()[0],
         "preloaded": loaded,
         "expose": expose,
+        # Why isolated sandboxes need a stand-in process outside their PID namespace (None: they do not).
+        "stand_in": no_forker,
     }
     control.send(json.dumps(hello).encode())
     import select
@@ -255,6 +269,16 @@ def main() -> None:
             # The next spare is forked a moment later, so it does not compete for the CPU with
             # the sandbox that was just claimed while that one initialises.
             spare_due = time.monotonic() + SPARE_DELAY_S
+
+
+def _pid_namespace_forker(setup: dict[str, Any]) -> tuple[isolate.PidNamespaceForker | None, str | None]:
+    """The forker of isolated sandboxes, or why there is none (None, None: sandboxes are not isolated)."""
+    if not setup.get("root_dir"):
+        return None, None
+    try:
+        return isolate.PidNamespaceForker(), None
+    except OSError as exc:
+        return None, str(exc)
 
 
 def _report_exits(control: socket.socket) -> set[int]:
