@@ -17,7 +17,7 @@ from squall.services.events.service import RuleService
 from squall.services.events.store import ScheduleDb
 from squall.services.scheduler.errors import ScheduleNotFound
 from squall.services.scheduler.service import ScheduleService
-from squall.sources.schedules import ScheduleFiring, ScheduleRunner, flex_offset, latest_tick, next_tick
+from squall.sources.schedules import ScheduleFiring, ScheduleRunner, flex_offset, latest_tick, lease_for, next_tick
 from squall.stores.leases import SqliteLeaseStore
 
 FUNCTION = "arn:aws:lambda:us-east-1:000000000000:function:job"
@@ -250,6 +250,37 @@ class SteppedClock:
 
     def _waiting(self) -> list[tuple[float, asyncio.Future[None]]]:
         return [(when, wake) for when, wake in self._sleepers if not wake.done()]
+
+
+def test_servers_with_their_own_schedule_stores_each_fire_theirs_on_one_lease_store(tmp_path: Path) -> None:
+    # The scale-out tier: leases shared (here one lease file), schedule stores per server.
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a, b = Setup(tmp_path / "a", at("2026-01-05T10:00:30")), Setup(tmp_path / "b", at("2026-01-05T10:00:30"))
+    for env, rule in ((a, "rule-a"), (b, "rule-b")):
+        env.rules.put_rule(rule, "rate(1 minute)", None, None, None, None, [])
+        env.rules.put_targets(rule, [{"Id": "t", "Arn": FUNCTION}])
+    clock = SteppedClock(a.now)
+    leases = SqliteLeaseStore(tmp_path / "leases.db")
+    host = socket.gethostname()
+    runners = [
+        ScheduleRunner(env.firing, leases, clock, poll_s=15, lease=lease_for(env.path / "schedules.db"))
+        for env in (a, b)
+    ]
+    runners[0].owner, runners[1].owner = f"{host}/{os.getpid()}/0", f"{host}/{os.getppid()}/0"
+    assert runners[0].lease != runners[1].lease
+    assert lease_for(a.path / "schedules.db") == lease_for(tmp_path / "a" / "." / "schedules.db")
+
+    async def scenario() -> None:
+        for runner in runners:
+            await runner.start()
+        await clock.run_until(at("2026-01-05T10:03:40"), runners=2)
+        assert all(runner.holding for runner in runners)
+        for runner in runners:
+            await runner.stop()
+
+    asyncio.run(scenario())
+    assert len(a.invoked) == len(b.invoked) == 3
 
 
 def test_only_the_lease_holder_fires_until_it_stops(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import random
+import socket
 import sqlite3
 import time
 import uuid
@@ -283,14 +284,27 @@ def _rule_payload(target: dict[str, Any], event: dict[str, Any]) -> bytes | None
     return json.dumps(event).encode()
 
 
-class ScheduleRunner:
-    """The firing loop: takes the ``scheduler`` lease, then claims and delivers on every pass."""
+def lease_for(store: Path) -> str:
+    """The lease that lets one server at a time fire the schedules kept in ``store``.
 
-    def __init__(self, firing: ScheduleFiring, leases: LeaseStore, clock: Clock, poll_s: float = POLL_S) -> None:
+    Named after the store (host and resolved path), not just ``scheduler``: servers sharing a data
+    directory contend for one lease, while servers with data directories of their own (the scale-out
+    tier, whose leases are shared through PostgreSQL) each fire their own schedules.
+    """
+    return f"{LEASE}/{socket.gethostname()}:{store.resolve()}"
+
+
+class ScheduleRunner:
+    """The firing loop: takes its schedule store's lease, then claims and delivers on every pass."""
+
+    def __init__(
+        self, firing: ScheduleFiring, leases: LeaseStore, clock: Clock, poll_s: float = POLL_S, lease: str = LEASE
+    ) -> None:
         """``poll_s`` is in schedule-clock seconds (monotonic waits through ``clock.sleep``)."""
         self.firing = firing
         self.poll_s = poll_s
         self.leases = leases
+        self.lease = lease
         self.clock = clock
         self.owner = new_owner()
         self.holding = False
@@ -306,7 +320,7 @@ class ScheduleRunner:
                 await self._task
         if self.holding:
             with contextlib.suppress(Exception):
-                await asyncio.to_thread(self.leases.release, self.owner, LEASE)
+                await asyncio.to_thread(self.leases.release, self.owner, self.lease)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -315,11 +329,11 @@ class ScheduleRunner:
             try:
                 if not self.holding:
                     await asyncio.to_thread(self.leases.reap_abandoned, owner_alive)
-                    self.holding = await asyncio.to_thread(self.leases.acquire, self.owner, LEASE, LEASE_TTL_S)
+                    self.holding = await asyncio.to_thread(self.leases.acquire, self.owner, self.lease, LEASE_TTL_S)
                     renewed = loop.time()
                 elif loop.time() - renewed > LEASE_TTL_S / 3:
                     held = await asyncio.to_thread(self.leases.extend, self.owner, LEASE_TTL_S)
-                    self.holding = LEASE in held
+                    self.holding = self.lease in held
                     renewed = loop.time()
                 if self.holding:
                     await self.pass_once()
@@ -354,7 +368,8 @@ class Schedules:
 
 def build_schedules(data: Path, account_id: str, region: str, invoke: InvokeEvent, leases: LeaseStore) -> Schedules:
     """``schedules.db`` in ``data``, the two services on it, and the firing loop (not started)."""
-    db = ScheduleDb(data / "schedules.db")
+    path = data / "schedules.db"
+    db = ScheduleDb(path)
     scale = float(os.environ.get(TIME_SCALE_ENV) or 1)
     if scale <= 0:
         raise ValueError(f"{TIME_SCALE_ENV} must be positive")
@@ -366,5 +381,6 @@ def build_schedules(data: Path, account_id: str, region: str, invoke: InvokeEven
         leases,
         clock,
         min(POLL_S * scale, SCALED_POLL_S) if scale > 1 else POLL_S,
+        lease_for(path),
     )
     return Schedules(db, rules, schedules, runner)
