@@ -162,19 +162,24 @@ def scaleout_rows(results: dict[str, Any]) -> list[Row]:
             continue
         lat = run["latency_ms"]
         spread = f"latency p50 {fmt_ms(lat['p50'])}, p99 {fmt_ms(lat['p99'])}; ideal {run['ideal_per_s']:,.0f}/s"
+        cpu = run.get("cpu_ms_per_invocation")
+        if cpu:
+            spread += f"; CPU per invocation: server {cpu['servers']:.2f} ms, whole machine {cpu['machine']:.2f} ms"
         if run["servers"] > 1:
             spread += f"; answered per server {'/'.join(str(n) for n in run['answered_per_server'])}"
         if run["errors"]:
             spread += f"; {run['errors']} errors"
         rate = f"{run['invokes_per_s']['p50']:,.0f}/s"
         rows.append(Row(f"scale-out, 50 ms sleep x {run['clients']} clients: {label}", rate, spread))
-    tasks = results.get("scaleout_ray_tasks")
-    if tasks:
+    for key, what in (("scaleout_ray_tasks", "plain Ray tasks"), ("scaleout_ray_actors", "Ray actor calls")):
+        tasks = results.get(key)
+        if not tasks:
+            continue
         lat = tasks["latency_ms"]
         rows.append(
             Row(
-                f"  floor: plain Ray tasks sleeping 50 ms, {tasks['in_flight']} in flight (tasks/s)",
-                f"{tasks['tasks_per_s']['p50']:,.0f}/s",
+                f"  floor: {what} sleeping 50 ms, {tasks['in_flight']} in flight (calls/s)",
+                f"{tasks['calls_per_s']['p50']:,.0f}/s",
                 f"latency p50 {fmt_ms(lat['p50'])}, p99 {fmt_ms(lat['p99'])}; ideal {tasks['ideal_per_s']:,.0f}/s",
             )
         )

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -72,8 +73,12 @@ def run(clients: int, seconds: float, warmup_s: float, attempt: Attempt, progres
             attempt("scaleout_ray_2", lambda: _ray_two(root, tier, servers, load, counted))
             progress("scaleout: rows the ray-tier servers wrote per invocation")
             attempt("scaleout_rows", lambda: _rows_per_invocation(name, sum(counted)))
+        for server in reversed(servers):  # the floor measures Ray alone
+            _stop(server)
         progress(f"scaleout: plain Ray tasks sleeping 50 ms, {clients} in flight (the Ray floor)")
-        attempt("scaleout_ray_tasks", lambda: _ray_tasks(address, load))
+        attempt("scaleout_ray_tasks", lambda: _ray_floor(address, "tasks", load))
+        progress(f"scaleout: Ray actor calls sleeping 50 ms, one actor per node, {clients} in flight")
+        attempt("scaleout_ray_actors", lambda: _ray_floor(address, "actors", load))
         progress(f"scaleout: PostgreSQL cost of one invocation's writes, batches of {STORE_BATCHES}")
         attempt("scaleout_store", lambda: store_cost(name, max(0.5, seconds / 4)))
 
@@ -89,8 +94,18 @@ class _Load:
     def drive(self, servers: list[ServerProcess]) -> dict[str, Any]:
         """``clients`` connections split evenly between ``servers``, each sending one signed Invoke."""
         targets = [("127.0.0.1", server.port, signed_invoke(server, FUNCTION)) for server in servers]
-        run = httpload.load_targets(targets, self.clients, self.seconds, self.warmup_s, expect=EXPECT)
+        pids = [server.proc.pid for server in servers if server.proc is not None]
+        snapshots: list[dict[str, float]] = []
+        # CPU counters when the counted windows begin (after the warm-up) and when the load ends.
+        timer = threading.Timer(self.warmup_s, lambda: snapshots.append(_cpu_snapshot(pids)))
+        timer.start()
+        try:
+            run = httpload.load_targets(targets, self.clients, self.seconds, self.warmup_s, expect=EXPECT)
+        finally:
+            timer.cancel()
+        snapshots.append(_cpu_snapshot(pids))
         latency = run["latency_ms"]
+        counted = sum(run["windows"])
         if latency["p50"] is None or latency["p50"] < SLEEP_S * 1000:
             raise BenchError(f"answers came back faster than the handler sleeps: {latency}")
         return {
@@ -106,7 +121,27 @@ class _Load:
             "errors": run["errors"],
             "first_errors": run["first_errors"],
             "ideal_per_s": round(self.clients / SLEEP_S, 1),
+            "cpu_ms_per_invocation": {
+                key: round((snapshots[-1][key] - snapshots[0][key]) / counted * 1000, 3) for key in snapshots[0]
+            }
+            if len(snapshots) == 2
+            else None,
         }
+
+
+def _cpu_snapshot(server_pids: list[int]) -> dict[str, float]:
+    """CPU seconds so far: the whole machine's (every core, busy time from /proc/stat: other work on
+    the machine included), the servers' processes' (without their sandboxes) and this process's
+    (the load generator)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    servers = [_process_cpu_s(pid) for pid in server_pids]
+    return {
+        "machine": (sum(fields[:8]) - idle) / ticks,
+        "servers": sum(cpu for cpu in servers if cpu is not None),
+        "client": time.process_time(),
+    }
 
 
 def _embedded(root: Path, load: _Load) -> dict[str, Any]:
@@ -253,10 +288,11 @@ def _count(conn: Any, sql: str, arg: str) -> int:
     return int(row[0]) if row else 0
 
 
-def _ray_tasks(address: str, load: _Load) -> dict[str, Any]:
-    """The Ray floor, measured by a driver of its own (this file run as a script): a driver that fails
-    to connect retries for minutes, so it runs under a deadline and is stopped with its process group."""
-    argv = [sys.executable, "-m", "benchmarks.scaleout", address, str(load.clients), str(load.seconds)]
+def _ray_floor(address: str, mode: str, load: _Load) -> dict[str, Any]:
+    """The Ray floor (``mode`` "tasks" or "actors", see ``_drive``), measured by a driver of its own
+    (this file run as a script): a driver that fails to connect retries for minutes, so it runs under
+    a deadline and is stopped with its process group."""
+    argv = [sys.executable, "-m", "benchmarks.scaleout", address, mode, str(load.clients), str(load.seconds)]
     argv.append(str(load.warmup_s))
     out = subprocess.run(
         argv,
@@ -279,30 +315,51 @@ def _ray_tasks(address: str, load: _Load) -> dict[str, Any]:
         "in_flight": load.clients,
         "seconds": load.seconds,
         "warmup_s": load.warmup_s,
-        "tasks_per_s": Summary.of([float(w) for w in windows]).as_dict(),
+        "calls_per_s": Summary.of([float(w) for w in windows]).as_dict(),
         "windows": windows,
         "latency_ms": Summary.of(latency).as_dict(),
-        "tasks_ran": len(raw["done"]),
+        "mode": mode,
+        "calls_ran": len(raw["done"]),
         "wrong_results": raw["wrong"],
         "ideal_per_s": round(load.clients / SLEEP_S, 1),
     }
 
 
-def _drive_tasks(address: str, in_flight: int, seconds: float, warmup_s: float) -> dict[str, Any]:
-    """In the driver process: ``in_flight`` tasks of ``time.sleep(0.05)`` at all times, a new one as
-    each finishes; (sent, finished) of each whose result is the task's own."""
+def _drive(address: str, mode: str, in_flight: int, seconds: float, warmup_s: float) -> dict[str, Any]:
+    """In the driver process: ``in_flight`` calls of ``time.sleep(0.05)`` at all times, a new one as
+    each finishes; (sent, finished) of each whose result is the call's own. ``mode`` "tasks": plain
+    tasks (one CPU each); "actors": methods of one threaded actor per node (the shape of Squall's
+    node agents), called in turn."""
     import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     ray.init(address=address, namespace=f"squall-bench-{uuid.uuid4().hex[:8]}", log_to_driver=False)
     try:
-        task = ray.remote(num_cpus=1)(_sleep_task)
-        # Warm-up: one task on every CPU slot of the cluster at once, so that every slot has a worker
-        # process wherever the scheduler puts the measured tasks.
-        slots = max(in_flight, int(ray.cluster_resources().get("CPU", 0)))
-        ray.get([task.remote() for _ in range(slots)])
+        submit: Callable[[int], Any]
+        if mode == "tasks":
+            task = ray.remote(num_cpus=1)(_sleep_task)
+
+            def submit(_: int) -> Any:
+                return task.remote()
+
+            # Warm-up: one task on every CPU slot at once, so that every slot has a worker process
+            # wherever the scheduler puts the measured tasks.
+            slots = max(in_flight, int(ray.cluster_resources().get("CPU", 0)))
+        else:
+            sleeper = ray.remote(num_cpus=0, max_concurrency=in_flight)(_Sleeper)
+            nodes = [node["NodeID"] for node in ray.nodes() if node["Alive"]]
+            pinned = [NodeAffinitySchedulingStrategy(node, soft=False) for node in nodes]
+            actors = [sleeper.options(scheduling_strategy=strategy).remote() for strategy in pinned]
+
+            def submit(index: int) -> Any:
+                return actors[index % len(actors)].sleep.remote()
+
+            slots = in_flight
+        ray.get([submit(i) for i in range(slots)])
         began = time.perf_counter()
         stop_at = began + warmup_s + seconds
-        pending = {task.remote(): time.perf_counter() for _ in range(in_flight)}
+        sent_calls = in_flight
+        pending = {submit(i): time.perf_counter() for i in range(in_flight)}
         done: list[tuple[float, float]] = []
         wrong = 0
         while pending:
@@ -315,7 +372,8 @@ def _drive_tasks(address: str, in_flight: int, seconds: float, warmup_s: float) 
                 else:
                     wrong += 1
                 if now < stop_at:
-                    pending[task.remote()] = time.perf_counter()
+                    pending[submit(sent_calls)] = time.perf_counter()
+                    sent_calls += 1
     finally:
         ray.shutdown()
     return {"began": began, "done": done, "wrong": wrong}
@@ -324,6 +382,11 @@ def _drive_tasks(address: str, in_flight: int, seconds: float, warmup_s: float) 
 def _sleep_task() -> int:
     time.sleep(SLEEP_S)
     return int(SLEEP_S * 1000)
+
+
+class _Sleeper:
+    def sleep(self) -> int:
+        return _sleep_task()
 
 
 def store_cost(schema: str, seconds: float) -> dict[str, Any]:
@@ -385,11 +448,19 @@ def store_cost(schema: str, seconds: float) -> dict[str, Any]:
 
 
 def _backend_cpu_s(pid: int) -> float | None:
-    """User + system CPU seconds of a local PostgreSQL backend, None when it is not on this machine
-    (or this machine's process ``pid`` is another program: PostgreSQL in a container, say)."""
+    """CPU seconds of a local PostgreSQL backend, None when it is not on this machine (or this
+    machine's process ``pid`` is another program: PostgreSQL in a container, say)."""
     try:
         if not Path(f"/proc/{pid}/comm").read_text().startswith("postgres"):
             return None
+    except OSError:
+        return None
+    return _process_cpu_s(pid)
+
+
+def _process_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of a process (all its threads), None when it is gone."""
+    try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
@@ -397,5 +468,5 @@ def _backend_cpu_s(pid: int) -> float | None:
 
 
 if __name__ == "__main__":
-    found = _drive_tasks(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]))
+    found = _drive(sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]))
     sys.stdout.write("\n" + json.dumps(found) + "\n")

@@ -274,8 +274,10 @@ def test_quick_scaleout_serves_the_sleeping_function_through_every_variant(tmp_p
         # Eight clients of a 50 ms function: never more than 8 / 0.05 answers in a second.
         assert max(variant["windows"]) <= variant["ideal_per_s"]
     assert results["scaleout_ray_1"]["nodes"] == results["scaleout_ray_2"]["nodes"] == 3
-    tasks = results["scaleout_ray_tasks"]
-    assert tasks["tasks_per_s"]["p50"] > 0 and tasks["wrong_results"] == 0 and max(tasks["windows"]) <= 160
+    for key in ("scaleout_ray_tasks", "scaleout_ray_actors"):
+        floor = results[key]
+        assert floor["calls_per_s"]["p50"] > 0 and floor["wrong_results"] == 0 and max(floor["windows"]) <= 160
+        assert floor["latency_ms"]["p50"] >= 50
     written_rows = results["scaleout_rows"]
     assert written_rows["usage_rows_per_invocation"] == 1.0 and written_rows["log_rows_per_invocation"] == 3.0
     assert written_rows["answered"] == results["scaleout_ray_1"]["answered"] + results["scaleout_ray_2"]["answered"]
@@ -288,3 +290,4 @@ def test_quick_scaleout_serves_the_sleeping_function_through_every_variant(tmp_p
         assert conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone() is None
     table = "\n".join(row["scenario"] for row in document["table"])
     assert "2 ray-tier servers, 3 Ray nodes" in table and "plain Ray tasks sleeping 50 ms" in table
+    assert "Ray actor calls sleeping 50 ms" in table
