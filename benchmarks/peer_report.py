@@ -186,9 +186,8 @@ def scaleout_rows(results: dict[str, Any]) -> list[Row]:
     store = results.get("scaleout_store")
     if store:
         written = results.get("scaleout_rows") or {}
-        per = (
-            f"{written.get('usage_rows_per_invocation', '?')} usage, {written.get('log_rows_per_invocation', '?')} log"
-        )
+        usage, logs = written.get("usage_rows_per_invocation", "?"), written.get("log_rows_per_invocation", "?")
+        per = f"{usage} usage, {logs} log, {written.get('stored_bytes_per_invocation', '?')} bytes stored"
         for size, batch in store["batches"].items():
             cpu = batch["backend_cpu_us_per_invocation"]
             rows.append(

@@ -274,12 +274,18 @@ def _rows_per_invocation(schema: str, answered: int, timeout_s: float = 30.0) ->
                 break
             time.sleep(0.2)
         logs = _count(conn, f"SELECT COUNT(*) FROM {schema}.log_events WHERE log_group = %s", f"/aws/lambda/{FUNCTION}")
+        # Only this run's invocations are in the schema yet: their rows and indexes, on disk.
+        size = conn.execute(
+            "SELECT pg_total_relation_size(%s) + pg_total_relation_size(%s)",
+            (f"{schema}.usage", f"{schema}.log_events"),
+        ).fetchone()
     return {
         "answered": answered,
         "usage_rows": usage,
         "log_rows": logs,
         "usage_rows_per_invocation": round(usage / answered, 3) if answered else None,
         "log_rows_per_invocation": round(logs / answered, 3) if answered else None,
+        "stored_bytes_per_invocation": round(int(size[0]) / answered) if answered and size else None,
     }
 
 
