@@ -204,7 +204,13 @@ class Runner:
             self._with_server()
         if "scaleout" in self.selected:
             plan = self.plan
-            scaleout.run(plan.scaleout_clients, plan.scaleout_s, plan.scaleout_warmup_s, self.attempt, self.progress)
+            # Each step records its own result or error; this catches a failure to clean up.
+            self.attempt(
+                "scaleout",
+                lambda: scaleout.run(
+                    plan.scaleout_clients, plan.scaleout_s, plan.scaleout_warmup_s, self.attempt, self.progress
+                ),
+            )
 
     def _workloads(self, server: ServerProcess) -> None:
         plan = self.plan
