@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.request
 import zipfile
+from collections.abc import Sequence
 from configparser import ConfigParser
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,8 +73,10 @@ def parse_report(log: str) -> dict[str, float]:
 class ServerProcess:
     """A ``squall server`` of our own on free loopback ports, with a temporary data dir."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, extra_args: Sequence[str] = ()) -> None:
         self.data_dir = data_dir
+        #: More ``squall server`` options (the ray tier's ``--tier ray --ray-address ...``).
+        self.extra_args = list(extra_args)
         self.port = free_port()
         self.gateway_port = free_port()
         self.log_path = data_dir.parent / "server.log"
@@ -88,9 +91,10 @@ class ServerProcess:
         argv = [
             sys.executable, "-m", "squall", "server", "--port", str(self.port),
             "--gateway-port", str(self.gateway_port), "--data-dir", str(self.data_dir),
-            "--log-level", "warning",
+            "--log-level", "warning", *self.extra_args,
         ]  # fmt: skip
         began = time.perf_counter()
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = began + timeout_s

@@ -9,7 +9,9 @@ count: a response that is not the handler's is an error, never a request served.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from benchmarks.stats import Summary
@@ -62,22 +64,41 @@ async def _chunked(reader: asyncio.StreamReader) -> bytes:
         await reader.readline()
 
 
+def count_windows(done: Sequence[tuple[float, float]], origin: float, seconds: float) -> tuple[list[int], list[float]]:
+    """Answers per one-second window from ``origin`` on, and the latencies (ms) of those counted;
+    ``done`` holds (sent, answered) ``perf_counter`` pairs."""
+    windows = [0] * int(seconds)
+    latency: list[float] = []
+    for sent, at in done:
+        slot = math.floor(at - origin)  # not int(): that puts the warm-up's last second in the first window
+        if 0 <= slot < len(windows):
+            windows[slot] += 1
+            latency.append((at - sent) * 1000)
+    return windows, latency
+
+
+#: Where a connection goes: host, port and the raw request it sends again and again.
+Target = tuple[str, int, bytes]
+
+
 async def _load(
-    host: str, port: int, request: bytes, connections: int, seconds: float, warmup_s: float, expect: bytes
+    targets: Sequence[Target], connections: int, seconds: float, warmup_s: float, expect: bytes
 ) -> dict[str, Any]:
     began = time.perf_counter()
     done: list[tuple[float, float]] = []
     errors: list[str] = []
     stop_at = began + warmup_s + seconds
-    await asyncio.gather(*(_one(host, port, request, expect, stop_at, done, errors) for _ in range(connections)))
-    origin = began + warmup_s
-    windows = [0] * int(seconds)
-    latency: list[float] = []
-    for sent, at in done:
-        slot = int(at - origin)
-        if 0 <= slot < len(windows):
-            windows[slot] += 1
-            latency.append((at - sent) * 1000)
+    # Connection i goes to target i mod len(targets): the clients split evenly between them.
+    per_target: list[list[tuple[float, float]]] = [[] for _ in targets]
+    await asyncio.gather(
+        *(
+            _one(*targets[i % len(targets)], expect, stop_at, per_target[i % len(targets)], errors)
+            for i in range(connections)
+        )
+    )
+    for answered in per_target:
+        done += answered
+    windows, latency = count_windows(done, began + warmup_s, seconds)
     if not any(windows):
         raise RuntimeError(f"no request answered 200 with {expect!r}: {errors[:2]}")
     return {
@@ -88,6 +109,8 @@ async def _load(
         "latency_ms": Summary.of(latency).as_dict(),
         "errors": len(errors),
         "first_errors": errors[:3],
+        "answered": len(done),
+        "answered_per_target": [len(answered) for answered in per_target],
     }
 
 
@@ -113,7 +136,17 @@ def load_request(
     host: str, port: int, request: bytes, connections: int, seconds: float, warmup_s: float = 1.0, expect: bytes = b""
 ) -> dict[str, Any]:
     """Like ``load``, sending the raw HTTP/1.1 ``request`` (head and body) again and again."""
-    coro = _load(host, port, request, connections, seconds, warmup_s, expect)
+    return load_targets([(host, port, request)], connections, seconds, warmup_s, expect)
+
+
+def load_targets(
+    targets: Sequence[Target], connections: int, seconds: float, warmup_s: float = 1.0, expect: bytes = b""
+) -> dict[str, Any]:
+    """Like ``load_request`` with the connections split evenly between several servers (one request each).
+
+    ``answered`` counts every answer that counted (warm-up included), ``answered_per_target`` per server.
+    """
+    coro = _load(targets, connections, seconds, warmup_s, expect)
     try:
         import uvloop
 

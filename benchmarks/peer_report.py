@@ -144,3 +144,58 @@ def memory_rows(results: dict[str, Any]) -> list[Row]:
 
 def not_run_rows(missing: dict[str, str]) -> list[Row]:
     return [Row(key, "", f"not run: {why}"[:160], "", "not run") for key, why in missing.items()]
+
+
+SCALEOUT_VARIANTS = (
+    ("scaleout_local", "1 embedded server (local executor)"),
+    ("scaleout_ray_1", "1 ray-tier server, 3 Ray nodes"),
+    ("scaleout_ray_2", "2 ray-tier servers, 3 Ray nodes"),
+)
+
+
+def scaleout_rows(results: dict[str, Any]) -> list[Row]:
+    """Invokes/s of the 50 ms function through each variant, the Ray task floor and the store's cost."""
+    rows: list[Row] = []
+    for key, label in SCALEOUT_VARIANTS:
+        run = results.get(key)
+        if not run:
+            continue
+        lat = run["latency_ms"]
+        spread = f"latency p50 {fmt_ms(lat['p50'])}, p99 {fmt_ms(lat['p99'])}; ideal {run['ideal_per_s']:,.0f}/s"
+        cpu = run.get("cpu_ms_per_invocation")
+        if cpu:
+            spread += f"; CPU per invocation: server {cpu['servers']:.2f} ms, whole machine {cpu['machine']:.2f} ms"
+        if run["servers"] > 1:
+            spread += f"; answered per server {'/'.join(str(n) for n in run['answered_per_server'])}"
+        if run["errors"]:
+            spread += f"; {run['errors']} errors"
+        rate = f"{run['invokes_per_s']['p50']:,.0f}/s"
+        rows.append(Row(f"scale-out, 50 ms sleep x {run['clients']} clients: {label}", rate, spread))
+    for key, what in (("scaleout_ray_tasks", "plain Ray tasks"), ("scaleout_ray_actors", "Ray actor calls")):
+        tasks = results.get(key)
+        if not tasks:
+            continue
+        lat = tasks["latency_ms"]
+        rows.append(
+            Row(
+                f"  floor: {what} sleeping 50 ms, {tasks['in_flight']} in flight (calls/s)",
+                f"{tasks['calls_per_s']['p50']:,.0f}/s",
+                f"latency p50 {fmt_ms(lat['p50'])}, p99 {fmt_ms(lat['p99'])}; ideal {tasks['ideal_per_s']:,.0f}/s",
+            )
+        )
+    store = results.get("scaleout_store")
+    if store:
+        written = results.get("scaleout_rows") or {}
+        usage, logs = written.get("usage_rows_per_invocation", "?"), written.get("log_rows_per_invocation", "?")
+        per = f"{usage} usage, {logs} log, {written.get('stored_bytes_per_invocation', '?')} bytes stored"
+        for size, batch in store["batches"].items():
+            cpu = batch["backend_cpu_us_per_invocation"]
+            rows.append(
+                Row(
+                    f"  shared store per invocation, batches of {size} (PostgreSQL CPU)",
+                    "n/a" if cpu is None else f"{cpu:,.0f} us",
+                    f"wall {batch['wall_us_per_invocation']:,.0f} us; one connection "
+                    f"{batch['invocations_per_s_one_connection']:,.0f} invocations/s; rows per invocation: {per}",
+                )
+            )
+    return rows

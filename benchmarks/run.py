@@ -6,7 +6,7 @@ BENCHMARKS.md with the plots.
     python -m benchmarks.run [--quick] [--only NAME ...] [--compare] [--no-peers]
 
 NAME is one of: floor, cold, warm-http, in-process, throughput, streams, queues, http, ministack, ray,
-workloads, burst, warm-provided, tables, buckets, memory, capacity.
+workloads, burst, warm-provided, tables, buckets, memory, capacity, scaleout.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from benchmarks import (
     queues,
     ray_peer,
     runtimes,
+    scaleout,
     scenarios,
     streams,
     tables,
@@ -54,13 +55,20 @@ from benchmarks.harness import (
     build_zip,
     create_function,
 )
-from benchmarks.peer_report import burst_rows, memory_rows, not_run_rows, peer_rows, workload_rows
+from benchmarks.peer_report import (
+    burst_rows,
+    memory_rows,
+    not_run_rows,
+    peer_rows,
+    scaleout_rows,
+    workload_rows,
+)
 from benchmarks.report import build_rows, render_table
 from benchmarks.stats import Summary
 
 SCENARIOS = (
     "floor", "cold", "warm-http", "in-process", "throughput", "streams", "queues", "http", "ministack", "ray",
-    "workloads", "burst", "warm-provided", "tables", "buckets", "memory", "capacity",
+    "workloads", "burst", "warm-provided", "tables", "buckets", "memory", "capacity", "scaleout",
 )  # fmt: skip
 SERVER_SCENARIOS = {"cold", "warm-http", "throughput", "streams", "queues", "http", "workloads", "burst"}
 SERVER_SCENARIOS.add("warm-provided")
@@ -118,12 +126,17 @@ class Plan:
     #: Idle warm sandboxes measured per function (memory) and warmed to extrapolate from (capacity).
     memory_sandboxes: int = 50
     capacity_sandboxes: int = 200
+    #: Scale-out (issue 11): clients invoking the 50 ms function, seconds counted, warm-up before.
+    scaleout_clients: int = 16
+    scaleout_s: float = 5.0
+    scaleout_warmup_s: float = 2.0
 
     @classmethod
     def for_run(cls, quick: bool) -> Plan:
         if quick:
             return cls(8, 2, 200, 20, 100, 10, 200, 20, 8, 2, 0.5, 10_000, 100, 5, 3.0,
-                       2_000, 1, 2.0, 100, 30, 10, 3, 1_000, 1_000, 10, 30, 2_000, 2.0, (100, 500), 10, 50)  # fmt: skip
+                       2_000, 1, 2.0, 100, 30, 10, 3, 1_000, 1_000, 10, 30, 2_000, 2.0, (100, 500), 10, 50,
+                       scaleout_clients=8, scaleout_s=2.0, scaleout_warmup_s=1.5)  # fmt: skip
         return cls(30, 3, 2000, 100, 500, 50, 2000, 100, 8, 5, 1.0, 10_000, 200, 10, 10.0)
 
 
@@ -189,6 +202,15 @@ class Runner:
             self.attempt_peer("ray", self._ray)
         if SERVER_SCENARIOS & set(self.selected):
             self._with_server()
+        if "scaleout" in self.selected:
+            plan = self.plan
+            # Each step records its own result or error; this catches a failure to clean up.
+            self.attempt(
+                "scaleout",
+                lambda: scaleout.run(
+                    plan.scaleout_clients, plan.scaleout_s, plan.scaleout_warmup_s, self.attempt, self.progress
+                ),
+            )
 
     def _workloads(self, server: ServerProcess) -> None:
         plan = self.plan
@@ -538,7 +560,7 @@ def main(argv: list[str] | None = None) -> int:
         for key in ("ministack_warm", "ministack_cold", "ministack_queue", "ministack_kinesis", "ray"):
             missing.setdefault(key, "peers skipped (--no-peers)")
     rows = build_rows(runner.results, runner.errors) + peer_rows(runner.results) + workload_rows(runner.results)
-    rows += burst_rows(runner.results) + memory_rows(runner.results)
+    rows += burst_rows(runner.results) + memory_rows(runner.results) + scaleout_rows(runner.results)
     rows += not_run_rows(runner.not_run)
     judged = goals.judge(runner.results, missing)
     print()

@@ -158,12 +158,7 @@ def throughput(server: ServerProcess, name: str, clients: int, seconds: int, war
     server is measured on (8 ``http.client`` threads took ~170 us of CPU per call). Only answers
     carrying the handler's own result count.
     """
-    headers = SignedConnection("127.0.0.1", server.port, server.credentials()).sign(name, BODY)
-    head = "".join(f"{key}: {value}\r\n" for key, value in headers.items())
-    request = (
-        f"POST {SignedConnection.path(name)} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n{head}"
-        f"Content-Length: {len(BODY)}\r\nConnection: keep-alive\r\n\r\n"
-    ).encode() + BODY
+    request = signed_invoke(server, name)
     run = httpload.load_request("127.0.0.1", server.port, request, clients, seconds, warmup_s, expect=b'"ok": true')
     if run["errors"] and not run["latency_ms"]["n"]:
         raise BenchError(f"throughput: no invoke succeeded: {run['first_errors'][:1]}")
@@ -178,6 +173,16 @@ def throughput(server: ServerProcess, name: str, clients: int, seconds: int, war
         "errors": run["errors"],
         "first_errors": run["first_errors"],
     }
+
+
+def signed_invoke(server: ServerProcess, name: str, body: bytes = BODY) -> bytes:
+    """The raw HTTP/1.1 request of one SigV4-signed Invoke of ``name`` (valid for the signature's 5 minutes)."""
+    headers = SignedConnection("127.0.0.1", server.port, server.credentials()).sign(name, body)
+    head = "".join(f"{key}: {value}\r\n" for key, value in headers.items())
+    return (
+        f"POST {SignedConnection.path(name)} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n{head}"
+        f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
+    ).encode() + body
 
 
 def in_process(calls: int, warmup: int, progress: Progress) -> dict[str, Any]:

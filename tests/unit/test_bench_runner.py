@@ -4,6 +4,7 @@ the goals table, BENCHMARKS.md and the plots. Peers are never installed here (--
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -239,3 +240,54 @@ def test_idle_sandbox_memory_goal_and_rows() -> None:
         ("warm sandboxes this machine holds", "2,200"),
     ]
     assert "extrapolated from MemAvailable" in rows[2].spread
+
+
+def _postgres_or_skip(dsn: str) -> None:
+    import psycopg
+
+    try:
+        with psycopg.connect(dsn, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL at {dsn} does not answer: {exc}")
+        pytest.skip(f"PostgreSQL at {dsn} does not answer: {exc}")
+
+
+@pytest.mark.slow
+def test_quick_scaleout_serves_the_sleeping_function_through_every_variant(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    from benchmarks import scaleout
+
+    _postgres_or_skip(scaleout.postgres_dsn())
+    code = run.main(["--quick", "--only", "scaleout", "--no-peers", "--output-root", str(tmp_path)])
+    (written,) = (tmp_path / "benchmarks" / "results").glob("*-quick-scaleout.json")
+    document = json.loads(written.read_text())
+    assert document["errors"] == {} and code == 0
+    results = document["results"]
+    for key, servers in (("scaleout_local", 1), ("scaleout_ray_1", 1), ("scaleout_ray_2", 2)):
+        variant = results[key]
+        assert variant["clients"] == 8 and variant["servers"] == servers
+        assert len(variant["answered_per_server"]) == servers and min(variant["answered_per_server"]) > 0
+        assert variant["invokes_per_s"]["p50"] > 0 and variant["latency_ms"]["n"] > 0
+        assert variant["latency_ms"]["p50"] >= 50  # every counted answer waited for the handler's sleep
+        # Eight clients of a 50 ms function: never more than 8 / 0.05 answers in a second.
+        assert max(variant["windows"]) <= variant["ideal_per_s"]
+    assert results["scaleout_ray_1"]["nodes"] == results["scaleout_ray_2"]["nodes"] == 3
+    for key in ("scaleout_ray_tasks", "scaleout_ray_actors"):
+        floor = results[key]
+        assert floor["calls_per_s"]["p50"] > 0 and floor["wrong_results"] == 0 and max(floor["windows"]) <= 160
+        assert floor["latency_ms"]["p50"] >= 50
+    written_rows = results["scaleout_rows"]
+    assert written_rows["usage_rows_per_invocation"] == 1.0 and written_rows["log_rows_per_invocation"] == 3.0
+    assert written_rows["answered"] == results["scaleout_ray_1"]["answered"] + results["scaleout_ray_2"]["answered"]
+    for batch in results["scaleout_store"]["batches"].values():
+        assert batch["invocations"] > 0 and batch["wall_us_per_invocation"] > 0
+    import psycopg
+
+    with psycopg.connect(scaleout.postgres_dsn()) as conn:  # the scratch schema is gone
+        schema = results["scaleout_setup"]["schema"]
+        assert conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone() is None
+    table = "\n".join(row["scenario"] for row in document["table"])
+    assert "2 ray-tier servers, 3 Ray nodes" in table and "plain Ray tasks sleeping 50 ms" in table
+    assert "Ray actor calls sleeping 50 ms" in table
