@@ -45,6 +45,7 @@ def peer_rows(results: dict[str, Any]) -> list[Row]:
         rows.append(_latency_row("MiniStack cold start (first invoke)", cold["cold_ms"], "iqr"))
         rows.append(_latency_row("  MiniStack CreateFunction -> Active", cold["create_ms"], "iqr"))
     for key, label in (("queue_drain", "Squall queue drain, batch 100 (msgs/s)"),
+                       ("queue_drain_batch10", "Squall queue drain, batch 10 (msgs/s)"),
                        ("ministack_queue", "MiniStack queue drain, batch 100 (msgs/s)")):  # fmt: skip
         if results.get(key):
             rows.append(_drain_row(label, results[key]))

@@ -397,6 +397,13 @@ class Runner:
                         ),
                         server,
                     )
+                    small = plan.queue_messages // 4
+                    self.progress(f"queues: drain of {small} messages, batch 10, {plan.queue_runs}x")
+                    self.attempt(
+                        "queue_drain_batch10",
+                        lambda: _repeat(lambda: queues.drain(endpoint, small, 10), plan.queue_runs, "msgs_per_s"),
+                        server,
+                    )
                 if "tables" in self.selected:
                     count = plan.queue_messages // 10
                     self.progress(f"tables: {count} PutItem/GetItem and {count // 5} Query, through HTTP and alone")

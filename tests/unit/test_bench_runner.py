@@ -212,6 +212,8 @@ def test_quick_queue_drain_http_curves_and_throughput_against_a_live_server(tmp_
     (drain,) = results["queue_drain"]["runs"]
     assert drain["delivered"] >= drain["messages"] == 2_000 and drain["median_batch"] > 10
     assert results["queue_drain"]["msgs_per_s"]["p50"] > 0
+    (small,) = results["queue_drain_batch10"]["runs"]
+    assert small["delivered"] >= small["messages"] == 500 and small["median_batch"] == 10
     for key in ("http_gateway", "http_ceiling"):
         assert sorted(results[key], key=int) == ["1", "16", "64"]
         assert all(point["requests_per_s"]["p50"] > 0 for point in results[key].values())
