@@ -32,6 +32,7 @@ from squall.executors.keepalive import HistogramConfig, KeepAlivePolicy
 from squall.executors.local import LocalExecutor
 from squall.gateway.url_store import FunctionUrlStore
 from squall.invoke.async_queue import AsyncDispatcher
+from squall.invoke.cluster_concurrency import ClusterConcurrency
 from squall.invoke.concurrency import MIN_UNRESERVED, ConcurrencyLimiter
 from squall.invoke.destinations import Destinations
 from squall.invoke.event_config import EventConfigStore, EventInvokeConfigs
@@ -57,6 +58,7 @@ from squall.services.topics.deliverer import Deliverer
 from squall.services.topics.service import TopicService
 from squall.sources.mappings import EventSourceMapping, MappingDatabase, MappingStore
 from squall.sources.objects import ObjectNotifications
+from squall.sources.owner import new_owner
 from squall.sources.queues import QueueMappings
 from squall.sources.schedules import Schedules, build_schedules
 from squall.sources.shard_sources import KinesisSource, TableStreamSource
@@ -109,6 +111,7 @@ class Platform:
         self.object_notifications: ObjectNotifications | None = None
         self.mappings: MappingStore | None = None
         self.leases: LeaseStore | None = None
+        self.cluster_concurrency: ClusterConcurrency | None = None
         self.stream_mappings: StreamMappings | None = None
         self.queue_mappings: QueueMappings | None = None
         self.schedules: Schedules | None = None
@@ -208,6 +211,11 @@ class Platform:
             await self.topic_deliverer.start()
         if self.schedules is not None:
             await self.schedules.start()
+        if self.settings.tier == "ray":
+            # Several servers may share this deployment: its limits hold for all of them together.
+            self.cluster_concurrency = _cluster_concurrency(self.store, self.limiter)
+            if self.cluster_concurrency is not None:
+                await self.cluster_concurrency.start()
         self._background += [
             asyncio.ensure_future(self.dispatcher.run()),
             asyncio.ensure_future(self._reap_loop()),
@@ -231,6 +239,8 @@ class Platform:
         if self.provisioned is not None:
             await self.provisioned.stop()
         await self.executor.shutdown(grace)
+        if self.cluster_concurrency is not None:
+            await self.cluster_concurrency.stop()
         for task in self._background:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -635,6 +645,14 @@ def _mapping_database(settings: Settings, data: Path) -> Path | MappingDatabase:
 
         return PostgresMappingDatabase(_postgres_dsn(settings), f"{settings.postgres_schema}_mappings")
     return data / "mappings.db"
+
+
+def _cluster_concurrency(store: MetadataStore, limiter: ConcurrencyLimiter) -> ClusterConcurrency | None:
+    from squall.stores.postgres import PostgresMetadataStore
+
+    if not isinstance(store, PostgresMetadataStore):
+        return None
+    return ClusterConcurrency(store.db, new_owner(), limiter)
 
 
 def _postgres_dsn(settings: Settings) -> str:

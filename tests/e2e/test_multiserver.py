@@ -410,6 +410,32 @@ def test_a_sandbox_started_through_one_server_is_accepted_by_the_other(servers: 
 
 
 @pytest.mark.slow
+def test_reserved_concurrency_holds_for_the_servers_together(servers: list[SquallServer]) -> None:
+    a, b = (server.client("lambda") for server in servers)
+    create(a, "multi-serial", SLEEPER, Timeout=30)
+    a.put_function_concurrency(FunctionName="multi-serial", ReservedConcurrentExecutions=1)
+    wait_for(lambda: b.get_function_concurrency(FunctionName="multi-serial").get("ReservedConcurrentExecutions") == 1,
+             "B to see the reservation")  # fmt: skip
+    busy = threading.Thread(target=invoke, args=(a, "multi-serial", {"sleep": 6}))
+    busy.start()
+    try:
+        time.sleep(2)  # A's call runs, and A has published it (every 0.2 s)
+        with pytest.raises(b.exceptions.TooManyRequestsException) as refused:
+            b.invoke(FunctionName="multi-serial", Payload=b"{}")
+        assert refused.value.response["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    finally:
+        busy.join(30)
+    wait_for(lambda: _invokes(b, "multi-serial"), "B's call once A's has ended")
+
+
+def _invokes(lam: Any, name: str) -> bool:
+    try:
+        lam.invoke(FunctionName=name, Payload=b"{}")
+        return True
+    except lam.exceptions.TooManyRequestsException:
+        return False
+
+
 def test_aliases_and_reservations_set_through_one_server_govern_the_other(servers: list[SquallServer]) -> None:
     a, b = (server.client("lambda") for server in servers)
     create(a, "multi-alias")

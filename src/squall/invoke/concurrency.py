@@ -8,6 +8,10 @@ is left of its function's pool (or of the unreserved one) serves everything else
 whose versions are provisioned up to its reserved concurrency throttles ``$LATEST``, as on Lambda.
 Synchronous callers are throttled when their pool is full; pollers and the async dispatcher wait
 for a free slot instead (back-pressure), so nothing is dropped.
+
+Several servers of one deployment count against the same limits: each publishes its in-flight counts
+and is told what the others run (``set_elsewhere``, see ``invoke/cluster_concurrency.py``), which
+its pools then leave free.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ class ConcurrencyLimiter:
         #: Provisioned environments per (function, version), and how many of them are busy.
         self.provisioned: dict[tuple[str, str], int] = {}
         self._provisioned_in_flight: dict[tuple[str, str], int] = {}
+        #: What other servers of the deployment run now, per pool (None: the unreserved pool).
+        self.elsewhere: dict[str | None, int] = {}
         self._freed = asyncio.Event()
 
     # --- reservations ------------------------------------------------------------------------------
@@ -87,11 +93,11 @@ class ConcurrencyLimiter:
                 return Slot(function, provisioned=key)
         if function is not None and function in self.reserved:
             busy = self._reserved_in_flight.get(function, 0)
-            if busy >= self.reserved[function] - self._provisioned_total(function):
+            if busy + self.elsewhere.get(function, 0) >= self.reserved[function] - self._provisioned_total(function):
                 return None
             self._reserved_in_flight[function] = busy + 1
             return Slot(function)
-        if self.in_flight >= self.on_demand_limit:
+        if self.in_flight + self.elsewhere.get(None, 0) >= self.on_demand_limit:
             return None
         self.in_flight += 1
         return Slot(None)
@@ -122,6 +128,20 @@ class ConcurrencyLimiter:
                 self._reserved_in_flight.pop(slot.pool, None)
         self._freed.set()
 
+    # --- several servers ---------------------------------------------------------------------------
+    def in_flight_by_pool(self) -> dict[str | None, int]:
+        """What this server runs now, per pool (None: the unreserved pool), provisioned ones apart."""
+        counts: dict[str | None, int] = {None: self.in_flight} if self.in_flight else {}
+        counts.update(self._reserved_in_flight)
+        return counts
+
+    def set_elsewhere(self, counts: dict[str | None, int]) -> None:
+        """What the other servers run now, per pool; waiting callers retry when that went down."""
+        freed = any(counts.get(pool, 0) < n for pool, n in self.elsewhere.items())
+        self.elsewhere = dict(counts)
+        if freed:
+            self._freed.set()
+
     # --- the unreserved pool alone (functions without a reservation) ---------------------------
     def try_acquire(self) -> bool:
         return self.try_take() is not None
@@ -134,4 +154,4 @@ class ConcurrencyLimiter:
 
     @property
     def available(self) -> int:
-        return max(0, self.on_demand_limit - self.in_flight)
+        return max(0, self.on_demand_limit - self.in_flight - self.elsewhere.get(None, 0))

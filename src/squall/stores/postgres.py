@@ -58,6 +58,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE code_packages (sha256 TEXT PRIMARY KEY, size BIGINT NOT NULL, body BYTEA NOT NULL)",
         "ALTER TABLE code_packages ALTER COLUMN body SET STORAGE EXTERNAL",
     ),
+    (
+        # What each server runs now per concurrency pool (``invoke/cluster_concurrency.py``).
+        "CREATE TABLE concurrency_in_flight (owner TEXT NOT NULL, pool TEXT NOT NULL, n INTEGER NOT NULL,"
+        " updated DOUBLE PRECISION NOT NULL, PRIMARY KEY (owner, pool))",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
