@@ -17,6 +17,7 @@ import logging
 import time
 from typing import Any
 
+from squall.background import cancel_and_wait
 from squall.invoke.concurrency import ConcurrencyLimiter
 
 log = logging.getLogger(__name__)
@@ -61,10 +62,7 @@ class ClusterConcurrency:
         self._task = asyncio.ensure_future(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self.withdraw)
 

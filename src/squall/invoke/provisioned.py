@@ -15,6 +15,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from squall.aliases import is_alias
+from squall.background import cancel_and_wait
 from squall.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound, SquallError
 from squall.executors.base import ProvisionedState
 from squall.invoke.concurrency import MIN_UNRESERVED
@@ -89,10 +90,7 @@ class ProvisionedConcurrency:
         self._loop = asyncio.ensure_future(self._reconcile_loop())
 
     async def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
+        await cancel_and_wait(self._loop)
         self.store.close()
 
     async def _reconcile_loop(self) -> None:

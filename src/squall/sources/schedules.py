@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from squall.background import cancel_and_wait
 from squall.errors import SquallError
 from squall.services.events.service import RuleService
 from squall.services.events.store import ScheduleDb
@@ -314,10 +315,7 @@ class ScheduleRunner:
         self._task = asyncio.ensure_future(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         if self.holding:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.leases.release, self.owner, self.lease)
