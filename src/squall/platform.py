@@ -148,7 +148,7 @@ class Platform:
 
         executor = _executor(settings, code, data, api_env)
         platform = cls(settings, store, code, executor, keyring)
-        platform.streams = StreamService(_stream_store(settings, data), settings.account_id, settings.region)
+        platform.streams = StreamService(stream_store(settings, data), settings.account_id, settings.region)
         platform.tables = TableService(data / "tables.db", settings.account_id, settings.region)
         platform.queues = QueueService(data / "queues.db", settings.account_id, settings.region)
         platform.buckets = BucketService(data / "buckets.db", data / "objects", settings.region)
@@ -160,9 +160,9 @@ class Platform:
             lambda name, qualifier, payload: platform.invoke(name, qualifier, payload, "Event"),
             platform.queues,
         )
-        platform.mappings = MappingStore(_mapping_database(settings, data))
+        platform.mappings = MappingStore(mapping_database(settings, data))
         # One connection to the lease file per process, shared by everything that holds leases.
-        platform.leases = _lease_store(settings, data)
+        platform.leases = lease_store(settings, data)
         platform.destinations.queues = platform.queues
         platform.queue_mappings = QueueMappings(
             platform.mappings, platform.queues, platform.invoke_for_mapping, platform.function_timeout
@@ -619,7 +619,7 @@ def keep_alive_policy(settings: Settings) -> KeepAlivePolicy:
     )
 
 
-def _lease_store(settings: Settings, data: Path) -> LeaseStore:
+def lease_store(settings: Settings, data: Path) -> LeaseStore:
     """Leases (stream shards, schedules): a file (embedded) or the cluster's PostgreSQL (ray)."""
     if settings.tier == "ray":
         from squall.stores.postgres import PostgresLeaseStore
@@ -628,7 +628,7 @@ def _lease_store(settings: Settings, data: Path) -> LeaseStore:
     return SqliteLeaseStore(data / "leases.db")
 
 
-def _stream_store(settings: Settings, data: Path) -> Path | StreamStore:
+def stream_store(settings: Settings, data: Path) -> Path | StreamStore:
     """Streams: a file (embedded) or the cluster's PostgreSQL (ray), in the schema ``<schema>_streams``."""
     if settings.tier == "ray":
         from squall.services.streams.postgres import PostgresStreamStore
@@ -637,7 +637,7 @@ def _stream_store(settings: Settings, data: Path) -> Path | StreamStore:
     return data / "streams.db"
 
 
-def _mapping_database(settings: Settings, data: Path) -> Path | MappingDatabase:
+def mapping_database(settings: Settings, data: Path) -> Path | MappingDatabase:
     """Event source mappings and checkpoints: a file (embedded) or the cluster's PostgreSQL (ray), in
     the schema ``<schema>_mappings``, so that every server runs every mapping."""
     if settings.tier == "ray":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -195,6 +196,40 @@ def test_cluster_status_shows_nodes_agents_and_servers(lam: Any, ray_address: st
     )
     assert table.returncode == 0, table.stderr
     assert "Node agents of deployment" in table.stdout and "ray-status" in table.stdout
+
+
+def test_streams_command_reads_the_deployments_stores(
+    lam: Any, server: SquallServer, schema: str, ray_address: str
+) -> None:
+    create(lam, "ray-stream-sink")
+    kinesis = server.client("kinesis")
+    kinesis.create_stream(StreamName="ray-cli", ShardCount=2)
+    arn = kinesis.describe_stream_summary(StreamName="ray-cli")["StreamDescriptionSummary"]["StreamARN"]
+    mapping = lam.create_event_source_mapping(
+        EventSourceArn=arn, FunctionName="ray-stream-sink", StartingPosition="TRIM_HORIZON", BatchSize=10
+    )["UUID"]
+    kinesis.put_record(StreamName="ray-cli", Data=b"x", PartitionKey="k")
+    env = {
+        **os.environ,
+        "SQUALL_TIER": "ray",
+        "SQUALL_POSTGRES_DSN": postgres_dsn(),
+        "SQUALL_POSTGRES_SCHEMA": schema,
+    }
+    argv = [sys.executable, "-m", "squall", "streams", "--json", "--data-dir", str(server.data_dir)]
+    deadline = time.monotonic() + 40
+    while True:
+        shown = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
+        assert shown.returncode == 0, shown.stderr
+        report = json.loads(shown.stdout)
+        [listed] = [m for m in report["mappings"] if m["uuid"] == mapping]
+        if all(lag["behind"] == 0 and lag["held_by"] for lag in listed["lag"]) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    [stream] = [s for s in report["streams"] if s["name"] == "ray-cli"]
+    assert len(stream["shards"]) == 2 and sum(shard["records"] for shard in stream["shards"]) == 1
+    assert len(listed["lag"]) == 2
+    assert all(lag["behind"] == 0 and lag["held_by"] for lag in listed["lag"]), listed
+    lam.delete_event_source_mapping(UUID=mapping)
 
 
 def test_node_agent_loss_fails_the_call_in_flight_and_new_work_goes_on(lam: Any) -> None:

@@ -13,19 +13,28 @@ from squall.config import Settings
 
 
 def stream_report(data_dir: Path) -> dict[str, Any]:
-    """Streams with their shards, and mappings with their per-shard backlog and iterator age."""
+    """Streams with their shards, and mappings with their per-shard backlog and iterator age.
+
+    The embedded tier's stores are files in ``data_dir``; the scale-out tier's (``SQUALL_TIER=ray``)
+    are the deployment's PostgreSQL, as the servers use them.
+    """
+    from squall.platform import mapping_database, stream_store
     from squall.services.streams.service import StreamService
     from squall.sources.mappings import MappingStore
     from squall.sources.streams import lease_name, stream_name
 
-    streams_path, mappings_path = data_dir / "streams.db", data_dir / "mappings.db"
-    if not streams_path.exists():
+    settings = Settings.load(data_dir=data_dir)
+    embedded = settings.tier != "ray"
+    if embedded and not (data_dir / "streams.db").exists():
         raise click.ClickException(
             f"No streams in {data_dir}: start `squall server` and create one, or pass --data-dir."
         )
-    settings = Settings.load(data_dir=data_dir)
-    service = StreamService(streams_path, settings.account_id, settings.region)
-    mappings = MappingStore(mappings_path) if mappings_path.exists() else None
+    service = StreamService(stream_store(settings, data_dir), settings.account_id, settings.region)
+    mappings = (
+        MappingStore(mapping_database(settings, data_dir))
+        if not embedded or (data_dir / "mappings.db").exists()
+        else None
+    )
     now = time.time()
     try:
         streams = []
@@ -48,7 +57,7 @@ def stream_report(data_dir: Path) -> dict[str, Any]:
                 }
             )
         report_mappings = []
-        holders = _lease_holders(data_dir)
+        holders = _lease_holders(settings, data_dir)
         for mapping in mappings.all() if mappings is not None else []:
             assert mappings is not None
             if not mapping.event_source_arn.startswith("arn:aws:kinesis:"):
@@ -84,13 +93,13 @@ def stream_report(data_dir: Path) -> dict[str, Any]:
             mappings.close()
 
 
-def _lease_holders(data_dir: Path) -> dict[str, str]:
+def _lease_holders(settings: Settings, data_dir: Path) -> dict[str, str]:
     """Which server process delivers each shard now (lease name -> owner)."""
-    from squall.stores.leases import SqliteLeaseStore
+    from squall.platform import lease_store
 
-    if not (data_dir / "leases.db").exists():
+    if settings.tier != "ray" and not (data_dir / "leases.db").exists():
         return {}
-    store = SqliteLeaseStore(data_dir / "leases.db")
+    store = lease_store(settings, data_dir)
     try:
         return store.holders()
     finally:

@@ -13,6 +13,7 @@ from squall.config import Settings
 
 def table_report(data_dir: Path) -> dict[str, Any]:
     """Every table (items, bytes, stream) and every stream's mappings with how far behind each is."""
+    from squall.platform import mapping_database
     from squall.services.tables.service import TableService
     from squall.services.tables.streams import TableStreams
     from squall.sources.mappings import MappingStore
@@ -23,10 +24,11 @@ def table_report(data_dir: Path) -> dict[str, Any]:
             f"No tables in {data_dir}: start `squall server` and create one, or pass --data-dir."
         )
     settings = Settings.load(data_dir=data_dir)
+    shared = settings.tier == "ray"  # tables stay in the data dir; mappings are the deployment's
     # The expiry sweep never runs here: this process only reads.
     service = TableService(tables_path, settings.account_id, settings.region, expiry_interval=3600)
     streams = TableStreams(service)
-    mappings = MappingStore(mappings_path) if mappings_path.exists() else None
+    mappings = MappingStore(mapping_database(settings, data_dir)) if shared or mappings_path.exists() else None
     try:
         all_mappings = mappings.all() if mappings is not None else []
         report = []
