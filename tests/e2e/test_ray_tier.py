@@ -113,6 +113,16 @@ def agents() -> list[str]:
     return [ray.get_actor(name, namespace="squall")._actor_id.hex() for name in names]
 
 
+def busy_agents() -> int:
+    """How many agents run an invocation now."""
+    count = 0
+    for named in ray.util.list_named_actors(all_namespaces=True):
+        if named["namespace"] == "squall":
+            status = ray.get(ray.get_actor(named["name"], namespace="squall").status.remote(), timeout=30)
+            count += status.busy > 0
+    return count
+
+
 def kill(agent_id: str) -> None:
     for named in ray.util.list_named_actors(all_namespaces=True):
         actor = ray.get_actor(named["name"], namespace=named["namespace"])
@@ -286,7 +296,9 @@ def test_an_async_event_lost_with_its_node_agent_is_retried(lam: Any, server: Sq
     invoke(lam, "ray-async-slow", {})
     response = lam.invoke(FunctionName="ray-async-slow", InvocationType="Event", Payload=b'{"sleep": 4}')
     request_id = response["ResponseMetadata"]["RequestId"]
-    time.sleep(2)
+    deadline = time.monotonic() + 30
+    while not busy_agents() and time.monotonic() < deadline:  # the event runs (the dispatcher took it)
+        time.sleep(0.1)
     [victim] = agents()
     kill(victim)
     events = wait_usage(schema, "ray-async-slow", 1, trigger="event")
