@@ -36,6 +36,8 @@ class AliasRegistry:
         self.store = store
         self.functions = functions
         self._cache: dict[tuple[str, str], Alias] = {}
+        #: Bumped by ``forget_function``: a store read that started before it must not refill the cache.
+        self._forgotten = 0
         self._lock = asyncio.Lock()
         self._random = rng or random.Random()
 
@@ -48,10 +50,12 @@ class AliasRegistry:
         alias = self._cache.get((function_name, name))
         if alias is None:
             await self.functions.get(function_name)
+            generation = self._forgotten
             alias = await asyncio.to_thread(self.store.get_alias, function_name, name)
             if alias is None:
                 raise ResourceNotFound(f"{missing}: {self.arn(function_name, name)}")
-            self._cache[(function_name, name)] = alias
+            if generation == self._forgotten:  # else another server changed it meanwhile
+                self._cache[(function_name, name)] = alias
         return alias
 
     async def list(self, function_name: str, function_version: str | None = None) -> list[Alias]:
@@ -130,6 +134,7 @@ class AliasRegistry:
 
     def forget_function(self, function_name: str | None) -> None:
         """Drop the cached aliases of a deleted or changed function (None: of every function)."""
+        self._forgotten += 1
         for key in [k for k in self._cache if function_name is None or k[0] == function_name]:
             del self._cache[key]
 

@@ -86,6 +86,8 @@ class FunctionRegistry:
         self.region = region
         self.on_change = on_change
         self._cache: dict[tuple[str, str], FunctionConfig] = {}
+        #: Bumped by ``forget``: a store read that started before it must not refill the cache.
+        self._forgotten = 0
         self._settling: dict[str, asyncio.Task[None]] = {}
         self._publishing: dict[str, asyncio.Lock] = {}
 
@@ -99,10 +101,12 @@ class FunctionRegistry:
         version = qualifier or LATEST
         config = self._cache.get((name, version))
         if config is None:
+            generation = self._forgotten
             config = await asyncio.to_thread(self.store.get_function, name, version)
             if config is None:
                 raise ResourceNotFound(f"Function not found: {self.arn(name, qualifier)}")
-            self._cache[(name, version)] = config
+            if generation == self._forgotten:  # else another server changed it meanwhile: read again next time
+                self._cache[(name, version)] = config
         return config
 
     async def get_active(self, name: str, qualifier: str | None = None) -> FunctionConfig:
@@ -250,6 +254,7 @@ class FunctionRegistry:
     def forget(self, name: str | None) -> None:
         """Drop the cached configurations of ``name`` (None: of every function): another server
         changed them, the next read goes to the store."""
+        self._forgotten += 1
         for key in [k for k in self._cache if name is None or k[0] == name]:
             del self._cache[key]
 
