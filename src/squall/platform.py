@@ -56,7 +56,7 @@ from squall.services.tables.service import TableService
 from squall.services.tables.streams import TableStreams
 from squall.services.topics.deliverer import Deliverer
 from squall.services.topics.service import TopicService
-from squall.sources.mappings import EventSourceMapping, MappingDatabase, MappingStore
+from squall.sources.mappings import EventSourceMapping, MappingStore
 from squall.sources.objects import ObjectNotifications
 from squall.sources.owner import new_owner
 from squall.sources.queues import QueueMappings
@@ -66,6 +66,7 @@ from squall.sources.streams import StreamMappings
 from squall.stores.base import LeaseStore, MetadataStore
 from squall.stores.code import CodeStore
 from squall.stores.leases import SqliteLeaseStore
+from squall.stores.sql import SqlDatabase
 from squall.stores.sqlite import SqliteMetadataStore
 
 log = logging.getLogger(__name__)
@@ -637,13 +638,13 @@ def stream_store(settings: Settings, data: Path) -> Path | StreamStore:
     return data / "streams.db"
 
 
-def mapping_database(settings: Settings, data: Path) -> Path | MappingDatabase:
+def mapping_database(settings: Settings, data: Path) -> Path | SqlDatabase:
     """Event source mappings and checkpoints: a file (embedded) or the cluster's PostgreSQL (ray), in
     the schema ``<schema>_mappings``, so that every server runs every mapping."""
     if settings.tier == "ray":
-        from squall.sources.mappings_postgres import PostgresMappingDatabase
+        from squall.sources.mappings_postgres import postgres_mapping_database
 
-        return PostgresMappingDatabase(_postgres_dsn(settings), f"{settings.postgres_schema}_mappings")
+        return postgres_mapping_database(_postgres_dsn(settings), f"{settings.postgres_schema}_mappings")
     return data / "mappings.db"
 
 

@@ -25,10 +25,10 @@ def _sqlite(tmp_path: Path) -> Iterator[Opener]:
 
 @contextmanager
 def _postgres(tmp_path: Path) -> Iterator[Opener]:
-    from squall.sources.mappings_postgres import PostgresMappingDatabase
+    from squall.sources.mappings_postgres import postgres_mapping_database
 
     with scratch_schema(unavailable) as schema:
-        yield lambda: MappingStore(PostgresMappingDatabase(postgres_dsn(), f"{schema}_mappings"))
+        yield lambda: MappingStore(postgres_mapping_database(postgres_dsn(), f"{schema}_mappings"))
 
 
 BACKENDS: dict[str, Callable[[Path], AbstractContextManager[Opener]]] = {"sqlite": _sqlite, "postgres": _postgres}

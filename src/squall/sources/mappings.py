@@ -5,7 +5,7 @@ a batch was handled (or deliberately discarded), so delivery is at least once an
 Beside it, in the same transaction, each shard keeps its open tumbling window (start and state) and
 the IteratorAge of its last batch.
 
-The rows live in a :class:`MappingDatabase`: a SQLite file (the embedded tier, this module) or, in the
+The rows live in a ``squall.stores.sql.SqlDatabase``: a SQLite file (the embedded tier) or, in the
 scale-out tier, PostgreSQL shared by every server (``mappings_postgres.py``), so that a mapping
 created through one server is run by all of them and a shard's checkpoint outlives the server that
 wrote it. The SQL is written once, with ``?`` placeholders, like the stream service's.
@@ -13,19 +13,12 @@ wrote it. The SQL is written once, with ``?`` placeholders, like the stream serv
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
-import threading
 import time
-from abc import ABC, abstractmethod
-from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
 
-from squall.errors import StoreUnavailable
-from squall.services.streams.store import Connection
-from squall.stores.sqlite_file import open_durable, write_transaction
+from squall.stores.sql import SqlDatabase, SqliteDatabase
 
 # ``window`` is quoted everywhere: PostgreSQL reserves the word (SQLite takes it either way).
 _SAVE_CHECKPOINT = (
@@ -77,54 +70,15 @@ def schema(blob: str, int64: str) -> list[str]:
     ]
 
 
-class MappingDatabase(ABC):
-    """The database under a ``MappingStore``."""
-
-    #: Appended to a ``SELECT`` of a mapping row that the same transaction rewrites, so that writers on
-    #: other servers wait for it instead of overwriting each other's change.
-    for_update: str = ""
-
-    @abstractmethod
-    def write(self) -> contextlib.AbstractContextManager[Connection]:
-        """One write transaction, committed durably when the block ends, rolled back if it raises;
-        driver errors become ``StoreUnavailable("Mapping store failure: ...")``."""
-
-    @abstractmethod
-    def read(self) -> contextlib.AbstractContextManager[Connection]:
-        """A connection for reads of committed rows."""
-
-    @abstractmethod
-    def close(self) -> None: ...
-
-
-class SqliteMappingDatabase(MappingDatabase):
-    """The embedded tier's: one file (WAL, ``synchronous=FULL``), one connection behind a lock."""
-
-    def __init__(self, path: Path) -> None:
-        self._lock = threading.Lock()
-        self._conn = open_durable(path, schema("BLOB", "INTEGER"), "mapping store")
-
-    def write(self) -> contextlib.AbstractContextManager[Connection]:
-        return write_transaction(self._conn, self._lock, "Mapping store")
-
-    @contextlib.contextmanager
-    def read(self) -> Iterator[Connection]:
-        with self._lock:
-            try:
-                yield self._conn
-            except sqlite3.Error as exc:
-                raise StoreUnavailable(f"Mapping store failure: {exc}") from exc
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-
 class MappingStore:
-    """Mappings and per-shard checkpoints in a ``MappingDatabase`` (a path: a SQLite file)."""
+    """Mappings and per-shard checkpoints in a ``SqlDatabase`` (a path: a SQLite file)."""
 
-    def __init__(self, database: Path | MappingDatabase) -> None:
-        self.db = SqliteMappingDatabase(database) if isinstance(database, Path) else database
+    def __init__(self, database: Path | SqlDatabase) -> None:
+        self.db = (
+            SqliteDatabase(database, schema("BLOB", "INTEGER"), "Mapping store")
+            if isinstance(database, Path)
+            else database
+        )
 
     def put(self, mapping: EventSourceMapping) -> None:
         mapping.last_modified = time.time()

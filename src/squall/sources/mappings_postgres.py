@@ -9,30 +9,13 @@ default). ``psycopg`` errors become ``StoreUnavailable`` here.
 
 from __future__ import annotations
 
-import contextlib
-
-from squall.services.streams.store import Connection
-from squall.sources.mappings import MappingDatabase, schema
-from squall.stores.postgres import PostgresDatabase
+from squall.sources.mappings import schema
+from squall.stores.sql import PostgresSqlDatabase
 
 #: The schema, one entry per version: never edit a released entry, append one.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (tuple(schema("BYTEA", "BIGINT")),)
 
 
-class PostgresMappingDatabase(MappingDatabase):
+def postgres_mapping_database(dsn: str, schema: str, max_size: int = 4) -> PostgresSqlDatabase:
     """Mappings in the PostgreSQL schema ``schema``; safe to share between threads and between servers."""
-
-    for_update = " FOR UPDATE"
-
-    def __init__(self, dsn: str, schema: str, max_size: int = 4) -> None:
-        self.db = PostgresDatabase(dsn, schema, max_size=max_size, migrations=MIGRATIONS)
-
-    def write(self) -> contextlib.AbstractContextManager[Connection]:
-        return self.db.qmark("Mapping store")
-
-    def read(self) -> contextlib.AbstractContextManager[Connection]:
-        # Autocommit: each statement reads committed rows without a BEGIN/COMMIT round trip.
-        return self.db.qmark("Mapping store", transaction=False)
-
-    def close(self) -> None:
-        self.db.close()
+    return PostgresSqlDatabase(dsn, schema, MIGRATIONS, "Mapping store", max_size=max_size)

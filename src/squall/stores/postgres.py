@@ -14,6 +14,7 @@ cached of it (``watch``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
 import threading
@@ -144,15 +145,16 @@ class PostgresDatabase:
             raise StoreUnavailable(f"PostgreSQL store failure: {exc}") from exc
 
     @contextmanager
-    def qmark(self, what: str, transaction: bool = True) -> Iterator[QmarkConnection]:
+    def qmark(self, what: str, transaction: bool = True, binary: bool = False) -> Iterator[QmarkConnection]:
         """A connection taking SQL written once for SQLite and PostgreSQL (``?`` placeholders, no ``%``),
         in one transaction or (``transaction=False``) autocommitting each statement; driver errors
-        become ``StoreUnavailable("<what> failure: ...")``."""
+        become ``StoreUnavailable("<what> failure: ...")``. ``binary`` asks for results in binary
+        format (bytes columns arrive as stored, not spelled in hex)."""
         if self._closed:
             raise StoreUnavailable(f"The PostgreSQL store ({self.schema}) is closed")
         try:
             with self.pool.connection() as conn, conn.transaction() if transaction else contextlib.nullcontext():
-                yield QmarkConnection(conn)
+                yield QmarkConnection(conn, binary)
         except self._error as exc:
             raise StoreUnavailable(f"{what} failure: {exc}") from exc
 
@@ -165,16 +167,23 @@ class PostgresDatabase:
 class QmarkConnection:
     """A psycopg connection that takes ``?`` placeholders (``PostgresDatabase.qmark``)."""
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, binary: bool = False) -> None:
         self.conn = conn
+        self.binary = binary
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Any:
-        return self.conn.execute(sql.replace("?", "%s"), parameters)
+        return self.conn.execute(_pyformat(sql), parameters, binary=self.binary)
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any:
         cursor = self.conn.cursor()
-        cursor.executemany(sql.replace("?", "%s"), parameters)
+        cursor.executemany(_pyformat(sql), parameters)
         return cursor
+
+
+@functools.lru_cache(maxsize=512)
+def _pyformat(sql: str) -> str:
+    """``?`` placeholders as psycopg's ``%s`` (a literal ``%`` doubled)."""
+    return sql.replace("%", "%%").replace("?", "%s")
 
 
 def _unique_violation() -> type[Exception]:

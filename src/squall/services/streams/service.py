@@ -28,7 +28,8 @@ import msgspec
 from squall.errors import StoreUnavailable
 from squall.services.streams import shards
 from squall.services.streams.errors import ExpiredIterator, InvalidArgument, StreamInUse, StreamNotFound
-from squall.services.streams.store import Connection, RecordRow, SqliteStreamStore, StreamStore
+from squall.services.streams.store import RecordRow, SqliteStreamStore, StreamStore
+from squall.stores.sql import Connection
 
 ITERATOR_TTL_MS = 300_000
 DEFAULT_RETENTION_HOURS = 24
@@ -332,7 +333,8 @@ class StreamService:
         self.store.insert_records(conn, rows)
         written = sorted({job.name for job in group if job.placed})
         conn.executemany("UPDATE streams SET counter = ? WHERE name = ?", [(counters[n], n) for n in written])
-        self.store.notify(conn, written)
+        for stream in written:
+            self.store.notify(conn, stream)
 
     @staticmethod
     def _placer_of(conn: Connection, name: str) -> Callable[[int], str]:

@@ -1,46 +1,18 @@
-"""Where the stream service keeps its rows: one set of SQL, and the small seam it runs on.
+"""Where the stream service keeps its rows: the stream tables, on the shared SQL seam.
 
-The service writes its SQL once, with ``?`` placeholders, against :class:`Connection`. A
-:class:`StreamStore` says how that SQL meets a database: its column types (:func:`schema`), how a
-write transaction is taken and committed durably, how reads are taken without waiting for writes,
-and how a write locks the stream rows it is about to change (``for_update``). SQLite is the
-embedded tier's store (this module); PostgreSQL, shared by several servers, is in ``postgres.py``.
+The service writes its SQL once, with ``?`` placeholders, against ``squall.stores.sql``'s
+:class:`Connection`. A :class:`StreamStore` is a :class:`SqlDatabase` with the stream tables in a
+dialect's column types (:func:`schema`) and a bulk path for records. SQLite is the embedded tier's store
+(this module); PostgreSQL, shared by several servers, is in ``postgres.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
-import threading
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
 
-from squall.errors import StoreUnavailable
-from squall.stores.sqlite_file import open_durable, write_transaction
-
-
-class Cursor(Protocol):
-    """What the service uses of a query's result (``sqlite3.Cursor`` and psycopg's cursors have it)."""
-
-    @property
-    def rowcount(self) -> int: ...
-
-    def fetchone(self) -> Any: ...
-
-    def fetchall(self) -> list[Any]: ...
-
-    def __iter__(self) -> Iterator[Any]: ...
-
-
-class Connection(Protocol):
-    """A connection inside one transaction, taking SQL with ``?`` placeholders."""
-
-    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor: ...
-
-    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor: ...
+from squall.stores.sql import Connection, SqlDatabase, SqliteDatabase
 
 
 @dataclass(frozen=True)
@@ -81,76 +53,16 @@ def schema(types: ColumnTypes) -> list[str]:
     ]
 
 
-class StreamStore(ABC):
-    """The database under a ``StreamService``."""
-
-    #: Appended to a ``SELECT`` of the ``streams`` rows a write transaction is about to change, so that
-    #: writers on other connections (other servers) wait for it: their counters never interleave.
-    for_update: str = ""
-
-    @abstractmethod
-    def write(self) -> contextlib.AbstractContextManager[Connection]:
-        """One write transaction, committed durably when the block ends; rolled back if it raises.
-        Driver errors become ``StoreUnavailable("Stream store failure: ...")``."""
-
-    @abstractmethod
-    def read(self) -> contextlib.AbstractContextManager[Connection]:
-        """A read transaction that never waits for a write in progress (and sees only committed rows)."""
+class StreamStore(SqlDatabase):
+    """The database under a ``StreamService``. Its ``notify`` messages are stream names."""
 
     def insert_records(self, conn: Connection, rows: Sequence[RecordRow]) -> None:
         """Append ``rows`` to ``records`` (a database's bulk path where it has one)."""
         conn.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)", rows)
 
-    @abstractmethod
-    def notify(self, conn: Connection, streams: Iterable[str]) -> None:
-        """Inside a put's transaction: tell the other servers of this store that ``streams`` got records."""
 
-    @abstractmethod
-    def watch(self, callback: Callable[[str], None]) -> None:
-        """Call ``callback(stream)`` whenever another server of this store commits records to it."""
-
-    @abstractmethod
-    def close(self) -> None: ...
-
-
-class SqliteStreamStore(StreamStore):
-    """The embedded tier's store: one file, WAL, ``synchronous=FULL``; one writer at a time (its lock),
-    so a write needs no row locks. Reads go through a connection of their own: in WAL mode a read
-    never waits for a put's commit (fsync), and a put never waits for a read."""
+class SqliteStreamStore(SqliteDatabase, StreamStore):
+    """The embedded tier's store: one SQLite file (see ``SqliteDatabase``)."""
 
     def __init__(self, path: Path) -> None:
-        self._lock = threading.Lock()
-        self._conn = open_durable(path, schema(SQLITE_TYPES), "stream store")
-        self._reader_lock = threading.Lock()
-        try:
-            self._reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
-        except sqlite3.Error as exc:
-            self._conn.close()
-            raise StoreUnavailable(f"Cannot open the stream store {path}: {exc}") from exc
-
-    def write(self) -> contextlib.AbstractContextManager[Connection]:
-        return write_transaction(self._conn, self._lock, "Stream store")
-
-    @contextlib.contextmanager
-    def read(self) -> Iterator[Connection]:
-        with self._reader_lock:
-            try:
-                self._reader.execute("BEGIN")  # one snapshot for the block's queries
-                try:
-                    yield self._reader
-                finally:
-                    self._reader.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise StoreUnavailable(f"Stream store failure: {exc}") from exc
-
-    # One server owns an embedded store: there is nobody else to tell or hear from.
-    def notify(self, conn: Connection, streams: Iterable[str]) -> None:
-        return None
-
-    def watch(self, callback: Callable[[str], None]) -> None:
-        return None
-
-    def close(self) -> None:
-        with self._lock, self._reader_lock:
-            self._reader.close()
-            self._conn.close()
+        super().__init__(path, schema(SQLITE_TYPES), "Stream store")
