@@ -92,6 +92,10 @@ class Settings:
     postgres_schema: str = "squall"
     #: A node agent that no server has called for this many seconds stops (its last server is gone).
     ray_agent_orphan_s: float = 60.0
+    #: Shorthand for ``tier`` and ``ray_address`` (see :func:`resolve_executor`); None: use those.
+    executor: str | None = None
+    #: Shorthand for the stores (see :func:`resolve_store`); None: use ``postgres_dsn``.
+    store: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -107,6 +111,8 @@ class Settings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         if "data_dir" in values:
             values["data_dir"] = Path(values["data_dir"])
+        resolve_executor(values)
+        resolve_store(values)
         return cls(**values)
 
     @property
@@ -118,6 +124,52 @@ class Settings:
     def sandbox_endpoint_url(self) -> str:
         """Where functions reach the AWS APIs: ``advertise_url``, else this server's own URL."""
         return (self.advertise_url or self.endpoint_url).rstrip("/")
+
+
+def resolve_executor(values: dict[str, Any]) -> None:
+    """Turn ``executor`` into ``tier`` and ``ray_address``: ``local`` (this machine), ``ray`` (a Ray
+    started by the server), ``auto`` (the Ray cluster this machine belongs to) or ``ray://HOST:PORT``
+    (join the cluster whose head is HOST:PORT, as ``ray start --address`` does)."""
+    executor = values.get("executor")
+    if executor is None:
+        return
+    if executor == "local":
+        tier, address = "embedded", None
+    elif executor == "ray":
+        tier, address = "ray", None
+    elif executor == "auto":
+        tier, address = "ray", "auto"
+    elif executor.startswith("ray://") and len(executor) > len("ray://"):
+        tier, address = "ray", executor.removeprefix("ray://")
+    else:
+        raise ValueError(f"--executor must be local, ray, auto or ray://HOST:PORT, not {executor!r}")
+    if values.get("tier", tier) != tier:
+        raise ValueError(f"--executor {executor} contradicts --tier {values['tier']}: pass only one of them")
+    values["tier"] = tier
+    if address is not None:
+        if values.get("ray_address", address) != address:
+            raise ValueError(f"--executor {executor} contradicts --ray-address {values['ray_address']}")
+        values["ray_address"] = address
+
+
+def resolve_store(values: dict[str, Any]) -> None:
+    """Turn ``store`` into ``postgres_dsn``: ``sqlite`` (files in the data dir) or a
+    ``postgresql://`` URL, which holds the scale-out tier's shared state and so needs a Ray executor."""
+    store = values.get("store")
+    if store is None or store == "sqlite":
+        if store == "sqlite" and values.get("tier") == "ray":
+            raise ValueError("--store sqlite is the embedded tier's: the ray tier keeps its state in PostgreSQL")
+        return
+    if not store.startswith(("postgresql://", "postgres://")):
+        raise ValueError(f"--store must be sqlite or a postgresql:// URL, not {store!r}")
+    if values.get("tier", "embedded") != "ray":
+        raise ValueError(
+            "--store postgresql://... is the scale-out tier's shared state: pass --executor ray, auto or "
+            "ray://HOST:PORT as well (the embedded tier keeps its state in SQLite files)"
+        )
+    if values.get("postgres_dsn", store) != store:
+        raise ValueError("--store and --postgres-dsn name different databases: pass only one of them")
+    values["postgres_dsn"] = store
 
 
 def _coerce(kind: Any, raw: str) -> Any:

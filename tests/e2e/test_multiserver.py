@@ -191,7 +191,8 @@ ORPHAN_S = 15.0
 
 
 def tier_args(cluster: str, schema: str) -> list[str]:
-    return ["--tier", "ray", "--ray-address", cluster, "--postgres-dsn", postgres_dsn(), "--postgres-schema", schema]
+    # The spelling of the tier (test_streams_postgres and test_ray_tier use --tier and friends).
+    return ["--executor", f"ray://{cluster}", "--store", postgres_dsn(), "--postgres-schema", schema]
 
 
 def create(lam: Any, name: str, source: str = HANDLER, **kwargs: Any) -> None:

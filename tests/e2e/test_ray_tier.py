@@ -313,5 +313,6 @@ def test_server_help_names_the_ray_options(tmp_path: Path) -> None:
     from squall.cli.main import main
 
     text = CliRunner().invoke(main, ["server", "--help"]).output
-    for option in ("--tier [embedded|ray]", "--ray-address", "--postgres-dsn", "--postgres-schema", "--advertise-url"):
+    options = ("--tier [embedded|ray]", "--ray-address", "--postgres-dsn", "--postgres-schema", "--advertise-url")
+    for option in (*options, "--executor", "--store"):
         assert option in text

@@ -100,6 +100,16 @@ def main() -> None:
     "--postgres-schema",
     help="Schema in that database [env SQUALL_POSTGRES_SCHEMA; default squall]",
 )
+@click.option(
+    "--executor",
+    help="Shorthand for --tier and --ray-address: local, ray (start a local Ray), auto (this machine's "
+    "Ray cluster) or ray://HOST:PORT (join the cluster whose head is there) [env SQUALL_EXECUTOR]",
+)
+@click.option(
+    "--store",
+    help="Shorthand for --postgres-dsn: sqlite (files in the data dir) or postgresql://... (with a ray "
+    "executor) [env SQUALL_STORE]",
+)
 def server(**options: object) -> None:
     """Start Squall: the AWS APIs (Lambda...) and the HTTP gateway, on this machine.
 
@@ -108,7 +118,11 @@ def server(**options: object) -> None:
     """
     from squall.server import run
 
-    run(Settings.load(**options))
+    try:
+        settings = Settings.load(**options)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    run(settings)
 
 
 @main.command()
