@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import BenchError
+from squall.stores.postgres import drop_deployment
 
 #: Invocations a batch of the usage writer holds, measured one after the other (see ``store_cost``).
 STORE_BATCHES = (1, 16, 64)
@@ -33,13 +34,7 @@ def scratch_schema(dsn: str) -> Iterator[str]:
     try:
         yield schema
     finally:
-        with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
-            rows = conn.execute(
-                "SELECT nspname FROM pg_namespace WHERE nspname = %s OR starts_with(nspname, %s)",
-                (schema, f"{schema}_"),
-            ).fetchall()
-            for (name,) in rows:
-                conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+        drop_deployment(dsn, schema)
 
 
 def rows_per_invocation(schema: str, function: str, answered: int, timeout_s: float = 30.0) -> dict[str, Any]:

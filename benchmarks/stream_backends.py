@@ -43,17 +43,15 @@ def sqlite_store() -> Iterator[Callable[[], Path | StreamStore]]:
 def postgres_store() -> Iterator[Callable[[], Path | StreamStore]]:
     import os
 
-    import psycopg
-
     from squall.services.streams.postgres import PostgresStreamStore
+    from squall.stores.postgres import drop_deployment
 
     dsn = os.environ.get("SQUALL_TEST_POSTGRES_DSN", DEFAULT_DSN)
     schema = f"bench_{uuid.uuid4().hex[:12]}"
     try:
         yield lambda: PostgresStreamStore(dsn, schema)
     finally:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        drop_deployment(dsn, schema)
 
 
 def put_bodies(producer: int, batches: int) -> list[bytes]:

@@ -37,10 +37,6 @@ def scratch_schema(unavailable: Callable[[str], NoReturn]) -> Iterator[str]:
     try:
         yield schema
     finally:
-        with psycopg.connect(dsn(), autocommit=True) as conn:
-            rows = conn.execute(
-                "SELECT nspname FROM pg_namespace WHERE nspname = %s OR starts_with(nspname, %s)",
-                (schema, f"{schema}_"),
-            ).fetchall()
-            for (name,) in rows:
-                conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+        from squall.stores.postgres import drop_deployment
+
+        drop_deployment(dsn(), schema)

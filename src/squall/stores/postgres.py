@@ -164,6 +164,22 @@ class PostgresDatabase:
             self.pool.close()
 
 
+def drop_deployment(dsn: str, schema: str) -> list[str]:
+    """Drop the schema ``schema`` and every schema named after it (``<schema>_streams`` ...), with
+    everything in them: all a deployment keeps in PostgreSQL. Returns the schemas dropped."""
+    import psycopg
+
+    if not _SCHEMA_NAME.match(schema):
+        raise ValueError(f"{schema!r} is not a plain lower-case PostgreSQL schema name")
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+        rows = conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname = %s OR starts_with(nspname, %s)", (schema, f"{schema}_")
+        ).fetchall()
+        for (name,) in rows:
+            conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+    return [name for (name,) in rows]
+
+
 class QmarkConnection:
     """A psycopg connection that takes ``?`` placeholders (``PostgresDatabase.qmark``)."""
 
