@@ -1,17 +1,18 @@
 """How the metadata stores encode models and decode their rows, shared by the SQLite and PostgreSQL stores.
 
 Both stores keep the same columns; only their SQL dialects differ, so the column lists, the JSON
-codecs and the row decoders live here once.
+codecs, the row decoders and the queries whose SQL both dialects take live here once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 
 from squall.errors import StoreUnavailable
-from squall.models import Alias, AsyncEvent, FunctionConfig, UsageRecord
+from squall.models import Alias, AsyncEvent, FunctionConfig, LogEvent, UsageRecord
 
 USAGE_COLUMNS = (
     "function_name, version, request_id, start, duration_ms, billed_ms, memory_mb, gb_seconds,"
@@ -79,3 +80,45 @@ def usage_row(record: UsageRecord) -> tuple[Any, ...]:
     r = record
     return (r.function_name, r.version, r.request_id, r.start, r.duration_ms, r.billed_ms, r.memory_mb,
             r.gb_seconds, r.max_memory_mb, r.cold, r.init_ms, r.outcome, r.trigger, r.architecture)  # fmt: skip
+
+
+# --- queries both stores run, written once with ``?`` placeholders ------------------------------------
+def usage_query(since: float, until: float | None, function_name: str | None) -> tuple[str, list[Any]]:
+    """The usage records with ``since <= start < until`` (of one function), oldest first."""
+    sql = f"SELECT {USAGE_COLUMNS} FROM usage WHERE start >= ?"
+    params: list[Any] = [since]
+    for clause, value in (("start < ?", until), ("function_name = ?", function_name)):
+        if value is not None:
+            sql += f" AND {clause}"
+            params.append(value)
+    return sql + " ORDER BY start, id", params
+
+
+def log_range_query(
+    group: str,
+    streams: Sequence[str] | None,
+    start_ms: int | None,
+    end_ms: int | None,
+    after_id: int,
+    before_id: int | None,
+    limit: int,
+    newest_first: bool,
+) -> tuple[str, list[Any]] | None:
+    """A log group's lines (id, stream, timestamp, message) in id order; None when ``streams`` is empty."""
+    sql = "SELECT id, stream, timestamp, message FROM log_events WHERE log_group = ? AND id > ?"
+    params: list[Any] = [group, after_id]
+    if streams is not None:
+        if not streams:
+            return None
+        sql += f" AND stream IN ({', '.join('?' * len(streams))})"
+        params.extend(streams)
+    for clause, value in (("id < ?", before_id), ("timestamp >= ?", start_ms), ("timestamp < ?", end_ms)):
+        if value is not None:
+            sql += f" AND {clause}"
+            params.append(value)
+    params.append(max(limit, 0))
+    return sql + f" ORDER BY id {'DESC' if newest_first else 'ASC'} LIMIT ?", params
+
+
+def log_line(row: tuple[Any, ...]) -> tuple[int, str, LogEvent]:
+    return int(row[0]), row[1], LogEvent(timestamp=int(row[2]), message=row[3])

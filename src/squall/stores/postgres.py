@@ -442,17 +442,9 @@ class PostgresMetadataStore(MetadataStore):
     def usage(
         self, since: float = 0.0, until: float | None = None, function_name: str | None = None
     ) -> list[UsageRecord]:
-        sql = f"SELECT {codec.USAGE_COLUMNS} FROM usage WHERE start >= %s"
-        params: list[Any] = [since]
-        if until is not None:
-            sql += " AND start < %s"
-            params.append(until)
-        if function_name is not None:
-            sql += " AND function_name = %s"
-            params.append(function_name)
-        sql += " ORDER BY start, id"
+        sql, params = codec.usage_query(since, until, function_name)
         with self.db.transaction() as conn:
-            rows = conn.execute(sql, params).fetchall()
+            rows = conn.execute(_pyformat(sql), params).fetchall()
         return [codec.usage(row) for row in rows]
 
     # --- logs ------------------------------------------------------------------------------------
@@ -490,22 +482,13 @@ class PostgresMetadataStore(MetadataStore):
         limit: int = 1000,
         newest_first: bool = False,
     ) -> list[tuple[int, str, LogEvent]]:
-        sql = "SELECT id, stream, timestamp, message FROM log_events WHERE log_group = %s AND id > %s"
-        params: list[Any] = [group, after_id]
-        if streams is not None:
-            if not streams:
-                return []
-            sql += " AND stream = ANY(%s)"
-            params.append(list(streams))
-        for clause, value in (("id < %s", before_id), ("timestamp >= %s", start_ms), ("timestamp < %s", end_ms)):
-            if value is not None:
-                sql += f" AND {clause}"
-                params.append(value)
-        sql += f" ORDER BY id {'DESC' if newest_first else 'ASC'} LIMIT %s"
-        params.append(max(limit, 0))
+        query = codec.log_range_query(group, streams, start_ms, end_ms, after_id, before_id, limit, newest_first)
+        if query is None:
+            return []
+        sql, params = query
         with self.db.transaction() as conn:
-            rows = conn.execute(sql, params).fetchall()
-        return [(int(row[0]), row[1], LogEvent(timestamp=int(row[2]), message=row[3])) for row in rows]
+            rows = conn.execute(_pyformat(sql), params).fetchall()
+        return [codec.log_line(row) for row in rows]
 
     def delete_log_group(self, group: str) -> bool:
         with self.db.transaction() as conn:

@@ -15,7 +15,6 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
 
 from squall.errors import ResourceConflict, StoreUnavailable
 from squall.models import LATEST, Alias, AsyncEvent, FunctionConfig, LogEvent, UsageRecord
@@ -352,15 +351,7 @@ class SqliteMetadataStore(MetadataStore):
         self, since: float = 0.0, until: float | None = None, function_name: str | None = None
     ) -> list[UsageRecord]:
         """Records with ``since <= start < until`` (``until`` None: no upper bound), oldest first."""
-        sql = f"SELECT {codec.USAGE_COLUMNS} FROM usage WHERE start >= ?"
-        params: list[Any] = [since]
-        if until is not None:
-            sql += " AND start < ?"
-            params.append(until)
-        if function_name is not None:
-            sql += " AND function_name = ?"
-            params.append(function_name)
-        sql += " ORDER BY start, id"
+        sql, params = codec.usage_query(since, until, function_name)
         with self._read() as conn:
             rows = conn.execute(sql, params).fetchall()
         return [codec.usage(row) for row in rows]
@@ -369,16 +360,7 @@ class SqliteMetadataStore(MetadataStore):
     def log_events(
         self, group: str, after_id: int = 0, limit: int = 1000, stream: str | None = None
     ) -> list[tuple[int, str, LogEvent]]:
-        sql = "SELECT id, stream, timestamp, message FROM log_events WHERE log_group = ? AND id > ?"
-        params: list[Any] = [group, after_id]
-        if stream is not None:
-            sql += " AND stream = ?"
-            params.append(stream)
-        sql += " ORDER BY id LIMIT ?"
-        params.append(max(limit, 0))
-        with self._read() as conn:
-            rows = conn.execute(sql, params).fetchall()
-        return [(row[0], row[1], LogEvent(timestamp=row[2], message=row[3])) for row in rows]
+        return self.log_event_range(group, [stream] if stream is not None else None, after_id=after_id, limit=limit)
 
     def close(self) -> None:
         with self._lock:
@@ -420,27 +402,12 @@ class SqliteMetadataStore(MetadataStore):
         limit: int = 1000,
         newest_first: bool = False,
     ) -> list[tuple[int, str, LogEvent]]:
-        sql = "SELECT id, stream, timestamp, message FROM log_events WHERE log_group = ? AND id > ?"
-        params: list[Any] = [group, after_id]
-        if streams is not None:
-            if not streams:
-                return []
-            sql += f" AND stream IN ({', '.join('?' * len(streams))})"
-            params.extend(streams)
-        if before_id is not None:
-            sql += " AND id < ?"
-            params.append(before_id)
-        if start_ms is not None:
-            sql += " AND timestamp >= ?"
-            params.append(start_ms)
-        if end_ms is not None:
-            sql += " AND timestamp < ?"
-            params.append(end_ms)
-        sql += f" ORDER BY id {'DESC' if newest_first else 'ASC'} LIMIT ?"
-        params.append(max(limit, 0))
+        query = codec.log_range_query(group, streams, start_ms, end_ms, after_id, before_id, limit, newest_first)
+        if query is None:
+            return []
         with self._read() as conn:
-            rows = conn.execute(sql, params).fetchall()
-        return [(row[0], row[1], LogEvent(timestamp=row[2], message=row[3])) for row in rows]
+            rows = conn.execute(*query).fetchall()
+        return [codec.log_line(row) for row in rows]
 
     def delete_log_group(self, group: str) -> bool:
         with self._write() as conn:
