@@ -5,11 +5,13 @@ checkpoints within the lease time. Nothing is lost, and every shard's first deli
 
 The function reports every batch to an HTTP receiver in this process (``crash_sink``), so what it saw
 survives the kill whichever server invoked it. Then a Ray worker node is lost mid-run (nothing lost
-either), and a queue's mapping, shared like every mapping, runs only on the server holding the queue.
+either), a node that joins takes new work, and a queue's mapping, shared like every mapping, runs only
+on the server holding the queue.
 """
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import signal
 import tempfile
@@ -26,7 +28,7 @@ from squall.sources.streams import LEASE_TTL_S, MEMBER_PREFIX
 from tests.conftest import FUNCTIONS
 from tests.contract.postgres import dsn as postgres_dsn
 from tests.e2e.conftest import SquallServer
-from tests.e2e.test_multiserver import agent_statuses, create, ray_cluster, schema, tier_args
+from tests.e2e.test_multiserver import NODE, agent_statuses, create, ray_cluster, schema, tier_args
 from tests.e2e.test_stream_crash import Sink, analyse, serve, wait_until
 
 __all__ = ["schema"]  # a fixture: the module's scratch schema
@@ -271,6 +273,38 @@ def test_a_ray_node_lost_mid_run_loses_no_record(
     assert result["lost"] == [], f"{len(result['lost'])} records lost, e.g. {result['lost'][:20]}"
     assert result["misplaced"] == [], result["misplaced"][:20]
     assert result["out_of_order"] == [], f"first deliveries out of order: {result['out_of_order'][:20]}"
+
+
+SLEEPER = "import time\n\ndef handler(event, context):\n    time.sleep(1)\n    return {}\n"
+
+
+@pytest.mark.timeout(120)
+def test_a_node_that_joins_takes_new_work(servers: list[SquallServer], nodes: Any, schema: str) -> None:
+    b = servers[1]
+    joined = nodes.add_node(**NODE)
+    agent = f"agent-{schema}-{joined.node_id[:12]}"
+    lam = b.client("lambda")
+
+    rounds = itertools.count(1)
+
+    def new_function_runs_there() -> bool:
+        # A new function each round, called 6 times at once (more calls than nodes): its cold starts go
+        # where the most memory is free, so the newcomer gets some once the server has taken it in.
+        name = f"joiner-{next(rounds)}"
+        create(lam, name, SLEEPER, Timeout=30)
+        codes: list[int] = []
+        calls = [
+            threading.Thread(target=lambda: codes.append(lam.invoke(FunctionName=name)["StatusCode"])) for _ in range(6)
+        ]
+        for call in calls:
+            call.start()
+        for call in calls:
+            call.join(60)
+        assert codes == [200] * 6
+        status = agent_statuses(schema).get(agent)
+        return status is not None and any(key.startswith(f"{name}:") for key in status.idle)
+
+    wait_until(new_function_runs_there, 60, "the node that joined ran new work")
 
 
 QUEUE_SINK = """
