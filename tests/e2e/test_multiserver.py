@@ -465,7 +465,7 @@ def test_aliases_and_reservations_set_through_one_server_govern_the_other(server
 
 @pytest.mark.slow
 def test_a_function_url_and_an_http_route_made_through_one_server_are_served_by_the_other(
-    servers: list[SquallServer],
+    servers: list[SquallServer], schema: str
 ) -> None:
     import httpx
 
@@ -495,3 +495,27 @@ def test_a_function_url_and_an_http_route_made_through_one_server_are_served_by_
             wait_for(lambda: through_a.get(f"/{api_id}/items/7").status_code == 404, "A to drop the API")
     b.client("iam").create_role(RoleName="multi-role", AssumeRolePolicyDocument=json.dumps(TRUST))
     assert a.client("iam").get_role(RoleName="MULTI-ROLE")["Role"]["RoleName"] == "multi-role"
+
+    # Provisioned concurrency asked through A: placed once (by the holder of its lease), READY through B.
+    version = lam.publish_version(FunctionName="multi-url")["Version"]
+    lam.put_provisioned_concurrency_config(
+        FunctionName="multi-url", Qualifier=version, ProvisionedConcurrentExecutions=1
+    )
+    other = b.client("lambda")
+    wait_for(
+        lambda: (
+            other.get_provisioned_concurrency_config(FunctionName="multi-url", Qualifier=version)["Status"] == "READY"
+        ),
+        "B to report the environment A's config asked for",
+    )
+    from squall.stores.postgres import PostgresLeaseStore
+
+    leases = PostgresLeaseStore(postgres_dsn(), schema)
+    try:
+        holders = {name: owner for name, owner in leases.holders().items() if name.startswith("provisioned/")}
+    finally:
+        leases.close()
+    assert list(holders) == [f"provisioned/multi-url/{version}"]
+    other.delete_provisioned_concurrency_config(FunctionName="multi-url", Qualifier=version)
+    with pytest.raises(lam.exceptions.ProvisionedConcurrencyConfigNotFoundException):
+        lam.get_provisioned_concurrency_config(FunctionName="multi-url", Qualifier=version)
