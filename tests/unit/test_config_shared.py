@@ -304,3 +304,19 @@ def test_each_provisioned_config_is_placed_by_one_server_and_taken_over(servers:
     for placement in (a, b):
         assert placement.leases is not None
         placement.leases.close()
+
+
+def test_a_mirror_reads_again_what_it_missed_while_its_listener_was_down(servers: Servers) -> None:
+    if servers.backend == "sqlite":
+        pytest.skip("one server owns an embedded store: there is no other server's change to follow")
+    import psycopg
+
+    urls_a, urls_b = (servers.open(FunctionUrlStore, "function_urls.db") for _ in range(2))
+    time.sleep(0.5)  # both listening
+    with psycopg.connect(postgres_dsn(), autocommit=True) as admin:  # only this test's listeners
+        ended = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = %s", (f"LISTEN {urls_b.db.schema}",)
+        ).fetchall()
+    assert len(ended) == 2
+    urls_a.put(_url("m" * 32))  # notified while nobody listens: lost
+    _eventually(lambda: urls_b.by_id("m" * 32) is not None)  # read again once b listens again
