@@ -1,38 +1,33 @@
 """Lambda layers: published layer versions, and the merged ``/opt`` tree a function's layers make.
 
 A layer version is immutable: its zip lives in the ``CodeStore`` (by SHA-256) and its metadata in
-its own SQLite file, with the version's permissions policy (AddLayerVersionPermission: stored and
-returned, not enforced). Version numbers of a layer are never reused, even after deletion. A
-function keeps the code address of each of its layers, so deleting a layer version does not break
-the functions that already use it (as on Lambda).
+its own SQLite file (the scale-out tier: the shared configuration database), with the version's
+permissions policy (AddLayerVersionPermission: stored and returned, not enforced). Version numbers
+of a layer are never reused, even after deletion. A function keeps the code address of each of its
+layers, so deleting a layer version does not break the functions that already use it (as on Lambda).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
-import sqlite3
 import tempfile
-import threading
-import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from squall.errors import InvalidParameterValue, ResourceNotFound, StoreUnavailable
+from squall.errors import InvalidParameterValue, ResourceNotFound
 from squall.models import LayerRef
 from squall.policies import NO_POLICY, check_revision, document, statement, with_statement, without_statement
 from squall.stores.code import CodeStore
-from squall.stores.sqlite_file import open_durable, write_transaction
+from squall.stores.config import PolicyTable, SqlBacked, Statements
+from squall.stores.sql import SqlDatabase
 
 #: How many layers one function may use.
 MAX_LAYERS = 5
-
-Statements = list[dict[str, Any]]
 
 
 class LayerVersion(msgspec.Struct, kw_only=True):
@@ -54,13 +49,13 @@ _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(LayerVersion).decode
 
 
-class LayerStore:
-    """Layer versions in one SQLite file; safe to share between threads."""
+class LayerStore(SqlBacked):
+    """Layer versions in their own SQLite file, or the shared configuration database; safe to share
+    between threads and between servers."""
 
-    def __init__(self, path: Path) -> None:
-        self._lock = threading.Lock()
-        self._conn = open_durable(
-            path,
+    def __init__(self, source: Path | SqlDatabase) -> None:
+        super().__init__(
+            source,
             [
                 "CREATE TABLE IF NOT EXISTS layer_versions (name TEXT NOT NULL, version INTEGER NOT NULL,"
                 " config TEXT NOT NULL, PRIMARY KEY (name, version)) WITHOUT ROWID",
@@ -68,15 +63,21 @@ class LayerStore:
                 "CREATE TABLE IF NOT EXISTS layer_policies (name TEXT NOT NULL, version INTEGER NOT NULL,"
                 " statements TEXT NOT NULL, revision_id TEXT NOT NULL, PRIMARY KEY (name, version)) WITHOUT ROWID",
             ],
-            "layer store",
+            "Layer store",
         )
+        self.policies = PolicyTable(self.db, "layer_policies", ("name", "version"))
 
     def publish(self, layer: LayerVersion) -> LayerVersion:
         """Store ``layer`` as the next version of its name (numbers are never reused)."""
-        with write_transaction(self._conn, self._lock, "Layer store") as conn:
-            row = conn.execute("SELECT last FROM layer_counters WHERE name = ?", (layer.name,)).fetchone()
-            number = (int(row[0]) if row else 0) + 1
-            conn.execute("INSERT OR REPLACE INTO layer_counters (name, last) VALUES (?, ?)", (layer.name, number))
+        with self.db.write() as conn:
+            # One statement takes the number: servers publishing at once wait for each other's row.
+            number = int(
+                conn.execute(
+                    "INSERT INTO layer_counters (name, last) VALUES (?, 1)"
+                    " ON CONFLICT (name) DO UPDATE SET last = layer_counters.last + 1 RETURNING last",
+                    (layer.name,),
+                ).fetchone()[0]
+            )
             stored = msgspec.structs.replace(layer, version=number)
             conn.execute(
                 "INSERT INTO layer_versions (name, version, config) VALUES (?, ?, ?)",
@@ -97,52 +98,27 @@ class LayerStore:
         return [str(row[0]) for row in self._query("SELECT DISTINCT name FROM layer_versions ORDER BY name", ())]
 
     def delete(self, name: str, version: int) -> None:
-        with write_transaction(self._conn, self._lock, "Layer store") as conn:
+        with self.db.write() as conn:
             conn.execute("DELETE FROM layer_versions WHERE name = ? AND version = ?", (name, version))
             conn.execute("DELETE FROM layer_policies WHERE name = ? AND version = ?", (name, version))
 
     def policy(self, name: str, version: int) -> tuple[Statements, str] | None:
         """A layer version's policy statements and revision id; None if it has none."""
-        rows = self._query(
-            "SELECT statements, revision_id FROM layer_policies WHERE name = ? AND version = ?", (name, version)
-        )
-        return (json.loads(str(rows[0][0])), str(rows[0][1])) if rows else None
+        return self.policies.get((name, version))
 
     def edit_policy(self, name: str, version: int, edit: Callable[[Statements, str | None], Statements]) -> str | None:
-        """Replace a layer version's statements by ``edit(statements, revision id)`` in one transaction.
+        """Replace a layer version's statements by ``edit(statements, revision id)``.
 
         Returns the new revision id, or None if the layer version does not exist. No statements left:
         the policy is gone. Whatever ``edit`` raises leaves the policy as it was.
         """
-        with write_transaction(self._conn, self._lock, "Layer store") as conn:
-            exists = conn.execute("SELECT 1 FROM layer_versions WHERE name = ? AND version = ?", (name, version))
-            if exists.fetchone() is None:
-                return None
-            row = conn.execute(
-                "SELECT statements, revision_id FROM layer_policies WHERE name = ? AND version = ?", (name, version)
-            ).fetchone()
-            statements = edit(json.loads(row[0]) if row else [], str(row[1]) if row else None)
-            revision = str(uuid.uuid4())
-            if statements:
-                conn.execute(
-                    "INSERT OR REPLACE INTO layer_policies (name, version, statements, revision_id)"
-                    " VALUES (?, ?, ?, ?)",
-                    (name, version, json.dumps(statements), revision),
-                )
-            else:
-                conn.execute("DELETE FROM layer_policies WHERE name = ? AND version = ?", (name, version))
-        return revision
+        if self.get(name, version) is None:
+            return None
+        return self.policies.edit((name, version), edit)
 
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-    def _query(self, sql: str, params: tuple[object, ...]) -> list[tuple[object, ...]]:
-        with self._lock:
-            try:
-                return list(self._conn.execute(sql, params).fetchall())
-            except sqlite3.Error as exc:
-                raise StoreUnavailable(f"Layer store read failed: {exc}") from exc
+    def _query(self, sql: str, params: tuple[object, ...]) -> list[Any]:
+        with self.db.read() as conn:
+            return conn.execute(sql, params).fetchall()
 
 
 class LayerRegistry:

@@ -121,6 +121,8 @@ class Platform:
         self.policies: Policies | None = None
         #: Function URL configs (built by ``build``; served on the gateway port).
         self.function_urls: FunctionUrlStore | None = None
+        #: The configuration database every server shares (scale-out tier; None: files in the data dir).
+        self.config: SqlDatabase | None = None
         self.ready = False
         self.draining = False
         self._background: list[asyncio.Task[None]] = []
@@ -168,14 +170,21 @@ class Platform:
         platform.queue_mappings = QueueMappings(
             platform.mappings, platform.queues, platform.invoke_for_mapping, platform.function_timeout
         )
-        platform.layers = LayerRegistry(LayerStore(data / "layers.db"), code, settings.account_id, settings.region)
-        platform.policies = Policies(PolicyStore(data / "policies.db"))
-        platform.function_urls = FunctionUrlStore(data / "function_urls.db")
-        event_store = EventConfigStore(data / "event_invoke.db")
+        platform.config = config_database(settings)
+        config = platform.config_source
+        platform.layers = LayerRegistry(LayerStore(config("layers.db")), code, settings.account_id, settings.region)
+        platform.policies = Policies(PolicyStore(config("policies.db")))
+        platform.function_urls = FunctionUrlStore(config("function_urls.db"))
+        event_store = EventConfigStore(config("event_invoke.db"))
         platform.event_configs = EventInvokeConfigs(event_store, platform.registry, platform.aliases)
         platform.dispatcher.event_configs = event_store
         platform.provisioned = ProvisionedConcurrency(
-            ProvisionedStore(data / "provisioned.db"), platform.registry, platform.aliases, executor, platform.limiter
+            ProvisionedStore(config("provisioned.db")),
+            platform.registry,
+            platform.aliases,
+            executor,
+            platform.limiter,
+            platform.leases,
         )
         platform.stream_mappings = StreamMappings(
             platform.mappings,
@@ -187,7 +196,7 @@ class Platform:
         )
         platform.metrics.iterator_ages = stream_iterator_ages(platform.mappings, platform.stream_mappings)
         platform.schedules = build_schedules(
-            data,
+            config("schedules.db"),
             settings.account_id,
             settings.region,
             lambda name, qualifier, payload: platform.invoke(name, qualifier, payload, "Event"),
@@ -271,6 +280,13 @@ class Platform:
             self.event_configs.store.close()
         if self.function_urls is not None:
             self.function_urls.close()
+        if self.config is not None:
+            self.config.close()
+
+    def config_source(self, file: str) -> Path | SqlDatabase:
+        """Where a configuration store keeps its tables: the shared configuration database, or
+        ``file`` in the data dir."""
+        return self.config if self.config is not None else self.settings.data_dir.resolve() / file
 
     def _changed_elsewhere(self, name: str | None) -> None:
         """A function (None: any) changed in the store, maybe through another server: forget what
@@ -646,6 +662,17 @@ def mapping_database(settings: Settings, data: Path) -> Path | SqlDatabase:
 
         return postgres_mapping_database(_postgres_dsn(settings), f"{settings.postgres_schema}_mappings")
     return data / "mappings.db"
+
+
+def config_database(settings: Settings) -> SqlDatabase | None:
+    """The configuration stores' database: None in the embedded tier (each keeps a file in the data
+    dir), the cluster's PostgreSQL in the ray tier, in the schema ``<schema>_config``, so that every
+    server sees the layers, policies, URLs, HTTP APIs, roles, rules and schedules any of them wrote."""
+    if settings.tier == "ray":
+        from squall.stores.config_postgres import postgres_config_database
+
+        return postgres_config_database(_postgres_dsn(settings), f"{settings.postgres_schema}_config")
+    return None
 
 
 def _cluster_concurrency(store: MetadataStore, limiter: ConcurrencyLimiter) -> ClusterConcurrency | None:

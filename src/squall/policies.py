@@ -2,21 +2,21 @@
 
 Stored and returned in the policy document shape Lambda builds; Squall does not enforce them.
 One policy per function and qualifier (a version or alias; the unqualified function is ``""``),
-each in its own SQLite file with a revision id that changes on every edit.
+with a revision id that changes on every edit, in their own SQLite file (embedded tier) or the
+shared configuration database (scale-out tier).
 """
 
 from __future__ import annotations
 
 import json
 import re
-import sqlite3
-import threading
-import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from squall.errors import PreconditionFailed, ResourceConflict, ResourceNotFound, SquallError, StoreUnavailable
-from squall.stores.sqlite_file import open_durable
+from squall.errors import PreconditionFailed, ResourceConflict, ResourceNotFound, SquallError
+from squall.stores.config import PolicyTable, SqlBacked, Statements
+from squall.stores.sql import SqlDatabase
 
 #: Lambda's limit on a function's policy document, in bytes.
 POLICY_LIMIT = 20480
@@ -33,64 +33,32 @@ class PolicyLengthExceeded(SquallError):
     message_key = "message"
 
 
-class PolicyStore:
-    """Policy documents by (function, qualifier) in one SQLite file; safe to share between threads."""
+class PolicyStore(SqlBacked):
+    """Policy documents by (function, qualifier) in their own SQLite file, or the shared configuration
+    database; safe to share between threads and between servers."""
 
-    def __init__(self, path: Path) -> None:
-        self._lock = threading.Lock()
-        self._conn = open_durable(
-            path,
+    def __init__(self, source: Path | SqlDatabase) -> None:
+        super().__init__(
+            source,
             [
                 "CREATE TABLE IF NOT EXISTS policies (function_name TEXT NOT NULL, qualifier TEXT NOT NULL,"
                 " statements TEXT NOT NULL, revision_id TEXT NOT NULL, PRIMARY KEY (function_name, qualifier))"
                 " WITHOUT ROWID",
             ],
-            "policy store",
+            "Policy store",
         )
+        self.table = PolicyTable(self.db, "policies", ("function_name", "qualifier"))
 
     def get(self, function_name: str, qualifier: str) -> tuple[list[dict[str, Any]], str] | None:
-        with self._lock:
-            row = self._execute(
-                "SELECT statements, revision_id FROM policies WHERE function_name = ? AND qualifier = ?",
-                (function_name, qualifier),
-            ).fetchone()
-        return None if row is None else (json.loads(row[0]), str(row[1]))
+        return self.table.get((function_name, qualifier))
 
-    def put(self, function_name: str, qualifier: str, statements: list[dict[str, Any]]) -> str:
-        """Replace the statements (none: drop the policy); returns the new revision id."""
-        revision = str(uuid.uuid4())
-        with self._lock:
-            if statements:
-                self._execute(
-                    "INSERT OR REPLACE INTO policies (function_name, qualifier, statements, revision_id)"
-                    " VALUES (?, ?, ?, ?)",
-                    (function_name, qualifier, json.dumps(statements), revision),
-                )
-            else:
-                self._execute(
-                    "DELETE FROM policies WHERE function_name = ? AND qualifier = ?", (function_name, qualifier)
-                )
-        return revision
+    def edit(self, function_name: str, qualifier: str, change: Callable[[Statements, str | None], Statements]) -> str:
+        """Replace the statements by ``change(statements, revision)`` (none left: drop the policy)."""
+        return self.table.edit((function_name, qualifier), change)
 
     def forget(self, function_name: str, qualifier: str | None = None) -> None:
         """Drop a deleted function's policies (or one version's)."""
-        with self._lock:
-            if qualifier is None:
-                self._execute("DELETE FROM policies WHERE function_name = ?", (function_name,))
-            else:
-                self._execute(
-                    "DELETE FROM policies WHERE function_name = ? AND qualifier = ?", (function_name, qualifier)
-                )
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-    def _execute(self, sql: str, params: tuple[object, ...]) -> sqlite3.Cursor:
-        try:
-            return self._conn.execute(sql, params)
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"Policy store failed: {exc}") from exc
+        self.table.forget((function_name, qualifier))
 
 
 def document(statements: list[dict[str, Any]]) -> str:
@@ -174,18 +142,20 @@ class Policies:
         self.store = store
 
     def add(self, function_name: str, qualifier: str, new: dict[str, Any], revision_id: str | None) -> None:
-        current = self.store.get(function_name, qualifier)
-        statements, revision = current if current is not None else ([], None)
-        check_revision(revision_id, revision, "GetPolicy")
-        self.store.put(function_name, qualifier, with_statement(statements, new))
+        def add(statements: Statements, revision: str | None) -> Statements:
+            check_revision(revision_id, revision, "GetPolicy")
+            return with_statement(statements, new)
+
+        self.store.edit(function_name, qualifier, add)
 
     def remove(self, function_name: str, qualifier: str, sid: str, revision_id: str | None) -> None:
-        current = self.store.get(function_name, qualifier)
-        if current is None:
-            raise ResourceNotFound(NO_POLICY)
-        statements, revision = current
-        check_revision(revision_id, revision, "GetPolicy")
-        self.store.put(function_name, qualifier, without_statement(statements, sid))
+        def remove(statements: Statements, revision: str | None) -> Statements:
+            if revision is None:
+                raise ResourceNotFound(NO_POLICY)
+            check_revision(revision_id, revision, "GetPolicy")
+            return without_statement(statements, sid)
+
+        self.store.edit(function_name, qualifier, remove)
 
     def get(self, function_name: str, qualifier: str) -> tuple[str, str]:
         current = self.store.get(function_name, qualifier)

@@ -31,7 +31,7 @@ from squall.services.cloudwatch.service import CloudWatchService
 from squall.services.events.api import EventsApi
 from squall.services.iam.api import IamApi
 from squall.services.iam.service import IamService
-from squall.services.iam.store import SqliteRoleStore
+from squall.services.iam.store import RoleStore
 from squall.services.logs.api import LogsApi
 from squall.services.logs.service import LogsService
 from squall.services.queues.api import SqsApi
@@ -80,7 +80,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             flush=True,
         )
     platform = Platform.build(settings, credentials.access_key_id, credentials.secret_access_key)
-    roles = SqliteRoleStore(settings.data_dir / "iam.db")  # opened before any sandbox starts
+    roles = RoleStore(platform.config_source("iam.db"))  # opened before any sandbox starts
     gateway = build_gateway(platform, settings)
     await platform.start()
     lambda_api = LambdaApi(platform, settings.endpoint_url, credentials.secret_access_key.encode())

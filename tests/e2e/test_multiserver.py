@@ -462,3 +462,61 @@ def test_aliases_and_reservations_set_through_one_server_govern_the_other(server
     wait_for(lambda: "ReservedConcurrentExecutions" not in b.get_function_concurrency(FunctionName="multi-alias"),
              "B to see it removed")  # fmt: skip
     assert invoke(b, "multi-alias")[0]["version"] == 2
+
+
+@pytest.mark.slow
+def test_a_function_url_and_an_http_route_made_through_one_server_are_served_by_the_other(
+    servers: list[SquallServer], schema: str
+) -> None:
+    import httpx
+
+    from tests.e2e.test_function_urls import url_id_of
+    from tests.e2e.test_gateway import http_api
+    from tests.e2e.test_iam_sts import TRUST
+
+    a, b = servers
+    lam = a.client("lambda")
+    create(lam, "multi-url")
+    arn = lam.get_function(FunctionName="multi-url")["Configuration"]["FunctionArn"]
+    url_id = url_id_of(lam.create_function_url_config(FunctionName="multi-url", AuthType="NONE")["FunctionUrl"])
+    api_id, _ = http_api(a.client("apigatewayv2"), arn, ["GET /items/{id}"])
+    with httpx.Client(base_url=f"http://127.0.0.1:{b.gateway_port}", timeout=30) as through_b:
+        # The configs are in B's mirror by the time their creation returned (the notification is
+        # delivered on commit); the waits only cover a slow machine.
+        wait_for(lambda: through_b.get(f"/_lambda-url/{url_id}/hello").status_code == 200, "B to serve the URL")
+        event = through_b.get(f"/_lambda-url/{url_id}/hello?x=1").json()["event"]
+        assert event["rawPath"] == "/hello" and event["queryStringParameters"] == {"x": "1"}
+        wait_for(lambda: through_b.get(f"/{api_id}/items/7").status_code == 200, "B to serve the route")
+        assert through_b.get(f"/{api_id}/items/7").json()["event"]["pathParameters"] == {"id": "7"}
+        # Deleted through B: gone from A's gateway too.
+        b.client("lambda").delete_function_url_config(FunctionName="multi-url")
+        b.client("apigatewayv2").delete_api(ApiId=api_id)
+        with httpx.Client(base_url=f"http://127.0.0.1:{a.gateway_port}", timeout=30) as through_a:
+            wait_for(lambda: through_a.get(f"/_lambda-url/{url_id}/").status_code == 404, "A to drop the URL")
+            wait_for(lambda: through_a.get(f"/{api_id}/items/7").status_code == 404, "A to drop the API")
+    b.client("iam").create_role(RoleName="multi-role", AssumeRolePolicyDocument=json.dumps(TRUST))
+    assert a.client("iam").get_role(RoleName="MULTI-ROLE")["Role"]["RoleName"] == "multi-role"
+
+    # Provisioned concurrency asked through A: placed once (by the holder of its lease), READY through B.
+    version = lam.publish_version(FunctionName="multi-url")["Version"]
+    lam.put_provisioned_concurrency_config(
+        FunctionName="multi-url", Qualifier=version, ProvisionedConcurrentExecutions=1
+    )
+    other = b.client("lambda")
+    wait_for(
+        lambda: (
+            other.get_provisioned_concurrency_config(FunctionName="multi-url", Qualifier=version)["Status"] == "READY"
+        ),
+        "B to report the environment A's config asked for",
+    )
+    from squall.stores.postgres import PostgresLeaseStore
+
+    leases = PostgresLeaseStore(postgres_dsn(), schema)
+    try:
+        holders = {name: owner for name, owner in leases.holders().items() if name.startswith("provisioned/")}
+    finally:
+        leases.close()
+    assert list(holders) == [f"provisioned/multi-url/{version}"]
+    other.delete_provisioned_concurrency_config(FunctionName="multi-url", Qualifier=version)
+    with pytest.raises(lam.exceptions.ProvisionedConcurrencyConfigNotFoundException):
+        lam.get_provisioned_concurrency_config(FunctionName="multi-url", Qualifier=version)

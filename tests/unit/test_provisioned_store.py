@@ -57,5 +57,5 @@ def test_errors_are_translated(tmp_path: Path) -> None:
         ProvisionedStore(tmp_path / "missing-dir" / "provisioned.db")
     store = ProvisionedStore(tmp_path / "provisioned.db")
     store.close()
-    with pytest.raises(StoreUnavailable, match="Provisioned concurrency store unavailable"):
+    with pytest.raises(StoreUnavailable, match="Provisioned concurrency store failure"):
         store.list()

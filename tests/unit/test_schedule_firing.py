@@ -253,7 +253,7 @@ class SteppedClock:
 
 
 def test_servers_with_their_own_schedule_stores_each_fire_theirs_on_one_lease_store(tmp_path: Path) -> None:
-    # The scale-out tier: leases shared (here one lease file), schedule stores per server.
+    # Servers with data directories of their own on one lease store: each fires its own schedules.
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     a, b = Setup(tmp_path / "a", at("2026-01-05T10:00:30")), Setup(tmp_path / "b", at("2026-01-05T10:00:30"))

@@ -280,9 +280,17 @@ class RayExecutor(Executor):
         return done
 
     # --- provisioned concurrency -------------------------------------------------------------------
+    def _provisioning_agent(self, key: str) -> str | None:
+        """The agent holding a pool's provisioned environments: the one this driver placed them on,
+        else one that reports them (placed through another server that has since given them up)."""
+        name = self._provisioned_on.get(key)
+        if name is not None and name in self._actors:
+            return name
+        return next((n for n, status in self._status.items() if key in status.provisioned and n in self._actors), None)
+
     async def provision(self, spec: SandboxSpec, count: int) -> None:
-        name = self._provisioned_on.get(spec.pool_key)
-        if name is None or name not in self._actors:
+        name = self._provisioning_agent(spec.pool_key)
+        if name is None:
             slot = self.placement.choose(spec.pool_key, spec.memory_mb)
             if slot is None:
                 raise SandboxError(f"No Ray node has {spec.memory_mb} MB free for {spec.function_name}")
@@ -294,8 +302,9 @@ class RayExecutor(Executor):
         self._note(name, status)
 
     async def unprovision(self, key: str) -> None:
-        name = self._provisioned_on.pop(key, None)
-        if name is not None and name in self._actors:
+        name = self._provisioning_agent(key)
+        self._provisioned_on.pop(key, None)
+        if name is not None:
             with contextlib.suppress(*_LOST):
                 self._note(name, await self._actors[name].unprovision.remote(key))
 

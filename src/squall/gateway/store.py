@@ -1,7 +1,8 @@
 """Durable storage of HTTP APIs and their routes, integrations, stages and authorizers.
 
-Each resource is kept as its API Gateway v2 wire document (camelCase members) in ``gateway.db``,
-with an in-memory mirror the gateway reads on every request without touching SQLite.
+Each resource is kept as its API Gateway v2 wire document (camelCase members) in ``gateway.db`` (the
+scale-out tier: the shared configuration database), with an in-memory mirror the gateway reads on
+every request without touching the database.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from squall.stores.sqlite_file import open_durable, write_transaction
+from squall.stores.config import SqlBacked
+from squall.stores.sql import SqlDatabase
 
 #: The kinds of resource an API owns; an API itself is kind ``api`` with ``api_id == ""``.
 KINDS = ("api", "route", "integration", "stage", "authorizer")
@@ -28,20 +30,32 @@ _SCHEMA = (
 )
 
 Document = dict[str, Any]
+#: What a write notifies the other servers of.
+TOPIC = "gateway"
 
 
-class GatewayStore:
-    """Resources by (kind, api id, item id), written through to SQLite."""
+class GatewayStore(SqlBacked):
+    """Resources by (kind, api id, item id), written through to the database. A change made through
+    another server sharing the database reaches the mirror by notification: it is read again."""
 
-    def __init__(self, path: Path) -> None:
-        self._conn = open_durable(path, _SCHEMA, "gateway store")
+    def __init__(self, source: Path | SqlDatabase) -> None:
+        super().__init__(source, _SCHEMA, "Gateway store")
         self._lock = threading.Lock()
         self._items: dict[tuple[str, str], dict[str, Document]] = {}
-        self._seq = 0
-        rows = self._conn.execute("SELECT kind, api_id, item_id, seq, body FROM items ORDER BY seq").fetchall()
-        for kind, api_id, item_id, seq, body in rows:
-            self._items.setdefault((kind, api_id), {})[item_id] = json.loads(body)
-            self._seq = max(self._seq, seq)
+        self.on_change(TOPIC, self.reload)  # before the first read, so that no change falls between
+        self.reload()
+
+    def reload(self) -> None:
+        """Read the mirror again from the database."""
+        with self._lock:
+            with self.db.read() as conn:
+                rows = conn.execute(
+                    "SELECT kind, api_id, item_id, body FROM items ORDER BY seq, kind, api_id, item_id"
+                ).fetchall()
+            items: dict[tuple[str, str], dict[str, Document]] = {}
+            for kind, api_id, item_id, body in rows:
+                items.setdefault((kind, api_id), {})[item_id] = json.loads(body)
+            self._items = items
 
     def get(self, kind: str, api_id: str, item_id: str) -> Document | None:
         """A copy of one resource, or None."""
@@ -61,18 +75,16 @@ class GatewayStore:
         return [item_id for item_id in self._items.get(("api", ""), {})]
 
     def put(self, kind: str, api_id: str, item_id: str, body: Document) -> None:
-        """Create or replace one resource."""
+        """Create or replace one resource (a new one is numbered after every other)."""
         with self._lock:
-            current = self._conn.execute(
-                "SELECT seq FROM items WHERE kind = ? AND api_id = ? AND item_id = ?", (kind, api_id, item_id)
-            ).fetchone()
-            if current is None:
-                self._seq += 1
-            seq = self._seq if current is None else current[0]
-            self._conn.execute(
-                "INSERT OR REPLACE INTO items (kind, api_id, item_id, seq, body) VALUES (?, ?, ?, ?, ?)",
-                (kind, api_id, item_id, seq, json.dumps(body)),
-            )
+            with self.db.write() as conn:
+                conn.execute(
+                    "INSERT INTO items (kind, api_id, item_id, seq, body)"
+                    " VALUES (?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM items), ?)"
+                    " ON CONFLICT (kind, api_id, item_id) DO UPDATE SET body = excluded.body",
+                    (kind, api_id, item_id, json.dumps(body)),
+                )
+                self.db.notify(conn, TOPIC)
             self._items.setdefault((kind, api_id), {})[item_id] = body
 
     def delete(self, kind: str, api_id: str, item_id: str) -> bool:
@@ -80,15 +92,13 @@ class GatewayStore:
         with self._lock:
             if item_id not in self._items.get((kind, api_id), {}):
                 return False
-            with write_transaction(self._conn, None, "Gateway store") as conn:
+            with self.db.write() as conn:
                 conn.execute("DELETE FROM items WHERE kind = ? AND api_id = ? AND item_id = ?", (kind, api_id, item_id))
                 if kind == "api":
                     conn.execute("DELETE FROM items WHERE api_id = ?", (item_id,))
-            del self._items[(kind, api_id)][item_id]
+                self.db.notify(conn, TOPIC)
+            self._items.get((kind, api_id), {}).pop(item_id, None)
             if kind == "api":
                 for owned in KINDS[1:]:
                     self._items.pop((owned, item_id), None)
             return True
-
-    def close(self) -> None:
-        self._conn.close()

@@ -1,7 +1,10 @@
-"""Durable storage of function URL configs (``function_urls.db``), mirrored in memory.
+"""Durable storage of function URL configs (``function_urls.db``, or the scale-out tier's shared
+configuration database), mirrored in memory.
 
 A config belongs to a function, unqualified or through one alias, and is found either by that
-(function, qualifier) pair (the Lambda API) or by its URL id (the gateway, on every request).
+(function, qualifier) pair (the Lambda API) or by its URL id (the gateway, on every request, from
+the mirror). A change made through another server sharing the database reaches the mirror by
+notification: the mirror is read again.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from squall.stores.sqlite_file import open_durable
+from squall.stores.config import SqlBacked
+from squall.stores.sql import SqlDatabase
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS function_urls (
@@ -23,6 +27,8 @@ _SCHEMA = (
         UNIQUE (function, qualifier)
     )""",
 )
+#: What a write notifies the other servers of.
+TOPIC = "function_urls"
 
 
 @dataclass
@@ -40,16 +46,23 @@ class FunctionUrl:
     cors: dict[str, Any] | None = field(default=None)
 
 
-class FunctionUrlStore:
-    """Function URL configs by URL id and by (function, qualifier), written through to SQLite."""
+class FunctionUrlStore(SqlBacked):
+    """Function URL configs by URL id and by (function, qualifier), written through to the database."""
 
-    def __init__(self, path: Path) -> None:
-        self._conn = open_durable(path, _SCHEMA, "function URL store")
+    def __init__(self, source: Path | SqlDatabase) -> None:
+        super().__init__(source, _SCHEMA, "Function URL store")
         self._lock = threading.Lock()
         self._by_id: dict[str, FunctionUrl] = {}
-        for (body,) in self._conn.execute("SELECT body FROM function_urls ORDER BY rowid").fetchall():
-            url = FunctionUrl(**json.loads(body))
-            self._by_id[url.url_id] = url
+        self.on_change(TOPIC, self.reload)  # before the first read, so that no change falls between
+        self.reload()
+
+    def reload(self) -> None:
+        """Read the mirror again from the database (oldest config first)."""
+        with self._lock:
+            with self.db.read() as conn:
+                rows = conn.execute("SELECT body FROM function_urls").fetchall()
+            urls = sorted((FunctionUrl(**json.loads(body)) for (body,) in rows), key=lambda u: (u.created, u.url_id))
+            self._by_id = {url.url_id: url for url in urls}
 
     def by_id(self, url_id: str) -> FunctionUrl | None:
         """The config a request's URL id names, or None."""
@@ -69,21 +82,24 @@ class FunctionUrlStore:
     def put(self, url: FunctionUrl) -> None:
         """Create or replace one config."""
         with self._lock:
-            self._conn.execute(
-                "INSERT OR REPLACE INTO function_urls (url_id, function, qualifier, body) VALUES (?, ?, ?, ?)",
-                (url.url_id, url.function, url.qualifier or "", json.dumps(asdict(url))),
-            )
-            self._by_id[url.url_id] = url
+            with self.db.write() as conn:
+                conn.execute(
+                    "INSERT INTO function_urls (url_id, function, qualifier, body) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (url_id) DO UPDATE SET function = excluded.function,"
+                    " qualifier = excluded.qualifier, body = excluded.body",
+                    (url.url_id, url.function, url.qualifier or "", json.dumps(asdict(url))),
+                )
+                self.db.notify(conn, TOPIC)
+            self._by_id = {**self._by_id, url.url_id: url}
 
     def delete(self, url_id: str) -> None:
         with self._lock:
-            self._conn.execute("DELETE FROM function_urls WHERE url_id = ?", (url_id,))
-            self._by_id.pop(url_id, None)
+            with self.db.write() as conn:
+                conn.execute("DELETE FROM function_urls WHERE url_id = ?", (url_id,))
+                self.db.notify(conn, TOPIC)
+            self._by_id = {k: v for k, v in self._by_id.items() if k != url_id}
 
     def forget_function(self, function: str) -> None:
         """Drop every config of a deleted function: a new function of that name gets new URLs."""
         for url in self.of_function(function):
             self.delete(url.url_id)
-
-    def close(self) -> None:
-        self._conn.close()

@@ -32,8 +32,9 @@ class Gateway:
 
 
 def build_gateway(platform: Platform, settings: Settings) -> Gateway:
-    """Open ``gateway.db`` in the data dir and build both apps over it."""
-    store = GatewayStore(settings.data_dir / STORE_FILE)
+    """Open ``gateway.db`` in the data dir (or the shared configuration database) and build both
+    apps over it."""
+    store = GatewayStore(platform.config_source(STORE_FILE))
     endpoint = f"http://{{api_id}}.execute-api.localhost:{settings.gateway_port}"
     service = ApiGatewayService(store, settings.account_id, endpoint)
     invoker = FunctionInvoker(platform)

@@ -1,14 +1,13 @@
 """Event invoke configs: per function version or alias, how async events are retried and routed.
 
 PutFunctionEventInvokeConfig replaces a config, UpdateFunctionEventInvokeConfig merges into it.
-Configs live in their own SQLite file (like layers), keyed by function name and qualifier.
+Configs are kept by function name and qualifier in their own SQLite file (embedded tier) or the
+shared configuration database (scale-out tier).
 """
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from squall.aliases import is_alias
-from squall.errors import InvalidParameterValue, ResourceNotFound, StoreUnavailable
+from squall.errors import InvalidParameterValue, ResourceNotFound
 from squall.models import LATEST
-from squall.stores.sqlite_file import open_durable
+from squall.stores.config import QualifiedConfigs
+from squall.stores.sql import SqlDatabase
 
 if TYPE_CHECKING:
     from squall.aliases import AliasRegistry
@@ -77,66 +77,11 @@ class EventInvokeConfig(msgspec.Struct, kw_only=True):
         return body
 
 
-_encode = msgspec.json.Encoder().encode
-_decode = msgspec.json.Decoder(EventInvokeConfig).decode
+class EventConfigStore(QualifiedConfigs[EventInvokeConfig]):
+    """Event invoke configs in their own SQLite file, or the shared configuration database."""
 
-
-class EventConfigStore:
-    """Event invoke configs in one SQLite file; safe to share between threads."""
-
-    def __init__(self, path: Path) -> None:
-        self._lock = threading.Lock()
-        # Acknowledged configs must be durable: synchronous=FULL, like every other store.
-        self._conn = open_durable(
-            path,
-            [
-                "CREATE TABLE IF NOT EXISTS event_invoke_configs (function_name TEXT NOT NULL,"
-                " qualifier TEXT NOT NULL, config TEXT NOT NULL, PRIMARY KEY (function_name, qualifier))",
-            ],
-            "event invoke config store",
-        )
-
-    def _run(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
-        try:
-            with self._lock:
-                return self._conn.execute(sql, args).fetchall()
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"Event invoke config store unavailable: {exc}") from exc
-
-    def put(self, config: EventInvokeConfig) -> None:
-        self._run(
-            "INSERT OR REPLACE INTO event_invoke_configs VALUES (?, ?, ?)",
-            (config.function_name, config.qualifier, _encode(config).decode()),
-        )
-
-    def get(self, function_name: str, qualifier: str) -> EventInvokeConfig | None:
-        rows = self._run(
-            "SELECT config FROM event_invoke_configs WHERE function_name = ? AND qualifier = ?",
-            (function_name, qualifier),
-        )
-        return _decode(rows[0][0]) if rows else None
-
-    def list(self, function_name: str) -> list[EventInvokeConfig]:
-        rows = self._run(
-            "SELECT config FROM event_invoke_configs WHERE function_name = ? ORDER BY qualifier", (function_name,)
-        )
-        return [_decode(row[0]) for row in rows]
-
-    def delete(self, function_name: str, qualifier: str | None = None) -> bool:
-        args: tuple[str, ...] = (function_name,)
-        if qualifier is None:
-            sql = "DELETE FROM event_invoke_configs WHERE function_name = ?"
-        else:
-            sql = "DELETE FROM event_invoke_configs WHERE function_name = ? AND qualifier = ?"
-            args = (function_name, qualifier)
-        try:
-            with self._lock:
-                return self._conn.execute(sql, args).rowcount > 0
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"Event invoke config store unavailable: {exc}") from exc
-
-    def close(self) -> None:
-        self._conn.close()
+    def __init__(self, source: Path | SqlDatabase) -> None:
+        super().__init__(source, "event_invoke_configs", EventInvokeConfig, "Event invoke config store")
 
 
 class EventInvokeConfigs:

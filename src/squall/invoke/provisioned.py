@@ -3,7 +3,9 @@
 A config names a published version or an alias; the executor keeps that many initialised
 sandboxes of the version it resolves to (an alias follows its version when it is repointed).
 What the executor should hold is recomputed from the configs after every change, at start (so
-environments come back after a restart) and every second (alias changes, deleted aliases).
+environments come back after a restart) and every second (alias changes, deleted aliases, and
+changes made through another server sharing the store). With several servers, each config's
+environments are placed by one of them, the holder of its lease (``provisioned_placement.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from squall.background import cancel_and_wait
 from squall.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound, SquallError
 from squall.executors.base import ProvisionedState
 from squall.invoke.concurrency import MIN_UNRESERVED
+from squall.invoke.provisioned_placement import ProvisionedPlacement
 from squall.invoke.provisioned_store import ProvisionedConfig, ProvisionedStore, timestamp
 from squall.invoke.sync import sandbox_spec
 from squall.models import LATEST, FunctionConfig, SandboxSpec
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
     from squall.executors.base import Executor
     from squall.invoke.concurrency import ConcurrencyLimiter
     from squall.registry import FunctionRegistry
+    from squall.stores.base import LeaseStore
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +72,7 @@ class ProvisionedConcurrency:
         aliases: AliasRegistry,
         executor: Executor,
         limiter: ConcurrencyLimiter,
+        leases: LeaseStore | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -77,6 +82,10 @@ class ProvisionedConcurrency:
         self._configs: dict[tuple[str, str], ProvisionedConfig] = {}
         #: The executor pool key each config's environments live under (its resolved version).
         self._pool_keys: dict[tuple[str, str], str] = {}
+        #: The configs whose environments this server places (all of them without leases).
+        self.placement = ProvisionedPlacement(leases)
+        #: The pools this server placed environments in.
+        self._placed: set[str] = set()
         self._lock = asyncio.Lock()  # one reconcile at a time
         self._writes = asyncio.Lock()  # one change of the configs at a time (checks, then write)
         self._loop: asyncio.Task[None] | None = None
@@ -84,14 +93,18 @@ class ProvisionedConcurrency:
     # --- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
         """Load the configs and start their environments (off the request path), then keep them in step."""
-        for config in await asyncio.to_thread(self.store.list):
-            self._configs[(config.function_name, config.qualifier)] = config
         await self.reconcile()
         self._loop = asyncio.ensure_future(self._reconcile_loop())
 
     async def stop(self) -> None:
         await cancel_and_wait(self._loop)
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(self.placement.release)
         self.store.close()
+
+    async def _refresh(self) -> None:
+        """Read the configs again: another server sharing the store may have changed them."""
+        self._configs = {(c.function_name, c.qualifier): c for c in await asyncio.to_thread(self.store.list)}
 
     async def _reconcile_loop(self) -> None:
         while True:
@@ -102,8 +115,11 @@ class ProvisionedConcurrency:
                 log.exception("provisioned concurrency reconcile failed")
 
     async def reconcile(self) -> None:
-        """Make the executor hold what the configs ask for: start, resize or stop environments."""
+        """Make the executor hold what the configs this server places ask for: start, resize or stop
+        environments. Every config counts against the limits, wherever it is placed."""
         async with self._lock:
+            await self._refresh()
+            mine = await asyncio.to_thread(self.placement.claim, list(self._configs))
             wanted: dict[str, tuple[SandboxSpec, int]] = {}
             pool_keys: dict[tuple[str, str], str] = {}
             allocations: dict[tuple[str, str], int] = {}
@@ -112,14 +128,17 @@ class ProvisionedConcurrency:
                 if version is None:
                     continue
                 spec = sandbox_spec(version)
-                wanted[spec.pool_key] = (spec, config.requested)
+                if key in mine:
+                    wanted[spec.pool_key] = (spec, config.requested)
                 pool_keys[key] = spec.pool_key
                 allocations[(version.name, version.version)] = config.requested
             self._pool_keys = pool_keys
             self.limiter.set_provisioned(allocations)
             held = self.executor.provisioned()
-            for pool_key in held.keys() - wanted.keys():
+            # This server's pools it no longer places, and any pool no config asks for any more.
+            for pool_key in (self._placed | (held.keys() - set(pool_keys.values()))) - wanted.keys():
                 await self.executor.unprovision(pool_key)
+            self._placed = set(wanted)
             for pool_key, (spec, count) in wanted.items():
                 state = held.get(pool_key)
                 if state is None or state.target != count:
@@ -144,6 +163,7 @@ class ProvisionedConcurrency:
         if qualifier == LATEST:
             raise InvalidParameterValue(UNPUBLISHED)
         async with self._writes:
+            await self._refresh()
             version = await self._target_version(name, qualifier)
             if version == LATEST:
                 raise InvalidParameterValue(UNPUBLISHED)
@@ -155,12 +175,14 @@ class ProvisionedConcurrency:
             await asyncio.to_thread(self.store.put, config)
             self._configs[(name, qualifier)] = config
             await self.reconcile()
-            # Even with an unchanged count: a new Put retries an initialisation that failed.
-            await self.executor.provision(sandbox_spec(await self.registry.get(name, version)), requested)
+            if self.placement.places((name, qualifier)):
+                # Even with an unchanged count: a new Put retries an initialisation that failed.
+                await self.executor.provision(sandbox_spec(await self.registry.get(name, version)), requested)
         return config
 
     async def get(self, name: str, qualifier: str) -> ProvisionedConfig:
         await self._existing_target(name, qualifier)
+        await self._refresh()
         config = self._configs.get((name, qualifier))
         if config is None:
             raise ProvisionedConcurrencyConfigNotFound("No Provisioned Concurrency Config found for this function")
@@ -170,12 +192,14 @@ class ProvisionedConcurrency:
         """Remove a config and stop its environments; no config there is not an error."""
         await self._existing_target(name, qualifier)
         async with self._writes:
+            await self._refresh()
             if self._configs.pop((name, qualifier), None) is not None:
                 await asyncio.to_thread(self.store.delete, name, qualifier)
                 await self.reconcile()
 
     async def list(self, name: str) -> builtins.list[ProvisionedConfig]:
         await self.registry.get(name)
+        await self._refresh()
         return sorted((c for (fn, _), c in self._configs.items() if fn == name), key=lambda c: c.qualifier)
 
     async def forget(self, name: str, qualifier: str | None) -> None:

@@ -7,12 +7,13 @@ before the claim commits loses nothing (the tick is still due); one after it lea
 the next holder delivers. Ticks missed while no server ran are not replayed: only the latest of them
 fires (at most one catch-up).
 
-Only one server fires: the holder of the ``scheduler`` lease. Others poll for it and stay idle until
+Only one server fires: the holder of the schedule store's lease (``lease_for``: one per deployment
+in the scale-out tier). Others poll for it and stay idle until
 the holder stops or dies. Tick identity is wall-clock UTC (from the ``Clock``); waiting between
 passes uses the event loop's monotonic clock.
 
 ``SQUALL_SCHEDULE_TIME_SCALE`` (test-only) makes the schedule clock run that many times faster than
-real time, from an origin fixed in ``schedules.db`` so that it stays continuous across restarts.
+real time, from an origin fixed in the schedule store so that it stays continuous across restarts.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import logging
 import os
 import random
 import socket
-import sqlite3
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -42,6 +42,7 @@ from squall.services.scheduler.service import ScheduleService
 from squall.sources import cron
 from squall.sources.owner import new_owner, owner_alive
 from squall.stores.base import LeaseStore
+from squall.stores.sql import Connection, SqlDatabase
 
 log = logging.getLogger(__name__)
 
@@ -190,11 +191,13 @@ class ScheduleFiring:
         """Claim every due tick; how many invocations were queued in the outbox."""
         return self.db.tx(lambda conn: self._claim_rules(conn, now) + self._claim_schedules(conn, now))
 
-    def _claim_rules(self, conn: sqlite3.Connection, now: float) -> int:
+    def _claim_rules(self, conn: Connection, now: float) -> int:
         queued = 0
+        # Locked: a claim racing another server's (a lease changing hands) waits for it, then sees
+        # the ``last_tick`` it wrote, so a tick is claimed once.
         rows = conn.execute(
             "SELECT bus, name, arn, expression, anchor, last_tick FROM rules"
-            " WHERE state != 'DISABLED' AND expression IS NOT NULL"
+            " WHERE state != 'DISABLED' AND expression IS NOT NULL ORDER BY bus, name" + self.db.db.for_update
         ).fetchall()
         for bus, name, arn, expression, anchor, last in rows:
             tick = latest_tick(expression, anchor, last, now)
@@ -210,9 +213,11 @@ class ScheduleFiring:
                     queued += 1
         return queued
 
-    def _claim_schedules(self, conn: sqlite3.Connection, now: float) -> int:
+    def _claim_schedules(self, conn: Connection, now: float) -> int:
         queued = 0
-        rows = conn.execute("SELECT grp, name, arn, body, anchor, last_tick FROM schedules").fetchall()
+        rows = conn.execute(
+            "SELECT grp, name, arn, body, anchor, last_tick FROM schedules ORDER BY grp, name" + self.db.db.for_update
+        ).fetchall()
         for group, name, arn, body, anchor, last in rows:
             settings = json.loads(body)
             if settings["State"] == "DISABLED":
@@ -285,14 +290,17 @@ def _rule_payload(target: dict[str, Any], event: dict[str, Any]) -> bytes | None
     return json.dumps(event).encode()
 
 
-def lease_for(store: Path) -> str:
+def lease_for(store: Path | SqlDatabase) -> str:
     """The lease that lets one server at a time fire the schedules kept in ``store``.
 
-    Named after the store (host and resolved path), not just ``scheduler``: servers sharing a data
-    directory contend for one lease, while servers with data directories of their own (the scale-out
-    tier, whose leases are shared through PostgreSQL) each fire their own schedules.
+    A file's is named after it (host and resolved path): servers sharing a data directory contend
+    for one lease. A shared database (the scale-out tier, whose leases live in the same deployment's
+    PostgreSQL) has one set of schedules for every server, so one lease, ``scheduler``: each tick
+    fires once per deployment, not once per server.
     """
-    return f"{LEASE}/{socket.gethostname()}:{store.resolve()}"
+    if isinstance(store, Path):
+        return f"{LEASE}/{socket.gethostname()}:{store.resolve()}"
+    return LEASE
 
 
 class ScheduleRunner:
@@ -364,10 +372,12 @@ class Schedules:
         self.db.close()
 
 
-def build_schedules(data: Path, account_id: str, region: str, invoke: InvokeEvent, leases: LeaseStore) -> Schedules:
-    """``schedules.db`` in ``data``, the two services on it, and the firing loop (not started)."""
-    path = data / "schedules.db"
-    db = ScheduleDb(path)
+def build_schedules(
+    source: Path | SqlDatabase, account_id: str, region: str, invoke: InvokeEvent, leases: LeaseStore
+) -> Schedules:
+    """The schedule store (a file, or the shared configuration database), the two services on it,
+    and the firing loop (not started)."""
+    db = ScheduleDb(source)
     scale = float(os.environ.get(TIME_SCALE_ENV) or 1)
     if scale <= 0:
         raise ValueError(f"{TIME_SCALE_ENV} must be positive")
@@ -379,6 +389,6 @@ def build_schedules(data: Path, account_id: str, region: str, invoke: InvokeEven
         leases,
         clock,
         min(POLL_S * scale, SCALED_POLL_S) if scale > 1 else POLL_S,
-        lease_for(path),
+        lease_for(source),
     )
     return Schedules(db, rules, schedules, runner)

@@ -26,6 +26,8 @@ from squall.stores.sqlite_file import open_durable, write_transaction
 log = logging.getLogger(__name__)
 
 _LISTEN_TIMEOUT_S = 0.5
+#: What a watcher hears when notifications may have been missed (no store notifies an empty message).
+RESYNC = ""
 
 
 class Cursor(Protocol):
@@ -72,7 +74,10 @@ class SqlDatabase(ABC):
 
     @abstractmethod
     def watch(self, callback: Callable[[str], None]) -> None:
-        """Call ``callback(message)`` for every message another server of this store notifies."""
+        """Call ``callback(message)`` for every message another server of this store notifies (every
+        watcher hears every message: stores sharing one database tell theirs apart by its text), and
+        ``callback(RESYNC)`` whenever messages may have been missed (the listening connection was
+        (re)opened): whatever the watcher keeps of the store is then to be read again."""
 
     @abstractmethod
     def close(self) -> None: ...
@@ -150,6 +155,7 @@ class PostgresSqlDatabase(SqlDatabase):
         self._instance = os.urandom(8).hex()  # tells this store's own notifications from others'
         self._closed = threading.Event()
         self._listener: threading.Thread | None = None
+        self._callbacks: list[Callable[[str], None]] = []
 
     @property
     def schema(self) -> str:
@@ -175,14 +181,12 @@ class PostgresSqlDatabase(SqlDatabase):
         conn.execute("SELECT pg_notify(?, ?)", (self._channel, f"{self.db.schema}\n{self._instance}\n{message}"))
 
     def watch(self, callback: Callable[[str], None]) -> None:
-        if self._listener is not None:
-            raise RuntimeError(f"the {self.what.lower()} already has a watcher")
-        self._listener = threading.Thread(
-            target=self._listen, args=(callback,), name=f"notify-{self.db.schema}", daemon=True
-        )
-        self._listener.start()
+        self._callbacks.append(callback)
+        if self._listener is None:
+            self._listener = threading.Thread(target=self._listen, name=f"notify-{self.db.schema}", daemon=True)
+            self._listener.start()
 
-    def _listen(self, callback: Callable[[str], None]) -> None:
+    def _listen(self) -> None:
         """LISTEN on a connection of its own; reconnect after a failure. A notification missed while
         disconnected only delays whoever waits for it until their own backstop."""
         import psycopg
@@ -191,17 +195,22 @@ class PostgresSqlDatabase(SqlDatabase):
             try:
                 with psycopg.connect(self.db.dsn, autocommit=True, connect_timeout=5) as conn:
                     conn.execute(f"LISTEN {self._channel}")
+                    self._deliver(RESYNC)
                     while not self._closed.is_set():
                         for note in conn.notifies(timeout=_LISTEN_TIMEOUT_S):
                             schema, instance, message = note.payload.split("\n", 2)
                             if schema == self.db.schema and instance != self._instance:
-                                try:
-                                    callback(message)
-                                except Exception:
-                                    log.exception("a %s listener failed", self.what.lower())
+                                self._deliver(message)
             except psycopg.Error as exc:
                 log.warning("%s notifications from PostgreSQL lost (%s); reconnecting", self.what, exc)
                 self._closed.wait(1.0)
+
+    def _deliver(self, message: str) -> None:
+        for callback in list(self._callbacks):
+            try:
+                callback(message)
+            except Exception:
+                log.exception("a %s listener failed", self.what.lower())
 
     def close(self) -> None:
         self._closed.set()

@@ -7,7 +7,6 @@ AWS, but Squall has no event bus traffic to match them against: only scheduled r
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,8 +14,15 @@ from typing import Any
 from squall.services.events.errors import EventsLimitExceeded, EventsValidation, RuleNotFound
 from squall.services.events.store import ScheduleDb
 from squall.sources import cron
+from squall.stores.sql import Connection
 
 DEFAULT_BUS = "default"
+_RULE_COLUMNS = (
+    "bus", "name", "arn", "expression", "pattern", "state", "description", "role_arn", "anchor", "last_tick"
+)  # fmt: skip
+_PUT_TAG = (
+    "INSERT INTO tags (arn, key, value) VALUES (?, ?, ?) ON CONFLICT (arn, key) DO UPDATE SET value = excluded.value"
+)
 MAX_TARGETS_PER_RULE = 5
 
 
@@ -88,19 +94,22 @@ class RuleService:
         arn = self.rule_arn(name)
         now = self.now()
 
-        def put(conn: sqlite3.Connection) -> None:
+        def put(conn: Connection) -> None:
             row = conn.execute(
-                "SELECT expression, anchor, last_tick, state FROM rules WHERE bus = ? AND name = ?", (DEFAULT_BUS, name)
+                "SELECT expression, anchor, last_tick, state FROM rules WHERE bus = ? AND name = ?"
+                + self.db.db.for_update,
+                (DEFAULT_BUS, name),
             ).fetchone()
             anchor, last = (now, now) if row is None or row[0] != expression else (row[1], row[2])
             if row is not None and row[3] == "DISABLED":
                 last = now  # ticks that passed while the rule was disabled are not owed
             conn.execute(
-                "INSERT OR REPLACE INTO rules VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO rules ({', '.join(_RULE_COLUMNS)}) VALUES ({', '.join('?' * len(_RULE_COLUMNS))})"
+                " ON CONFLICT (bus, name) DO UPDATE SET "
+                + ", ".join(f"{column} = excluded.{column}" for column in _RULE_COLUMNS[2:]),
                 (DEFAULT_BUS, name, arn, expression, pattern, state or "ENABLED", description, role_arn, anchor, last),
             )
-            for tag in tags:
-                conn.execute("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", (arn, tag["Key"], tag["Value"]))
+            conn.executemany(_PUT_TAG, [(arn, tag["Key"], tag["Value"]) for tag in tags])
 
         self.db.tx(put)
         return arn
@@ -125,7 +134,7 @@ class RuleService:
 
     def delete_rule(self, name: str) -> None:
         # unverified: deleting a rule that does not exist succeeds silently (idempotent), as Squall assumes AWS does.
-        def delete(conn: sqlite3.Connection) -> None:
+        def delete(conn: Connection) -> None:
             if conn.execute("SELECT 1 FROM targets WHERE bus = ? AND rule = ?", (DEFAULT_BUS, name)).fetchone():
                 raise EventsValidation("Rule can't be deleted since it has targets.")
             conn.execute("DELETE FROM rules WHERE bus = ? AND name = ?", (DEFAULT_BUS, name))
@@ -136,7 +145,7 @@ class RuleService:
     def set_state(self, name: str, enabled: bool) -> None:
         now = self.now()
 
-        def change(conn: sqlite3.Connection) -> None:
+        def change(conn: Connection) -> None:
             row = conn.execute("SELECT state FROM rules WHERE bus = ? AND name = ?", (DEFAULT_BUS, name)).fetchone()
             if row is None:
                 raise not_found(name)
@@ -163,8 +172,12 @@ class RuleService:
             else:
                 failed.append({"TargetId": target["Id"], "ErrorCode": "ValidationException", "ErrorMessage": problem})
 
-        def put(conn: sqlite3.Connection) -> None:
-            if conn.execute("SELECT 1 FROM rules WHERE bus = ? AND name = ?", (DEFAULT_BUS, rule)).fetchone() is None:
+        def put(conn: Connection) -> None:
+            # The rule's row locked: puts of targets through several servers count the quota one at a time.
+            locked = conn.execute(
+                "SELECT 1 FROM rules WHERE bus = ? AND name = ?" + self.db.db.for_update, (DEFAULT_BUS, rule)
+            ).fetchone()
+            if locked is None:
                 raise not_found(rule)
             ids = {r[0] for r in conn.execute("SELECT id FROM targets WHERE bus = ? AND rule = ?", (DEFAULT_BUS, rule))}
             if len(ids | {t["Id"] for t in accepted}) > MAX_TARGETS_PER_RULE:
@@ -172,7 +185,8 @@ class RuleService:
                 raise EventsLimitExceeded("The requested resource exceeds the maximum number allowed.")
             for target in accepted:
                 conn.execute(
-                    "INSERT OR REPLACE INTO targets VALUES (?, ?, ?, ?)",
+                    "INSERT INTO targets (bus, rule, id, body) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (bus, rule, id) DO UPDATE SET body = excluded.body",
                     (DEFAULT_BUS, rule, target["Id"], json.dumps(target)),
                 )
 
@@ -180,7 +194,7 @@ class RuleService:
         return failed
 
     def remove_targets(self, rule: str, ids: list[str]) -> None:
-        def remove(conn: sqlite3.Connection) -> None:
+        def remove(conn: Connection) -> None:
             if conn.execute("SELECT 1 FROM rules WHERE bus = ? AND name = ?", (DEFAULT_BUS, rule)).fetchone() is None:
                 raise not_found(rule)
             # unverified: an Id the rule does not have is skipped silently, not reported as failed.
@@ -204,11 +218,7 @@ class RuleService:
 
     def tag(self, arn: str, tags: list[dict[str, str]]) -> None:
         self._rule_of(arn)
-        self.db.tx(
-            lambda conn: conn.executemany(
-                "INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", [(arn, t["Key"], t["Value"]) for t in tags]
-            )
-        )
+        self.db.tx(lambda conn: conn.executemany(_PUT_TAG, [(arn, t["Key"], t["Value"]) for t in tags]))
 
     def untag(self, arn: str, keys: list[str]) -> None:
         self._rule_of(arn)

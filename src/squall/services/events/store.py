@@ -1,21 +1,20 @@
 """``schedules.db``: rules, their targets and tags, Scheduler schedules, their fire state and the outbox.
 
-One SQLite file holds both services' definitions and the firing state, so that claiming a tick
+One SQLite file (the scale-out tier: the shared configuration database) holds both services'
+definitions and the firing state, so that claiming a tick
 (advancing a schedule's ``last_tick``) and recording the invocations it owes (``outbox`` rows) is a
 single transaction: a tick is either claimed with its invocations or not at all.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from squall.errors import StoreUnavailable
-from squall.stores.sqlite_file import open_durable, write_transaction
+from squall.stores.config import SqlBacked
+from squall.stores.sql import Connection, SqlDatabase
 
 T = TypeVar("T")
 
@@ -36,39 +35,30 @@ SCHEMA = [
 ]
 
 
-class ScheduleDb:
-    """The connection to ``schedules.db``; every change runs in one short IMMEDIATE transaction."""
+class ScheduleDb(SqlBacked):
+    """The schedule store's database; every change runs in one short write transaction."""
 
-    def __init__(self, path: Path) -> None:
-        self._lock = threading.Lock()
-        self._conn = open_durable(path, SCHEMA, "schedule store")
+    def __init__(self, source: Path | SqlDatabase) -> None:
+        super().__init__(source, SCHEMA, "Schedule store")
 
-    def tx(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work`` in a write transaction; StoreUnavailable if SQLite fails."""
-        with write_transaction(self._conn, self._lock, "Schedule store") as conn:
+    def tx(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in a write transaction; StoreUnavailable if the database fails."""
+        with self.db.write() as conn:
             return work(conn)
 
-    def read(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    def read(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
         """Rows of one query."""
-        with self._lock:
-            try:
-                return list(self._conn.execute(sql, args))
-            except sqlite3.Error as exc:
-                raise StoreUnavailable(f"Schedule store failure: {exc}") from exc
+        with self.db.read() as conn:
+            return list(conn.execute(sql, args).fetchall())
 
     def clock_origin(self) -> float:
-        """A wall-clock instant fixed when the file was created (the origin of a scaled test clock)."""
+        """A wall-clock instant fixed when the store was created (the origin of a scaled test clock)."""
 
-        def get(conn: sqlite3.Connection) -> float:
-            row = conn.execute("SELECT value FROM meta WHERE key = 'clock_origin'").fetchone()
-            if row is not None:
-                return float(row[0])
-            origin = time.time()
-            conn.execute("INSERT INTO meta VALUES ('clock_origin', ?)", (repr(origin),))
-            return origin
+        def get(conn: Connection) -> float:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('clock_origin', ?) ON CONFLICT (key) DO NOTHING",
+                (repr(time.time()),),
+            )
+            return float(conn.execute("SELECT value FROM meta WHERE key = 'clock_origin'").fetchone()[0])
 
         return self.tx(get)
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()

@@ -1,4 +1,4 @@
-"""IAM's role operations over a ``SqliteRoleStore``: the rules and messages IAM applies.
+"""IAM's role operations over a ``RoleStore``: the rules and messages IAM applies.
 
 Nothing here is enforced on requests; roles and their policies are kept so that scripts and tools
 that create them (and read them back) work. Messages are IAM's own, word for word.
@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from squall.errors import SquallError
-from squall.services.iam.store import SqliteRoleStore, StoredRole
+from squall.services.iam.store import RoleStore, StoredRole
 
 ROLE_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _POLICY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(aws|\d{12}):policy/(?:[\x21-\x7e]*/)?([\w+=,.@-]+)$")
@@ -78,7 +78,7 @@ def _policy_name(arn: str) -> str:
 class IamService:
     """Create, read, list and delete roles; attach, detach, put and delete their policies."""
 
-    def __init__(self, store: SqliteRoleStore, account_id: str) -> None:
+    def __init__(self, store: RoleStore, account_id: str) -> None:
         self.store = store
         self.account_id = account_id
 

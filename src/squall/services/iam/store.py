@@ -1,22 +1,20 @@
-"""Durable storage of IAM roles: one SQLite file (WAL, ``synchronous=FULL``) in the data dir.
+"""Durable storage of IAM roles: one SQLite file in the data dir, or the scale-out tier's shared
+configuration database.
 
 A role is one row: its attributes, inline policies and attached policy ARNs as JSON. Role names
-are unique regardless of case, as in IAM. ``sqlite3`` errors become ``StoreUnavailable`` here.
+are unique regardless of case, as in IAM. Driver errors become ``StoreUnavailable`` in the seam.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
 
-from squall.errors import StoreUnavailable
-from squall.stores.sqlite_file import open_durable
+from squall.stores.config import SqlBacked
+from squall.stores.sql import SqlDatabase
 
 T = TypeVar("T")
 
@@ -40,83 +38,60 @@ _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(StoredRole).decode
 
 
-class SqliteRoleStore:
-    """Roles in one SQLite file; safe to share between threads."""
+class RoleStore(SqlBacked):
+    """Roles in their own SQLite file, or the shared configuration database; safe to share between
+    threads and between servers. A name is matched regardless of (ASCII) case, in both."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = open_durable(
-            self.path,
+    def __init__(self, source: Path | SqlDatabase) -> None:
+        super().__init__(
+            source,
             ["CREATE TABLE IF NOT EXISTS roles (name TEXT PRIMARY KEY COLLATE NOCASE, role TEXT NOT NULL)"],
-            "role store",
+            "Role store",
         )
 
-    @contextmanager
-    def _conn_locked(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            if self._conn is None:
-                raise StoreUnavailable(f"Role store {self.path} is closed")
-            try:
-                yield self._conn
-            except sqlite3.Error as exc:
-                raise StoreUnavailable(f"Role store failed: {exc}") from exc
-
     def get(self, name: str) -> StoredRole | None:
-        with self._conn_locked() as conn:
-            row = conn.execute("SELECT role FROM roles WHERE name = ?", (name,)).fetchone()
+        with self.db.read() as conn:
+            row = conn.execute(f"SELECT role FROM roles WHERE {_NAMED}", (name,)).fetchone()
         return None if row is None else _decode(row[0])
 
     def insert(self, role: StoredRole) -> bool:
         """Add a new role; False if one with that name (in any case) exists."""
-        with self._conn_locked() as conn:
+        with self.db.write() as conn:
             cursor = conn.execute(
-                "INSERT OR IGNORE INTO roles (name, role) VALUES (?, ?)", (role.name, _encode(role).decode())
+                "INSERT INTO roles (name, role) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (role.name, _encode(role).decode()),
             )
             return cursor.rowcount > 0
 
     def update(self, name: str, change: Callable[[StoredRole], T]) -> tuple[StoredRole, T] | None:
         """Apply ``change`` to the stored role in one transaction; None if there is no such role.
         An exception from ``change`` leaves the role as it was."""
-        with self._conn_locked() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                row = conn.execute("SELECT role FROM roles WHERE name = ?", (name,)).fetchone()
-                if row is None:
-                    conn.execute("ROLLBACK")
-                    return None
-                role = _decode(row[0])
-                result = change(role)
-                conn.execute("UPDATE roles SET role = ? WHERE name = ?", (_encode(role).decode(), name))
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        with self.db.write() as conn:
+            row = conn.execute(f"SELECT role FROM roles WHERE {_NAMED}" + self.db.for_update, (name,)).fetchone()
+            if row is None:
+                return None
+            role = _decode(row[0])
+            result = change(role)
+            conn.execute(f"UPDATE roles SET role = ? WHERE {_NAMED}", (_encode(role).decode(), name))
         return role, result
 
     def delete(self, name: str, check: Callable[[StoredRole], Any]) -> bool:
         """Delete a role after ``check`` (which may raise) approved it; False if absent."""
-        with self._conn_locked() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                row = conn.execute("SELECT role FROM roles WHERE name = ?", (name,)).fetchone()
-                if row is not None:
-                    check(_decode(row[0]))
-                    conn.execute("DELETE FROM roles WHERE name = ?", (name,))
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        return row is not None
+        with self.db.write() as conn:
+            row = conn.execute(f"SELECT role FROM roles WHERE {_NAMED}" + self.db.for_update, (name,)).fetchone()
+            if row is None:
+                return False
+            check(_decode(row[0]))
+            conn.execute(f"DELETE FROM roles WHERE {_NAMED}", (name,))
+        return True
 
     def list(self) -> list[StoredRole]:
         """Every role, ordered by name (case-insensitively)."""
-        with self._conn_locked() as conn:
-            rows = conn.execute("SELECT role FROM roles ORDER BY name").fetchall()
+        with self.db.read() as conn:
+            rows = conn.execute("SELECT role FROM roles ORDER BY lower(name)").fetchall()
         return [_decode(row[0]) for row in rows]
 
-    def close(self) -> None:
-        with self._lock:
-            conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()
+
+#: A role by name in any case: NOCASE in SQLite's table, lower() in PostgreSQL's (whose unique index
+#: is on ``lower(name)``); both fold ASCII letters (the only letters IAM allows in a name).
+_NAMED = "lower(name) = lower(?)"

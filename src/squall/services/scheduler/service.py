@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from squall.services.events.store import ScheduleDb
 from squall.services.scheduler.errors import ScheduleConflict, ScheduleNotFound, ScheduleValidation
 from squall.sources import cron
+from squall.stores.sql import Connection
 
 DEFAULT_GROUP = "default"
 #: The settings a schedule keeps, as CreateSchedule/UpdateSchedule name them.
@@ -113,18 +113,25 @@ class ScheduleService:
         arn = self.arn(group, name)
         now = self.now()
 
-        def write(conn: sqlite3.Connection) -> None:
-            row = conn.execute("SELECT created FROM schedules WHERE grp = ? AND name = ?", (group, name)).fetchone()
-            if create and row is not None:
-                # unverified: AWS's wording for a name already taken in the group.
-                raise ScheduleConflict(f"Schedule {name} already exists.")
-            if not create and row is None:
+        def write(conn: Connection) -> None:
+            if create:
+                taken = conn.execute(
+                    "INSERT INTO schedules (grp, name, arn, body, anchor, last_tick, created, modified)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (grp, name) DO NOTHING",
+                    (group, name, arn, json.dumps(settings), now, now, now, now),
+                )
+                if taken.rowcount == 0:
+                    # unverified: AWS's wording for a name already taken in the group.
+                    raise ScheduleConflict(f"Schedule {name} already exists.")
+            elif (
+                conn.execute(
+                    "UPDATE schedules SET arn = ?, body = ?, anchor = ?, last_tick = ?, modified = ?"
+                    " WHERE grp = ? AND name = ?",
+                    (arn, json.dumps(settings), now, now, now, group, name),
+                ).rowcount
+                == 0
+            ):
                 raise not_found(name)
-            created = now if row is None else row[0]
-            conn.execute(
-                "INSERT OR REPLACE INTO schedules VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (group, name, arn, json.dumps(settings), now, now, created, now),
-            )
 
         self.db.tx(write)
         return arn
@@ -141,7 +148,7 @@ class ScheduleService:
     def delete(self, name: str, group: str | None) -> None:
         group = self._group(group)
 
-        def delete(conn: sqlite3.Connection) -> None:
+        def delete(conn: Connection) -> None:
             if conn.execute("DELETE FROM schedules WHERE grp = ? AND name = ?", (group, name)).rowcount == 0:
                 raise not_found(name)
 

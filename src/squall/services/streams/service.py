@@ -29,7 +29,7 @@ from squall.errors import StoreUnavailable
 from squall.services.streams import shards
 from squall.services.streams.errors import ExpiredIterator, InvalidArgument, StreamInUse, StreamNotFound
 from squall.services.streams.store import RecordRow, SqliteStreamStore, StreamStore
-from squall.stores.sql import Connection
+from squall.stores.sql import RESYNC, Connection
 
 ITERATOR_TTL_MS = 300_000
 DEFAULT_RETENTION_HOURS = 24
@@ -127,6 +127,8 @@ class StreamService:
         self._listeners.append(listener)
 
     def _on_remote_put(self, name: str) -> None:
+        if name == RESYNC:
+            return  # puts missed while not listening: the pollers' idle backstop finds them
         for listener in self._listeners:
             listener(name)
 
