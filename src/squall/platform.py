@@ -167,7 +167,7 @@ class Platform:
         platform.leases = lease_store(settings, data)
         platform.destinations.queues = platform.queues
         platform.queue_mappings = QueueMappings(
-            platform.mappings, platform.queues, platform.invoke_for_mapping, platform.function_timeout
+            platform.mappings, platform.queues, platform.invoke_for_mapping, platform.function_timeout, platform.leases
         )
         platform.layers = LayerRegistry(LayerStore(data / "layers.db"), code, settings.account_id, settings.region)
         platform.policies = Policies(PolicyStore(data / "policies.db"))
