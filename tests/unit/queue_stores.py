@@ -32,6 +32,8 @@ class Storage:
     queues: Callable[[], Path | QueueStore]
     mappings: Callable[[], MappingStore]
     leases: Callable[[], LeaseStore]
+    #: The deployment's PostgreSQL schema (``--postgres-schema``); None for SQLite.
+    schema: str | None = None
 
 
 @contextmanager
@@ -54,6 +56,7 @@ def _postgres(tmp_path: Path) -> Iterator[Storage]:
             lambda: PostgresQueueStore(postgres_dsn(), f"{schema}_queues"),
             lambda: MappingStore(postgres_mapping_database(postgres_dsn(), f"{schema}_mappings")),
             lambda: PostgresLeaseStore(postgres_dsn(), schema),
+            schema,
         )
 
 

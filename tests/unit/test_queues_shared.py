@@ -11,13 +11,17 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from squall.cli.main import main
 from squall.services.queues.api import Request, SqsApi
 from squall.services.queues.errors import InvalidParameterValue
 from squall.services.queues.models import Outgoing, Received
 from squall.services.queues.service import QueueService
+from tests.contract.postgres import dsn as postgres_dsn
 from tests.unit.queue_stores import ACCOUNT, QueueServices
 
 THREADS_PER_SERVER = 3
@@ -225,3 +229,20 @@ def test_a_long_poll_on_one_server_wakes_when_the_other_sends(queue_services: Qu
     took, answer = asyncio.run(long_poll())
     assert [m["Body"] for m in answer["Messages"]] == ["wake"]  # type: ignore[attr-defined]
     assert took < 2.0, f"the long poll on b took {took:.2f} s to see a's send"
+
+
+def test_squall_queues_reads_the_deployments_postgresql(
+    queue_services: QueueServices, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if queue_services.storage.schema is None:
+        pytest.skip("the embedded tier's `squall queues` reads the data dir (tests/e2e/test_messaging_cli.py)")
+    server = queue_services.open()
+    server.create_queue("shared", False, {}, {})
+    server.send("shared", [message("m")], ACCOUNT)
+    monkeypatch.setenv("SQUALL_TIER", "ray")
+    monkeypatch.setenv("SQUALL_POSTGRES_DSN", postgres_dsn())
+    monkeypatch.setenv("SQUALL_POSTGRES_SCHEMA", queue_services.storage.schema)
+    result = CliRunner().invoke(main, ["queues", "--json", "--data-dir", str(tmp_path / "empty")])
+    assert result.exit_code == 0, result.output
+    [listed] = json.loads(result.output)
+    assert (listed["name"], listed["visible"]) == ("shared", 1)
