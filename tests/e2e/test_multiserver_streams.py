@@ -328,8 +328,10 @@ def test_a_queue_is_shared_and_its_mapping_delivered_by_one_server_at_a_time(
                 QueueUrl=url, Entries=[{"Id": body, "MessageBody": body} for body in bodies[start : start + 10]]
             )
         wait_until(lambda: sink.distinct() >= 300, 60, "every message was delivered")
-        pid_b, pid_c = (str(server.proc.pid if server.proc else "") for server in (b, c))
-        assert holder_pid(leases, mapping) in {pid_b, pid_c}  # one server polls the mapping
+        # One server polls the mapping (A too may hold it, when the test that kills it did not run).
+        live = {str(server.proc.pid) for server in [*servers, c] if server.proc and server.proc.poll() is None}
+        pid_c = str(c.proc.pid if c.proc else "")
+        assert holder_pid(leases, mapping) in live
 
         # C stops: if it held the mapping, it hands it over at once; B delivers the rest either way.
         assert c.stop() == 0
@@ -340,7 +342,7 @@ def test_a_queue_is_shared_and_its_mapping_delivered_by_one_server_at_a_time(
         wait_until(lambda: sink.distinct() >= len(bodies), 60, "every message was delivered after C stopped")
         time.sleep(2)  # room for a second delivery to show
         delivered = Counter(ident for _, _, ident, _ in sink.seen())
-        assert holder_pid(leases, mapping) == pid_b
+        assert holder_pid(leases, mapping) in live - {pid_c}
     finally:
         receiver.shutdown()
         receiver.server_close()
