@@ -50,6 +50,7 @@ from squall.policies import Policies, PolicyStore
 from squall.registry import FunctionRegistry
 from squall.services.buckets.service import BucketService
 from squall.services.queues.service import QueueService
+from squall.services.queues.store import QueueStore
 from squall.services.streams.service import StreamService
 from squall.services.streams.store import StreamStore
 from squall.services.tables.service import TableService
@@ -153,7 +154,7 @@ class Platform:
         platform = cls(settings, store, code, executor, keyring)
         platform.streams = StreamService(stream_store(settings, data), settings.account_id, settings.region)
         platform.tables = TableService(data / "tables.db", settings.account_id, settings.region)
-        platform.queues = QueueService(data / "queues.db", settings.account_id, settings.region)
+        platform.queues = QueueService(queue_store(settings, data), settings.account_id, settings.region)
         platform.buckets = BucketService(data / "buckets.db", data / "objects", settings.region)
         platform.object_notifications = ObjectNotifications(platform.buckets, platform)
         platform.topics = TopicService(data / "topics.db", settings.account_id, settings.region, settings.endpoint_url)
@@ -168,7 +169,7 @@ class Platform:
         platform.leases = lease_store(settings, data)
         platform.destinations.queues = platform.queues
         platform.queue_mappings = QueueMappings(
-            platform.mappings, platform.queues, platform.invoke_for_mapping, platform.function_timeout
+            platform.mappings, platform.queues, platform.invoke_for_mapping, platform.function_timeout, platform.leases
         )
         platform.config = config_database(settings)
         config = platform.config_source
@@ -652,6 +653,16 @@ def stream_store(settings: Settings, data: Path) -> Path | StreamStore:
 
         return PostgresStreamStore(_postgres_dsn(settings), f"{settings.postgres_schema}_streams")
     return data / "streams.db"
+
+
+def queue_store(settings: Settings, data: Path) -> Path | QueueStore:
+    """Queues: a file (embedded) or the cluster's PostgreSQL (ray), in the schema ``<schema>_queues``,
+    so that every server sends to, receives from and delivers every queue."""
+    if settings.tier == "ray":
+        from squall.services.queues.postgres import PostgresQueueStore
+
+        return PostgresQueueStore(_postgres_dsn(settings), f"{settings.postgres_schema}_queues")
+    return data / "queues.db"
 
 
 def mapping_database(settings: Settings, data: Path) -> Path | SqlDatabase:

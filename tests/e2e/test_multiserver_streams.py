@@ -5,8 +5,9 @@ checkpoints within the lease time. Nothing is lost, and every shard's first deli
 
 The function reports every batch to an HTTP receiver in this process (``crash_sink``), so what it saw
 survives the kill whichever server invoked it. Then a Ray worker node is lost mid-run (nothing lost
-either), a node that joins takes new work, and a queue's mapping, shared like every mapping, runs only
-on the server holding the queue.
+either), a node that joins takes new work. Last, a queue shared by the servers (PostgreSQL): sent to through
+both, long-polled through one while the other sends, and its mapping delivered by one server at a time,
+each message once.
 """
 
 from __future__ import annotations
@@ -19,12 +20,15 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from squall.sources.queues import lease_name
 from squall.sources.streams import LEASE_TTL_S, MEMBER_PREFIX
+from squall.stores.postgres import PostgresLeaseStore
 from tests.conftest import FUNCTIONS
 from tests.contract.postgres import dsn as postgres_dsn
 from tests.e2e.conftest import SquallServer
@@ -321,39 +325,71 @@ def handler(event, context):
 
 
 @pytest.mark.timeout(180)
-def test_a_queue_mapping_runs_only_on_the_server_holding_the_queue(
+def test_a_queue_is_shared_and_its_mapping_delivered_by_one_server_at_a_time(
     servers: list[SquallServer], cluster: str, schema: str, tmp_path: Path
 ) -> None:
     b = servers[1]  # A may have been killed by the test before
-    c = SquallServer(tmp_path / "c", tier_args(cluster, schema))  # a server without the queue
+    c = SquallServer(tmp_path / "c", tier_args(cluster, schema))
     c.data_dir.mkdir()
     shutil.copy(b.data_dir / "credentials", c.data_dir / "credentials")
     c.start()
     sink = Sink()
     receiver = serve(sink)
+    leases = PostgresLeaseStore(postgres_dsn(), schema=schema)
     try:
-        sqs, lam = b.client("sqs"), b.client("lambda")
-        url = sqs.create_queue(QueueName="only-b")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        create_function(lam, "only-b-sink", QUEUE_SINK, receiver.server_port)
-        mapping = lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName="only-b-sink", BatchSize=10)
-        # C lists the mapping (they are shared) but has no such queue: it leaves it to B, quietly.
-        assert c.client("lambda").get_event_source_mapping(UUID=mapping["UUID"])["EventSourceArn"] == queue_arn
-        bodies = [f"{i:06d}" for i in range(1, 301)]
-        for start in range(0, len(bodies), 10):
-            sqs.send_message_batch(
+        sqs_b, sqs_c, lam = b.client("sqs"), c.client("sqs"), b.client("lambda")
+        url = sqs_b.create_queue(QueueName="shared")["QueueUrl"]
+        queue_arn = sqs_c.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        # A long poll through C wakes when B sends (PostgreSQL's NOTIFY), long before its 10 s.
+        polling = sqs_c.receive_message
+        began = time.monotonic()
+        with ThreadPoolExecutor(1) as pool:
+            poll = pool.submit(polling, QueueUrl=url, WaitTimeSeconds=10, VisibilityTimeout=0)
+            time.sleep(0.5)
+            sqs_b.send_message(QueueUrl=url, MessageBody="000000")
+            [woken] = poll.result(timeout=15)["Messages"]
+        woke_after = time.monotonic() - began - 0.5
+        assert woken["Body"] == "000000" and woke_after < 2.0, woke_after
+        sqs_c.delete_message(QueueUrl=url, ReceiptHandle=woken["ReceiptHandle"])  # a handle of C's, through C
+
+        create_function(lam, "shared-sink", QUEUE_SINK, receiver.server_port)
+        mapping = c.client("lambda").create_event_source_mapping(
+            EventSourceArn=queue_arn, FunctionName="shared-sink", BatchSize=10
+        )["UUID"]
+        bodies = [f"{i:06d}" for i in range(1, 401)]
+        for n, start in enumerate(range(0, 300, 10)):  # sent through both servers
+            (sqs_b, sqs_c)[n % 2].send_message_batch(
                 QueueUrl=url, Entries=[{"Id": body, "MessageBody": body} for body in bodies[start : start + 10]]
             )
-        wait_until(lambda: sink.distinct() >= len(bodies), 60, "every message was delivered")
+        wait_until(lambda: sink.distinct() >= 300, 60, "every message was delivered")
+        # One server polls the mapping (A too may hold it, when the test that kills it did not run).
+        live = {str(server.proc.pid) for server in [*servers, c] if server.proc and server.proc.poll() is None}
+        pid_c = str(c.proc.pid if c.proc else "")
+        assert holder_pid(leases, mapping) in live
+
+        # C stops: if it held the mapping, it hands it over at once; B delivers the rest either way.
+        assert c.stop() == 0
+        for start in range(300, 400, 10):
+            sqs_b.send_message_batch(
+                QueueUrl=url, Entries=[{"Id": body, "MessageBody": body} for body in bodies[start : start + 10]]
+            )
+        wait_until(lambda: sink.distinct() >= len(bodies), 60, "every message was delivered after C stopped")
         time.sleep(2)  # room for a second delivery to show
         delivered = Counter(ident for _, _, ident, _ in sink.seen())
+        assert holder_pid(leases, mapping) in live - {pid_c}
     finally:
         receiver.shutdown()
         receiver.server_close()
-        assert c.stop() == 0
-    assert delivered == dict.fromkeys(bodies, 1)  # each message once: no other server took it
-    assert "only-b" not in c.log_path.read_text()
+        leases.close()
+        if c.proc is not None and c.proc.poll() is None:
+            c.stop()
+    assert delivered == dict.fromkeys(bodies, 1)  # each message once, whichever server sent or polled
     assert "Traceback" not in c.log_path.read_text()
+
+
+def holder_pid(leases: PostgresLeaseStore, mapping: str) -> str:
+    """The pid of the server holding a queue mapping's lease."""
+    return leases.holders()[lease_name(mapping)].split("/")[1]
 
 
 def create_function(lam: Any, name: str, source: str, sink_port: int) -> None:

@@ -1,4 +1,4 @@
-"""Fixtures shared by unit tests: stream services on every store backend."""
+"""Fixtures shared by unit tests: stream and queue services on every store backend."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit import queue_stores
+from tests.unit.queue_stores import QueueServices
 from tests.unit.stream_stores import BACKENDS, StreamServices
 
 
@@ -15,6 +17,17 @@ def stream_services(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
     """Stream services on SQLite and on PostgreSQL (each test in a scratch schema of its own)."""
     with BACKENDS[request.param](tmp_path) as make_store:
         services = StreamServices(request.param, make_store)
+        try:
+            yield services
+        finally:
+            services.close_all()
+
+
+@pytest.fixture(params=sorted(queue_stores.BACKENDS))
+def queue_services(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[QueueServices]:
+    """Queue services on SQLite and on PostgreSQL (each test in a scratch schema of its own)."""
+    with queue_stores.BACKENDS[request.param](tmp_path) as storage:
+        services = QueueServices(request.param, storage)
         try:
             yield services
         finally:

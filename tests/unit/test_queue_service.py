@@ -1,11 +1,11 @@
-"""The queue service on a real SQLite file: visibility, FIFO groups, deduplication, redrive, restarts."""
+"""The queue service on a real SQLite file and on PostgreSQL: visibility, FIFO groups, deduplication,
+redrive, restarts."""
 
 from __future__ import annotations
 
 import json
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -18,13 +18,14 @@ from squall.services.queues.errors import (
 )
 from squall.services.queues.models import Outgoing
 from squall.services.queues.service import QueueService
+from tests.unit.queue_stores import QueueServices
 
 ACCOUNT = "000000000000"
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> QueueService:
-    return QueueService(tmp_path / "queues.db", ACCOUNT, "us-east-1")
+def service(queue_services: QueueServices) -> QueueService:
+    return queue_services.open()
 
 
 def message(body: str, group: str | None = None, dedup: str | None = None, delay: int = 0) -> Outgoing:
@@ -109,19 +110,17 @@ def test_delay_and_purge(service: QueueService) -> None:
         service.purge("q")
 
 
-def test_state_survives_reopening(tmp_path: Path) -> None:
-    path = tmp_path / "queues.db"
-    first = QueueService(path, ACCOUNT, "us-east-1")
+def test_state_survives_reopening(queue_services: QueueServices) -> None:
+    first = queue_services.open()
     first.create_queue("q", False, {}, {})
     first.send("q", [message("held"), message("free")], ACCOUNT)
     (held,) = first.receive("q", 1, 300)
     first.close()
-    second = QueueService(path, ACCOUNT, "us-east-1")
+    second = queue_services.open()
     counts = second.counts("q")
     assert (counts.visible, counts.in_flight) == (1, 1)
     assert [m.body for m in second.receive("q", 10, 30)] == ["free"]
     assert second.delete("q", [held.receipt_handle]) == [None]
-    second.close()
 
 
 def test_messages_older_than_the_retention_period_are_dropped(

@@ -25,13 +25,16 @@ AS_JSON = click.option("--json", "as_json", is_flag=True, help="Print the report
 
 @contextmanager
 def _queues(data_dir: Path | None) -> Iterator[QueueService]:
+    """The queues of ``data_dir`` (embedded tier), or of the deployment's PostgreSQL when
+    ``SQUALL_TIER=ray``, as its servers keep them."""
+    from squall.platform import queue_store
+
     settings = Settings.load(data_dir=data_dir)
-    path = settings.data_dir / "queues.db"
-    if not path.exists():
+    if settings.tier != "ray" and not (settings.data_dir / "queues.db").exists():
         raise click.ClickException(
             f"No queues in {settings.data_dir}: start `squall server` first, or pass --data-dir."
         )
-    service = QueueService(path, settings.account_id, settings.region)
+    service = QueueService(queue_store(settings, settings.data_dir), settings.account_id, settings.region)
     try:
         yield service
     finally:

@@ -8,6 +8,12 @@ moves it to a dead-letter queue after maxReceiveCount receives. Workers start at
 joins whenever a worker gets a full batch (at most five a second, up to MaximumConcurrency), and idle
 ones leave down to two. Sends wake idle workers at once; a message that becomes visible by itself
 wakes them when its time comes.
+
+One server at a time polls a mapping: the holder of its lease (``queue-mapping/<uuid>`` in the
+``LeaseStore``, renewed on a heartbeat). So MaximumConcurrency holds for the deployment, and when the
+holder dies its lease expires (or is freed at once by a server on the same host) and another server
+takes the mapping over; the messages the dead one had received come back when their visibility
+timeout ends, as SQS redelivers anything not deleted.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from squall.services.queues.models import Received
 from squall.services.queues.service import QueueService
 from squall.sources.filters import matches_any, parse_filters
 from squall.sources.mappings import EventSourceMapping, MappingStore
+from squall.sources.owner import new_owner, owner_alive
+from squall.stores.base import LeaseStore
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +52,9 @@ MESSAGE_BYTES_BUDGET = MAX_BATCH_BYTES * 5 // 6
 RECORD_OVERHEAD = 800
 #: Messages per receive from the queue service (its byte budget keeps a batch under 6 MB).
 RECEIVE_CHUNK = 1000
+#: A mapping's lease lasts this long without a heartbeat; heartbeats come LEASE_RENEWALS times in it.
+LEASE_TTL_S = 30.0
+LEASE_RENEWALS = 6
 
 #: Invokes the mapping's function with an event: (function error or None, response payload, executed version).
 Invoke = Callable[[EventSourceMapping, bytes], Awaitable[tuple[str | None, bytes, str]]]
@@ -53,6 +64,11 @@ FunctionTimeout = Callable[[str], Awaitable[int]]
 
 def is_queue_arn(arn: str) -> bool:
     return arn.startswith("arn:aws:sqs:")
+
+
+def lease_name(mapping_uuid: str) -> str:
+    """The lease that lets one server at a time poll the queue mapping ``mapping_uuid``."""
+    return f"queue-mapping/{mapping_uuid}"
 
 
 def sqs_view(record: dict[str, Any]) -> dict[str, Any]:
@@ -223,24 +239,35 @@ class QueuePoller:
 
 
 class QueueMappings:
-    """Runs a ``QueuePoller`` for every enabled mapping whose source is a queue."""
+    """Runs a ``QueuePoller`` for every enabled mapping whose source is a queue and whose lease this
+    server holds. ``owner`` names this server in the leases (by default its process, ``new_owner``)."""
 
     def __init__(
-        self, store: MappingStore, queues: QueueService, invoke: Invoke, function_timeout: FunctionTimeout
+        self,
+        store: MappingStore,
+        queues: QueueService,
+        invoke: Invoke,
+        function_timeout: FunctionTimeout,
+        leases: LeaseStore,
+        owner: str | None = None,
+        lease_ttl_s: float = LEASE_TTL_S,
     ) -> None:
         self.store = store
         self.queues = queues
         self.invoke = invoke
         self.function_timeout = function_timeout
+        self.leases = leases
+        self.owner = owner or new_owner()
+        self.lease_ttl_s = lease_ttl_s
         self._pollers: dict[str, tuple[QueuePoller, asyncio.Task[None]]] = {}
         self._signals: dict[str, asyncio.Event] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self.queues.add_listener(self._on_change)
-        self._task = asyncio.ensure_future(self._supervise())
+        self._tasks = [asyncio.ensure_future(self._supervise()), asyncio.ensure_future(self._heartbeat())]
 
     def _on_change(self, queue: str) -> None:
         """Called in the sending thread after a commit: wake that queue's idle workers at once."""
@@ -257,21 +284,42 @@ class QueueMappings:
         entry = self._pollers.get(uuid)
         return entry[0] if entry else None
 
-    def forget(self, uuid: str) -> None:
-        """Stop a mapping's poller (disabled, changed or deleted); the supervisor restarts it if needed."""
+    def forget(self, uuid: str, release: bool = True) -> None:
+        """Stop a mapping's poller (disabled, changed or deleted) and give up its lease; the supervisor
+        restarts it if needed. ``release=False``: the lease is lost already."""
         entry = self._pollers.pop(uuid, None)
         if entry is not None:
             entry[0].stop()
+            if release:
+                with contextlib.suppress(Exception):
+                    self.leases.release(self.owner, lease_name(uuid))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
         for poller, _ in self._pollers.values():
             poller.stop()
         for _, task in list(self._pollers.values()):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        # Handing the mappings over at once: another server need not wait for the leases to expire.
+        for uuid in list(self._pollers):
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.leases.release, self.owner, lease_name(uuid))
         self._pollers.clear()
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_ttl_s / LEASE_RENEWALS)
+            try:
+                held = await asyncio.to_thread(self.leases.extend, self.owner, self.lease_ttl_s)
+                await asyncio.to_thread(self.leases.reap_abandoned, owner_alive)
+            except Exception:
+                log.exception("queue mappings: could not renew leases")
+                continue
+            for uuid in [u for u in self._pollers if lease_name(u) not in held]:
+                log.warning("mapping %s: lost its lease; another server delivers it now", uuid)
+                self.forget(uuid, release=False)
 
     async def _supervise(self) -> None:
         while True:
@@ -288,8 +336,12 @@ class QueueMappings:
             self.forget(uuid)  # disabled, deleted, or changed (through any server): restarted below
         for uuid in [u for u, (_, task) in self._pollers.items() if task.done()]:
             self.forget(uuid)  # crashed: started again below
-        for mapping in mappings:
-            if mapping.enabled and mapping.uuid not in self._pollers:
+        waiting = [m for m in mappings if m.enabled and m.uuid not in self._pollers]
+        if not waiting:
+            return
+        held = await asyncio.to_thread(self.leases.holders)
+        for mapping in waiting:
+            if held.get(lease_name(mapping.uuid), self.owner) == self.owner:  # not another server's
                 await self._start(mapping)
 
     async def _start(self, mapping: EventSourceMapping) -> None:
@@ -300,13 +352,15 @@ class QueueMappings:
             queue = await asyncio.to_thread(self.queues.queue, name)
             timeout = await self.function_timeout(mapping.function_arn)
         except Exception:
-            # The queue or function is gone for now; or, in the scale-out tier, the queue lives in
-            # another server's store and that server runs the mapping. Tried again on the next round.
+            # The queue or function is gone for now (or the store is out of reach): tried again on
+            # the next round.
             return
         # Lambda's rule: when window + function timeout outlast the queue's visibility timeout, the
         # messages it holds are hidden for window + timeout + 30 s instead.
         visibility = None
         if mapping.maximum_batching_window_s + timeout > queue.number("VisibilityTimeout"):
             visibility = mapping.maximum_batching_window_s + timeout + 30
+        if not await asyncio.to_thread(self.leases.acquire, self.owner, lease_name(mapping.uuid), self.lease_ttl_s):
+            return  # another server took it first
         poller = QueuePoller(mapping, self.queues, self.store, self.invoke, visibility, lambda: self._signal(name))
         self._pollers[mapping.uuid] = (poller, asyncio.ensure_future(poller.run()))

@@ -1,8 +1,10 @@
-"""The queue service: queues and their messages on SQLite, with SQS's visibility semantics.
+"""The queue service: queues and their messages, with SQS's visibility semantics.
 
-Every change a client sees acknowledged (a send, a delete, a visibility change) is committed with
-``synchronous=FULL`` first, and a message's visibility is a stored instant (``visible_at``), so a
-restart finds messages that were in flight still hidden until their timeout ends.
+The rows live in a ``QueueStore``: a SQLite file (embedded tier) or PostgreSQL shared by several
+servers (scale-out tier); the SQL and the logic here are the same for both. Every change a client sees
+acknowledged (a send, a delete, a visibility change) is committed first, and a message's visibility
+is a stored instant (``visible_at``), so a restart (or another server) finds messages that were in
+flight still hidden until their timeout ends.
 
 A message is *visible* when ``visible_at <= now``; an invisible one that was never received is
 *delayed*, one that was is *in flight*. Each receive gives the message a new random nonce; its receipt
@@ -11,18 +13,14 @@ handle names the queue incarnation, the message's row and that nonce.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from squall.errors import StoreUnavailable
 from squall.services.queues import attributes as qattrs
 from squall.services.queues import checksums, messages, receipts
 from squall.services.queues.errors import (
@@ -33,34 +31,17 @@ from squall.services.queues.errors import (
     ReceiptHandleIsInvalid,
 )
 from squall.services.queues.models import Counts, Outgoing, Queue, Received, Sent
-from squall.stores.sqlite_file import open_durable, write_transaction
+from squall.services.queues.store import QueueStore, SqliteQueueStore
+from squall.stores.sql import RESYNC, Connection
 
 DEDUP_WINDOW_S = 300.0
 PURGE_INTERVAL_S = 60.0
 _SEQUENCE_BASE = 10**19
 #: Rows one UPDATE or DELETE names (well below SQLite's limit of bound parameters).
 _ROWS_PER_STATEMENT = 500
+#: Messages a receive reads at a time while it looks for ones it may hand out.
+_PAGE = 100
 
-_SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS queues (
-        id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, fifo INTEGER NOT NULL,
-        attributes TEXT NOT NULL, tags TEXT NOT NULL, created REAL NOT NULL, modified REAL NOT NULL,
-        purged REAL, counter INTEGER NOT NULL DEFAULT 0)""",
-    """CREATE TABLE IF NOT EXISTS messages (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT, queue_id INTEGER NOT NULL, message_id TEXT NOT NULL,
-        body TEXT NOT NULL, attributes TEXT NOT NULL, system_attributes TEXT NOT NULL, sent REAL NOT NULL,
-        visible_at REAL NOT NULL, receive_count INTEGER NOT NULL DEFAULT 0, first_receive REAL,
-        receipt TEXT, group_id TEXT, dedup_id TEXT, sequence_number TEXT, sender_id TEXT NOT NULL,
-        dlq_source TEXT)""",
-    # Receives walk a queue's messages in order and skip the invisible ones within the index: an
-    # index led by visible_at would make each receive sort every visible message of the queue.
-    "CREATE INDEX IF NOT EXISTS messages_order ON messages (queue_id, seq, visible_at)",
-    "DROP INDEX IF EXISTS messages_ready",
-    "CREATE INDEX IF NOT EXISTS messages_age ON messages (queue_id, sent)",
-    """CREATE TABLE IF NOT EXISTS dedup (
-        queue_id INTEGER NOT NULL, key TEXT NOT NULL, message_id TEXT NOT NULL, sequence_number TEXT,
-        expires REAL NOT NULL, PRIMARY KEY (queue_id, key))""",
-]
 _QUEUE_COLUMNS = "id, name, fifo, attributes, tags, created, modified, purged"
 _MESSAGE_COLUMNS = (
     "seq, message_id, body, attributes, system_attributes, sent, receive_count, first_receive, "
@@ -69,37 +50,41 @@ _MESSAGE_COLUMNS = (
 
 
 class QueueService:
-    """Queues of one account and region, stored in ``path``."""
+    """Queues of one account and region, stored in ``store`` (a path: a SQLite file of its own)."""
 
-    def __init__(self, path: Path, account_id: str, region: str) -> None:
+    def __init__(self, store: Path | QueueStore, account_id: str, region: str) -> None:
         self.account_id = account_id
         self.region = region
-        self._lock = threading.Lock()
+        self.db = SqliteQueueStore(store) if isinstance(store, Path) else store
         self._listeners: list[Callable[[str], None]] = []
-        self._conn = open_durable(path, _SCHEMA, "queue store")
 
-    def _tx(self, durable: bool = True) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+    def _tx(self, durable: bool = True) -> AbstractContextManager[Connection]:
         """A write transaction; ``durable=False`` for changes whose loss in a power cut only repeats
         a delivery (receives, deletes, visibility changes, expiry), which SQS's at-least-once allows."""
-        return write_transaction(self._conn, self._lock, "Queue store", durable)
-
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        """The connection for a read outside a transaction, with driver errors translated."""
-        with self._lock:
-            try:
-                yield self._conn
-            except sqlite3.Error as exc:
-                raise StoreUnavailable(f"Queue store failure: {exc}") from exc
+        return self.db.write(durable)
 
     def add_listener(self, listener: Callable[[str], None]) -> None:
-        """Call ``listener(queue name)`` after a commit that may have made messages visible."""
+        """Call ``listener(queue name)`` after a commit that may have made messages visible: this
+        service's own (from the committing thread) and, on a shared store, other servers' (from a
+        thread of the store's)."""
+        if not self._listeners:
+            self.db.watch(self._heard)
         self._listeners.append(listener)
+
+    def _heard(self, name: str) -> None:
+        if name == RESYNC:
+            return  # sends missed while not listening: long polls end and idle pollers look again anyway
+        for listener in self._listeners:
+            listener(name)
+
+    def _announce(self, conn: Connection, names: Sequence[str]) -> None:
+        """Inside a write transaction: tell the other servers of the store once it commits."""
+        for name in dict.fromkeys(names):
+            self.db.notify(conn, name)
 
     def _notify(self, names: Sequence[str]) -> None:
         for name in dict.fromkeys(names):
-            for listener in self._listeners:
-                listener(name)
+            self._heard(name)
 
     def arn(self, name: str) -> str:
         return f"arn:aws:sqs:{self.region}:{self.account_id}:{name}"
@@ -111,8 +96,7 @@ class QueueService:
         return parts[5]
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self.db.close()
 
     # --- queues -------------------------------------------------------------------------------------
     def kind_of(self, arn: str) -> bool | None:
@@ -120,33 +104,34 @@ class QueueService:
         name = self.name_of_arn(arn)
         if name is None:
             return None
-        with self._read() as conn:
+        with self.db.read() as conn:
             row = conn.execute("SELECT fifo FROM queues WHERE name = ?", (name,)).fetchone()
         return None if row is None else bool(row[0])
 
     def create_queue(self, name: str, fifo: bool, given: dict[str, str], tags: dict[str, str]) -> Queue:
         """Create a queue, or return the existing one if every given attribute matches it."""
         now = time.time()
+        stored = {**qattrs.DEFAULTS, **(qattrs.FIFO_DEFAULTS if fifo else {}), **given}
+        stored.pop("FifoQueue", None)
+        if not stored.get("RedrivePolicy"):
+            stored.pop("RedrivePolicy", None)
         with self._tx() as conn:
-            row = conn.execute("SELECT name FROM queues WHERE name = ?", (name,)).fetchone()
-            if row is not None:
-                existing = self._queue(conn, name)
-                current = {**existing.attributes, "FifoQueue": "true" if existing.fifo else "false"}
-                for key, value in given.items():
-                    if current.get(key, "") != value:
-                        raise QueueNameExists(
-                            f"A queue already exists with the same name and a different value for attribute {key}"
-                        )
-                return existing
-            stored = {**qattrs.DEFAULTS, **(qattrs.FIFO_DEFAULTS if fifo else {}), **given}
-            stored.pop("FifoQueue", None)
-            if not stored.get("RedrivePolicy"):
-                stored.pop("RedrivePolicy", None)
-            conn.execute(
-                "INSERT INTO queues (name, fifo, attributes, tags, created, modified) VALUES (?, ?, ?, ?, ?, ?)",
+            # ON CONFLICT: a server creating the same queue at the same moment made it first.
+            created = conn.execute(
+                "INSERT INTO queues (name, fifo, attributes, tags, created, modified) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (name) DO NOTHING",
                 (name, int(fifo), json.dumps(stored), json.dumps(tags), now, now),
-            )
-            return self._queue(conn, name)
+            ).rowcount
+            existing = self._queue(conn, name)
+            if created:
+                return existing
+            current = {**existing.attributes, "FifoQueue": "true" if existing.fifo else "false"}
+            for key, value in given.items():
+                if current.get(key, "") != value:
+                    raise QueueNameExists(
+                        f"A queue already exists with the same name and a different value for attribute {key}"
+                    )
+            return existing
 
     def delete_queue(self, name: str) -> None:
         with self._tx() as conn:
@@ -156,17 +141,20 @@ class QueueService:
             conn.execute("DELETE FROM queues WHERE id = ?", (queue.id,))
 
     def queue(self, name: str) -> Queue:
-        with self._read() as conn:
+        with self.db.read() as conn:
             return self._queue(conn, name)
 
-    def _queue(self, conn: sqlite3.Connection, name: str) -> Queue:
-        row = conn.execute(f"SELECT {_QUEUE_COLUMNS} FROM queues WHERE name = ?", (name,)).fetchone()
+    def _queue(self, conn: Connection, name: str, lock: bool = False) -> Queue:
+        """The queue ``name``; with ``lock``, its row stays locked until the transaction ends (a FIFO
+        queue's sends and receives take it, so that one server at a time orders its messages)."""
+        suffix = self.db.for_update if lock else ""
+        row = conn.execute(f"SELECT {_QUEUE_COLUMNS} FROM queues WHERE name = ?{suffix}", (name,)).fetchone()
         if row is None:
             raise QueueDoesNotExist()
         return _queue_of(row)
 
     def list_queues(self, prefix: str) -> list[str]:
-        with self._read() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(
                 "SELECT name FROM queues WHERE substr(name, 1, ?) = ? ORDER BY name", (len(prefix), prefix)
             ).fetchall()
@@ -175,7 +163,7 @@ class QueueService:
     def dead_letter_sources(self, name: str) -> list[str]:
         """Queues whose redrive policy targets ``name``."""
         target = self.arn(self.queue(name).name)
-        with self._read() as conn:
+        with self.db.read() as conn:
             queues = [_queue_of(r) for r in conn.execute(f"SELECT {_QUEUE_COLUMNS} FROM queues")]
         return sorted(q.name for q in queues if (q.redrive() or ("", 0))[0] == target)
 
@@ -213,16 +201,17 @@ class QueueService:
             queue = self._queue(conn, name)
             self._expire(conn, queue, now)
             row = conn.execute(
-                "SELECT COALESCE(SUM(visible_at <= ?1), 0),"
-                " COALESCE(SUM(visible_at > ?1 AND receive_count > 0), 0),"
-                " COALESCE(SUM(visible_at > ?1 AND receive_count = 0), 0) FROM messages WHERE queue_id = ?2",
-                (now, queue.id),
+                "SELECT COALESCE(SUM(CASE WHEN visible_at <= ? THEN 1 ELSE 0 END), 0),"
+                " COALESCE(SUM(CASE WHEN visible_at > ? AND receive_count > 0 THEN 1 ELSE 0 END), 0),"
+                " COALESCE(SUM(CASE WHEN visible_at > ? AND receive_count = 0 THEN 1 ELSE 0 END), 0)"
+                " FROM messages WHERE queue_id = ?",
+                (now, now, now, queue.id),
             ).fetchone()
         return Counts(visible=row[0], in_flight=row[1], delayed=row[2])
 
     def next_visible(self, name: str) -> float | None:
         """When the earliest hidden message of the queue becomes visible (epoch seconds), if any."""
-        with self._read() as conn:
+        with self.db.read() as conn:
             row = conn.execute(
                 "SELECT MIN(m.visible_at) FROM messages m JOIN queues q ON q.id = m.queue_id"
                 " WHERE q.name = ? AND m.visible_at > ?",
@@ -230,11 +219,12 @@ class QueueService:
             ).fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
-    @staticmethod
-    def _expire(conn: sqlite3.Connection, queue: Queue, now: float) -> None:
-        """Drop messages older than the retention period (counted from their first enqueue)."""
+    def _expire(self, conn: Connection, queue: Queue, now: float) -> None:
+        """Drop messages older than the retention period (counted from their first enqueue); one that
+        another server is taking right now goes on a later pass."""
         conn.execute(
-            "DELETE FROM messages WHERE queue_id = ? AND sent < ?",
+            "DELETE FROM messages WHERE seq IN"
+            f" (SELECT seq FROM messages WHERE queue_id = ? AND sent < ?{self.db.skip_locked})",
             (queue.id, now - queue.number("MessageRetentionPeriod")),
         )
 
@@ -246,6 +236,9 @@ class QueueService:
         with self._tx() as conn:
             queue = self._queue(conn, name)
             if queue.fifo:
+                # Sends to one FIFO queue take turns (across servers too): a deduplication id is
+                # looked up after the previous send that may have stored it committed.
+                queue = self._queue(conn, name, lock=True)
                 conn.execute("DELETE FROM dedup WHERE queue_id = ? AND expires < ?", (queue.id, now))
             for message in batch:
                 md5_attrs = (
@@ -298,6 +291,7 @@ class QueueService:
                     ),
                 )
                 results.append(Sent(message_id, md5_body, md5_attrs, md5_system, sequence_number))
+            self._announce(conn, [name])
         self._notify([name])
         return results
 
@@ -313,6 +307,10 @@ class QueueService:
         out: list[Received] = []
         with self._tx(durable=False) as conn:
             queue = self._queue(conn, name)
+            if queue.fifo:
+                # One receive at a time per FIFO queue (across servers too), so that the groups in
+                # flight it reads below are all there are.
+                queue = self._queue(conn, name, lock=True)
             self._expire(conn, queue, now)
             hide_for = queue.number("VisibilityTimeout") if visibility is None else visibility
             dlq = self._dead_letter_queue(conn, queue)
@@ -333,10 +331,13 @@ class QueueService:
             nonce = receipts.new_nonce()
             handed: list[int] = []
             while len(out) < limit and not return_early:
+                # A standard queue's receive reads (and, on a shared store, locks) only as many rows
+                # as it still needs, so a receive on another server passes over no more than that.
+                page = _PAGE if queue.fifo else min(_PAGE, limit - len(out))
                 rows = conn.execute(
                     f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE queue_id = ? AND visible_at <= ? AND seq > ?"
-                    " ORDER BY seq LIMIT ?",
-                    (queue.id, now, after, 100),
+                    f" ORDER BY seq LIMIT ?{self.db.skip_locked}",
+                    (queue.id, now, after, page),
                 ).fetchall()
                 if not rows:
                     break
@@ -371,11 +372,12 @@ class QueueService:
                     f" visible_at = ?, receipt = ? WHERE seq IN ({','.join('?' * len(seqs))})",
                     (now, now + hide_for, nonce, *seqs),
                 )
+            self._announce(conn, moved_to)
         if moved_to:
             self._notify(moved_to)
         return out
 
-    def _dead_letter_queue(self, conn: sqlite3.Connection, queue: Queue) -> tuple[Queue, int] | None:
+    def _dead_letter_queue(self, conn: Connection, queue: Queue) -> tuple[Queue, int] | None:
         policy = queue.redrive()
         if policy is None:
             return None
@@ -404,7 +406,7 @@ class QueueService:
             dlq_source=row[12],
         )
 
-    def _locate(self, conn: sqlite3.Connection, queue: Queue, handle: str) -> tuple[int, str, float] | None:
+    def _locate(self, conn: Connection, queue: Queue, handle: str) -> tuple[int, str, float] | None:
         """The row, current nonce and visibility of the message a receipt handle names; ``None`` if
         the message is gone. ReceiptHandleIsInvalid for a handle this queue never issued."""
         receipt = self._receipt_of(queue, handle)
@@ -480,6 +482,7 @@ class QueueService:
                     continue
                 conn.execute("UPDATE messages SET visible_at = ? WHERE seq = ?", (now + seconds, found[0]))
                 results.append(None)
+            self._announce(conn, [name])
         self._notify([name])
         return results
 
