@@ -1,4 +1,4 @@
-"""Fixtures shared by unit tests: stream services on every store backend."""
+"""Fixtures shared by unit tests: stream and bucket services on every store backend."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.bucket_stores import BACKENDS as BUCKET_BACKENDS
+from tests.unit.bucket_stores import BucketServices
 from tests.unit.stream_stores import BACKENDS, StreamServices
 
 
@@ -15,6 +17,17 @@ def stream_services(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
     """Stream services on SQLite and on PostgreSQL (each test in a scratch schema of its own)."""
     with BACKENDS[request.param](tmp_path) as make_store:
         services = StreamServices(request.param, make_store)
+        try:
+            yield services
+        finally:
+            services.close_all()
+
+
+@pytest.fixture(params=sorted(BUCKET_BACKENDS))
+def bucket_services(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BucketServices]:
+    """Bucket services on SQLite and on PostgreSQL (each test in a scratch schema of its own)."""
+    with BUCKET_BACKENDS[request.param](tmp_path) as (opener, script):
+        services = BucketServices(request.param, opener, script)
         try:
             yield services
         finally:

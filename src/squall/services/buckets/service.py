@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from squall.errors import StoreUnavailable
 from squall.services.buckets import checksums, notifications
 from squall.services.buckets.errors import (
     BucketAlreadyOwnedByYou,
@@ -177,18 +178,26 @@ class BucketService:
         except BaseException:
             self.db.close()
             raise
-        #: Who this server is in the outbox's claims (``sources.owner``: gone once its process is).
-        self.owner = new_owner()
+        #: Who this service is in the outbox's claims: its process (``sources.owner``, gone once the
+        #: process is) and an instance of its own.
+        self.owner = f"{new_owner()}#{secrets.token_hex(4)}"
         self.claim_s = claim_s
         self._listeners: list[Listener] = []
         self._sequence_lock = threading.Lock()
         self._last_sequence = 0
+        self._closed = False
 
     def add_listener(self, listener: Listener) -> None:
         """Call ``listener`` after every committed object creation or removal (from the writing thread)."""
         self._listeners.append(listener)
 
     def close(self) -> None:
+        """Stop: the outbox rows this service claimed and did not deliver go to the other servers."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(StoreUnavailable), self.db.write() as conn:
+            conn.execute("DELETE FROM notification_claims WHERE owner = ?", (self.owner,))
         self.db.close()
 
     # --- buckets ----------------------------------------------------------------------------------
@@ -514,7 +523,7 @@ class BucketService:
         to one."""
         with self.db.read() as conn:
             owners = [row[0] for row in conn.execute("SELECT DISTINCT owner FROM notification_claims").fetchall()]
-        dead = [owner for owner in owners if not owner_alive(owner)]
+        dead = [owner for owner in owners if not owner_alive(owner.partition("#")[0])]
         now = time.time()
         wanted = "c.id IS NULL OR c.until < ?" + (f" OR c.owner IN ({', '.join('?' * len(dead))})" if dead else "")
         with self.db.read() as conn:
