@@ -17,6 +17,7 @@ from squall.gateway.websites import WebsiteServer
 from squall.services.buckets import website
 from squall.services.buckets.api import Request, _put_conditions
 from squall.services.buckets.errors import NoSuchBucket, NoSuchKey, PreconditionFailed
+from squall.services.buckets.files import BodyStore
 from squall.services.buckets.notifications import NotificationConfig, to_json
 from squall.services.buckets.service import MIN_PART_SIZE, BucketService, StoredObject
 from tests.unit.bucket_stores import PREAMBLE, BucketServices
@@ -128,8 +129,17 @@ def test_conditional_writes_from_both_servers_have_one_winner_a_round(
 
         (winner,) = race([a, b], 4, replace)
         assert read(a, "bkt", "k") == f"round {round_} writer {winner}".encode()
-    # Every loser's body was dropped, the winners' replaced ones too: one body per object is left.
+    # Every loser's body was dropped. The bodies the winners replaced are gone too, from files at once,
+    # from PostgreSQL once no reader on any server can still be streaming them.
     assert len(a.list_objects("bkt").objects) == rounds + 1
+    assert stored_bodies(b) == (rounds + 1 if bucket_services.backend == "sqlite" else 2 * rounds + 1)
+
+
+def stored_bodies(service: BucketService) -> int:
+    if isinstance(service.bodies, BodyStore):
+        return len(service.bodies.names())
+    with service.db.read() as conn:
+        return int(conn.execute("SELECT count(*) FROM bodies").fetchone()[0])
 
 
 def test_a_multipart_upload_started_on_one_server_is_completed_on_the_other(bucket_services: BucketServices) -> None:

@@ -69,6 +69,9 @@ class BodyStore:
         with contextlib.suppress(FileNotFoundError):
             self.path(name).unlink()
 
+    def discard(self, name: str) -> None:
+        self.remove(name)
+
     def recover(self, db: SqlDatabase) -> None:
         """Remove the files no object or part names (written, but the server died before the commit)."""
         with db.read() as conn:

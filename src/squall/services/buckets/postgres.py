@@ -117,6 +117,11 @@ class ChunkBodies:
         if time.monotonic() - self._last_sweep > SWEEP_INTERVAL_S:
             self.sweep()
 
+    def discard(self, name: str) -> None:
+        with self.db.write() as conn:
+            conn.execute("DELETE FROM chunks WHERE body = ?", (name,))
+            conn.execute("DELETE FROM bodies WHERE id = ?", (name,))
+
     def recover(self, db: SqlDatabase) -> None:
         """Give a grace period to bodies that nothing points at though none was set (a server died between
         the commit that dropped the last reference and its ``remove``), then sweep."""
@@ -177,10 +182,14 @@ class ChunkReader(io.RawIOBase):
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         offset = self._position - self._start
         if not 0 <= offset < len(self._chunk):
-            # A whole chunk is faster to fetch than a slice of it (measured: 2-4 times).
+            # Chunks are contiguous: reading on, the next one starts where this one ends (and there is
+            # none at the end). A whole chunk is faster to fetch than a slice of it (measured: 2-4 times).
+            following = bool(self._chunk) and offset == len(self._chunk)
             with self._db.read() as conn:
                 row = conn.execute(
-                    "SELECT start, data FROM chunks WHERE body = ? AND start <= ? ORDER BY start DESC LIMIT 1",
+                    "SELECT start, data FROM chunks WHERE body = ? AND start = ?"
+                    if following
+                    else "SELECT start, data FROM chunks WHERE body = ? AND start <= ? ORDER BY start DESC LIMIT 1",
                     (self._name, self._position),
                 ).fetchone()
             self._start, self._chunk = (int(row[0]), bytes(row[1])) if row else (self._position, b"")

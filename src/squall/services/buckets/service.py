@@ -415,7 +415,7 @@ class BucketService:
                 )
                 self.bodies.adopt(conn, file)
         except BaseException:
-            self.bodies.remove(file)
+            self.bodies.discard(file)
             raise
         if old is not None:
             self.bodies.remove(old[2])
@@ -502,7 +502,7 @@ class BucketService:
                 event = "ObjectCreated:CompleteMultipartUpload"
                 change = self._outbox(conn, ObjectChange(event, bucket, key, stored.size, stored.etag, sequencer))
         except BaseException:
-            self.bodies.remove(file)
+            self.bodies.discard(file)
             raise
         for name in [*current.values(), *([replaced] if replaced else [])]:
             self.bodies.remove(name)
@@ -568,7 +568,7 @@ class BucketService:
                     conn, ObjectChange(event, stored.bucket, stored.key, stored.size, stored.etag, sequencer)
                 )
         except BaseException:
-            self.bodies.remove(stored.file)
+            self.bodies.discard(stored.file)
             raise
         if replaced:
             self.bodies.remove(replaced)

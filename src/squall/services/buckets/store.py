@@ -87,7 +87,10 @@ class Bodies(Protocol):
         """Inside the metadata transaction whose row points at ``name``: the body is referenced now."""
 
     def remove(self, name: str) -> None:
-        """After the commit that stopped pointing at ``name`` (or instead of one that failed)."""
+        """After the commit that stopped pointing at ``name``: gone once no reader can need it."""
+
+    def discard(self, name: str) -> None:
+        """A body no commit ever pointed at (its write failed or lost a race): gone at once."""
 
     def recover(self, db: SqlDatabase) -> None:
         """At start: drop bodies a crash left stored but never (or no longer) referenced."""
