@@ -16,6 +16,7 @@ import json
 import threading
 import weakref
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from squall.services.buckets.errors import InvalidArgument, MalformedXML, NotImplementedHere, S3Error
 from squall.services.buckets.service import BucketService
@@ -45,11 +46,11 @@ class WebsiteConfig:
 
 
 class WebsiteStore:
-    """Website configurations by bucket name, in a ``SqlDatabase``."""
+    """Website configurations by bucket name, in a ``SqlDatabase`` (a path: a SQLite file of its own)."""
 
-    def __init__(self, db: SqlDatabase, owned: bool) -> None:
-        self._db = db
-        self._owned = owned
+    def __init__(self, database: Path | SqlDatabase) -> None:
+        self._owned = isinstance(database, Path)
+        self._db = SqliteDatabase(database, _SCHEMA, "Website store") if isinstance(database, Path) else database
 
     def get(self, bucket: str) -> WebsiteConfig | None:
         with self._db.read() as conn:
@@ -83,12 +84,8 @@ def store_for(service: BucketService) -> WebsiteStore:
     with _stores_lock:
         store = _stores.get(service)
         if store is None:
-            if isinstance(service.db, SqliteDatabase):
-                store = WebsiteStore(
-                    SqliteDatabase(service.db.path.parent / STORE_FILE, _SCHEMA, "Website store"), True
-                )
-            else:
-                store = WebsiteStore(service.db, False)
+            db = service.db
+            store = WebsiteStore(db.path.parent / STORE_FILE if isinstance(db, SqliteDatabase) else db)
             _stores[service] = store
         return store
 
