@@ -155,7 +155,7 @@ class Platform:
         platform.streams = StreamService(stream_store(settings, data), settings.account_id, settings.region)
         platform.tables = TableService(data / "tables.db", settings.account_id, settings.region)
         platform.queues = QueueService(queue_store(settings, data), settings.account_id, settings.region)
-        platform.buckets = BucketService(data / "buckets.db", data / "objects", settings.region)
+        platform.buckets = bucket_service(settings, data)
         platform.object_notifications = ObjectNotifications(platform.buckets, platform)
         platform.topics = TopicService(data / "topics.db", settings.account_id, settings.region, settings.endpoint_url)
         platform.destinations.topics = platform.topics
@@ -220,6 +220,8 @@ class Platform:
             await self.queue_mappings.start()
         if self.topic_deliverer is not None:
             await self.topic_deliverer.start()
+        if self.object_notifications is not None:
+            await self.object_notifications.start()
         if self.schedules is not None:
             await self.schedules.start()
         if self.settings.tier == "ray":
@@ -247,6 +249,8 @@ class Platform:
             await self.queue_mappings.stop()
         if self.topic_deliverer is not None:
             await self.topic_deliverer.stop()
+        if self.object_notifications is not None:
+            await self.object_notifications.stop()
         if self.provisioned is not None:
             await self.provisioned.stop()
         await self.executor.shutdown(grace)
@@ -663,6 +667,17 @@ def queue_store(settings: Settings, data: Path) -> Path | QueueStore:
 
         return PostgresQueueStore(_postgres_dsn(settings), f"{settings.postgres_schema}_queues")
     return data / "queues.db"
+
+
+def bucket_service(settings: Settings, data: Path) -> BucketService:
+    """Buckets (S3 API): a SQLite file and body files (embedded) or the cluster's PostgreSQL (ray), in
+    the schema ``<schema>_buckets``, bodies included, so that every server serves every object."""
+    if settings.tier == "ray":
+        from squall.services.buckets.postgres import ChunkBodies, postgres_bucket_database
+
+        database = postgres_bucket_database(_postgres_dsn(settings), f"{settings.postgres_schema}_buckets")
+        return BucketService(database, ChunkBodies(database), settings.region)
+    return BucketService(data / "buckets.db", data / "objects", settings.region)
 
 
 def mapping_database(settings: Settings, data: Path) -> Path | SqlDatabase:

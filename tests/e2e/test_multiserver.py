@@ -520,3 +520,42 @@ def test_a_function_url_and_an_http_route_made_through_one_server_are_served_by_
     other.delete_provisioned_concurrency_config(FunctionName="multi-url", Qualifier=version)
     with pytest.raises(lam.exceptions.ProvisionedConcurrencyConfigNotFoundException):
         lam.get_provisioned_concurrency_config(FunctionName="multi-url", Qualifier=version)
+def test_buckets_objects_uploads_and_websites_are_shared_by_the_servers(servers: list[SquallServer]) -> None:
+    import httpx
+
+    a, b = (server.client("s3") for server in servers)
+    a.create_bucket(Bucket="multi-site")
+    body = bytes(range(256)) * 4096 * 9  # 9 MiB: several chunks
+    etag = a.put_object(Bucket="multi-site", Key="data.bin", Body=body)["ETag"]
+    assert b.head_object(Bucket="multi-site", Key="data.bin")["ETag"] == etag
+    assert b.get_object(Bucket="multi-site", Key="data.bin")["Body"].read() == body
+    ranged = b.get_object(Bucket="multi-site", Key="data.bin", Range="bytes=1048570-1048585")["Body"].read()
+    assert ranged == body[1048570:1048586]
+    # If-None-Match through B after A created the key: refused, as on one server.
+    with pytest.raises(b.exceptions.ClientError, match="PreconditionFailed"):
+        b.put_object(Bucket="multi-site", Key="data.bin", Body=b"x", IfNoneMatch="*")
+
+    upload = b.create_multipart_upload(Bucket="multi-site", Key="big.bin")["UploadId"]
+    parts = [body[: 5 * 2**20], b"tail"]
+    done = [
+        {
+            "PartNumber": n,
+            "ETag": client.upload_part(Bucket="multi-site", Key="big.bin", UploadId=upload, PartNumber=n, Body=data)[
+                "ETag"
+            ],
+        }
+        for n, (client, data) in enumerate(zip([a, b], parts, strict=True), start=1)
+    ]
+    a.complete_multipart_upload(Bucket="multi-site", Key="big.bin", UploadId=upload, MultipartUpload={"Parts": done})
+    assert b.get_object(Bucket="multi-site", Key="big.bin")["Body"].read() == b"".join(parts)
+
+    a.put_object(Bucket="multi-site", Key="index.html", Body=b"<h1>shared</h1>", ContentType="text/html")
+    b.put_bucket_website(Bucket="multi-site", WebsiteConfiguration={"IndexDocument": {"Suffix": "index.html"}})
+    for server in servers:
+        page = httpx.get(f"http://127.0.0.1:{server.gateway_port}/_s3-website/multi-site/")
+        assert (page.status_code, page.text) == (200, "<h1>shared</h1>")
+    assert [o["Key"] for o in a.list_objects_v2(Bucket="multi-site")["Contents"]] == [
+        "big.bin",
+        "data.bin",
+        "index.html",
+    ]

@@ -1,4 +1,4 @@
-"""Fixtures shared by unit tests: stream and queue services on every store backend."""
+"""Fixtures shared by unit tests: stream, queue and bucket services on every store backend."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.unit import queue_stores
+from tests.unit.bucket_stores import BACKENDS as BUCKET_BACKENDS
+from tests.unit.bucket_stores import BucketServices
 from tests.unit.queue_stores import QueueServices
 from tests.unit.stream_stores import BACKENDS, StreamServices
 
@@ -28,6 +30,17 @@ def queue_services(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Q
     """Queue services on SQLite and on PostgreSQL (each test in a scratch schema of its own)."""
     with queue_stores.BACKENDS[request.param](tmp_path) as storage:
         services = QueueServices(request.param, storage)
+        try:
+            yield services
+        finally:
+            services.close_all()
+
+
+@pytest.fixture(params=sorted(BUCKET_BACKENDS))
+def bucket_services(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BucketServices]:
+    """Bucket services on SQLite and on PostgreSQL (each test in a scratch schema of its own)."""
+    with BUCKET_BACKENDS[request.param](tmp_path) as (opener, script):
+        services = BucketServices(request.param, opener, script)
         try:
             yield services
         finally:

@@ -2,23 +2,27 @@
 topics of the bucket's notification configuration, with S3's event (``{"Records": [...]}``).
 
 ``BucketService`` calls ``ObjectNotifications.listen`` after every committed write, in the writing
-thread; the matching configurations are read there (from memory) and the sending is handed to the
-event loop, so a write never waits for a delivery. A function is invoked asynchronously through
+thread; a change that a configuration wanted is handed to the event loop, which reads the matching
+configurations and sends, so a write never waits for a delivery. A function is invoked asynchronously through
 ``Platform.invoke`` (trigger ``s3``), so Lambda's async retries and destinations apply; a queue or
 a topic gets the event as the message body.
 
 Durability: a change a configuration wants is written to the bucket store's outbox in the object's
-own transaction, and acknowledged only once the function's event is enqueued (durably, in the
-async queue) or the message sent. Rows a crash left unacknowledged are delivered again when the
-next server starts (matched against the configuration of that moment), so a notification is sent
-at least once, as S3 promises. A delivery that fails (the function or queue is gone) is logged
-and acknowledged: it is not retried.
+own transaction, claimed by the writing server, and acknowledged only once the function's event is
+enqueued (durably, in the async queue) or the message sent. Every server looks for rows no live
+server is delivering every ``DRAIN_INTERVAL_S``: those of a server that died (at once when it ran
+on the same host, else once its claim lapses, ``BucketService.claim_s``), or left by a crash of the
+only server, which takes them when it starts again. Each row is claimed by one server at a time, so
+servers sharing one store send a notification once (and at least once, as S3 promises, should a
+server die between sending and acknowledging). A delivery that fails (the function or queue is
+gone) is logged and acknowledged: it is not retried.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import secrets
@@ -35,6 +39,9 @@ if TYPE_CHECKING:
     from squall.platform import Platform
 
 log = logging.getLogger(__name__)
+
+#: How often each server looks for outbox rows that no live server is delivering.
+DRAIN_INTERVAL_S = 2.0
 
 #: The canonical user id S3 shows as a bucket owner's ``principalId`` (Squall's single account).
 OWNER_PRINCIPAL = "A3SQUALLOWNER0"
@@ -109,42 +116,58 @@ class ObjectNotifications:
         self.platform = platform
         self.failures = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._drainer: asyncio.Task[None] | None = None
         try:
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             self._loop = None
         buckets.add_listener(self.listen)
-        # Read before the server takes requests, so no live change can be among them.
-        pending = buckets.pending_notifications()
-        if pending and self._loop is not None:
-            for change in pending:
-                self._loop.call_soon(
-                    self._spawn,
-                    change,
-                    matching(from_json(buckets.notifications(change.bucket)), change),
-                    change.caller,
-                )
+
+    async def start(self) -> None:
+        """Deliver what the outbox holds that no live server is delivering: at once, then every
+        ``DRAIN_INTERVAL_S`` (another server's rows once it has died, or its claim lapsed)."""
+        self._loop = asyncio.get_running_loop()
+        self._drainer = asyncio.ensure_future(self._drain())
+
+    async def stop(self) -> None:
+        if self._drainer is not None:
+            self._drainer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._drainer
+            self._drainer = None
+
+    async def _drain(self) -> None:
+        while True:
+            try:
+                for change in await asyncio.to_thread(self.buckets.claim_notifications):
+                    self._spawn(change)
+            except Exception as exc:  # the bucket store failed: the rows stay for the next round
+                log.warning("bucket notifications: the outbox could not be read: %s", exc)
+            await asyncio.sleep(DRAIN_INTERVAL_S)
 
     def listen(self, change: ObjectChange) -> None:
-        """The bucket service's listener: runs in the writing thread, so it only hands work over."""
-        configs = matching(from_json(self.buckets.notifications(change.bucket)), change)
-        if not configs:
+        """The bucket service's listener: runs in the writing thread, so it only hands work over. Only
+        a change a configuration wanted has an outbox row (claimed by this server)."""
+        if change.outbox_id is None:
             return
         if self._loop is None or self._loop.is_closed():
-            # It stays in the outbox: the next server delivers it.
+            # It stays in the outbox: a server delivers it once this one's claim lapses.
             log.warning(
                 "bucket %s: no event loop to deliver notifications on; %s deferred", change.bucket, change.event
             )
             return
-        self._loop.call_soon_threadsafe(self._spawn, change, configs, change.caller)
+        self._loop.call_soon_threadsafe(self._spawn, change)
 
-    def _spawn(self, change: ObjectChange, configs: list[NotificationConfig], caller: Caller | None) -> None:
-        task = asyncio.ensure_future(self._deliver(change, configs, caller))
+    def _spawn(self, change: ObjectChange) -> None:
+        task = asyncio.ensure_future(self._deliver(change))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _deliver(self, change: ObjectChange, configs: list[NotificationConfig], caller: Caller | None) -> None:
+    async def _deliver(self, change: ObjectChange) -> None:
+        """Send ``change`` to the configurations of its bucket that want it now, then acknowledge it."""
+        caller = change.caller
         try:
+            configs = matching(from_json(await asyncio.to_thread(self.buckets.notifications, change.bucket)), change)
             try:
                 region = (await asyncio.to_thread(self.buckets.get_bucket, change.bucket)).region
             except NoSuchBucket:

@@ -57,6 +57,9 @@ class SqlDatabase(ABC):
     #: Appended to a ``SELECT`` of rows that the same write transaction changes, so that writers on
     #: other connections (other servers) wait for it instead of interleaving with it.
     for_update: str = ""
+    #: Appended to a ``SELECT`` of a row that must not change or go away until the transaction ends,
+    #: while other writers may hold the same (a bucket while objects are written into it).
+    for_share: str = ""
 
     @abstractmethod
     def write(self, durable: bool = True) -> contextlib.AbstractContextManager[Connection]:
@@ -90,6 +93,7 @@ class SqliteDatabase(SqlDatabase):
 
     def __init__(self, path: Path, schema: Sequence[str], what: str) -> None:
         self.what = what
+        self.path = path
         self._lock = threading.Lock()
         self._conn = open_durable(path, schema, what.lower())
         self._reader_lock = threading.Lock()
@@ -134,6 +138,7 @@ class PostgresSqlDatabase(SqlDatabase):
     name) with LISTEN/NOTIFY."""
 
     for_update = " FOR UPDATE"
+    for_share = " FOR SHARE"
 
     def __init__(
         self,

@@ -3,7 +3,8 @@
 Every body gets a fresh random name and is written under ``tmp/``, fsynced, then renamed into
 place (and the directory fsynced). Metadata in SQLite points to the name only after that, so an
 object becomes visible whole or not at all, and an overwrite is a new file plus a metadata update
-(the old file is removed afterwards). Names are spread over 256 subdirectories.
+(the old file is removed afterwards; a reader that has it open keeps reading it). Names are spread
+over 256 subdirectories. This is the embedded tier's ``store.Bodies``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
+
+from squall.stores.sql import Connection, SqlDatabase
 
 COPY_CHUNK = 1024 * 1024
 
@@ -49,15 +52,32 @@ class BodyStore:
         return self._commit(fill)
 
     def write_stream(self, source: BinaryIO) -> str:
-        """A new body with what is left to read of ``source`` (CopyObject), copied in chunks."""
+        """A new body with what is left to read of ``source``, copied in chunks."""
         return self._commit(lambda out: shutil.copyfileobj(source, out, COPY_CHUNK))
+
+    def copy(self, name: str) -> str:
+        with self.open(name) as source:
+            return self.write_stream(source)
 
     def open(self, name: str) -> BinaryIO:
         return open(self.path(name), "rb")
 
+    def adopt(self, conn: Connection, name: str) -> None:
+        return None  # a file is referenced by the row alone
+
     def remove(self, name: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.path(name).unlink()
+
+    def discard(self, name: str) -> None:
+        self.remove(name)
+
+    def recover(self, db: SqlDatabase) -> None:
+        """Remove the files no object or part names (written, but the server died before the commit)."""
+        with db.read() as conn:
+            referenced = {row[0] for row in conn.execute("SELECT file FROM objects UNION SELECT file FROM parts")}
+        for name in self.names() - referenced:
+            self.remove(name)
 
     def names(self) -> set[str]:
         """Every stored body (to find orphans a crash left between rename and metadata commit)."""

@@ -1,12 +1,19 @@
-"""The bucket service: buckets, objects and multipart uploads, with metadata in SQLite and bodies
-as files (``files.BodyStore``).
+"""The bucket service: buckets, objects and multipart uploads, with metadata in a ``SqlDatabase``
+and bodies in a ``store.Bodies`` (SQLite and files in the embedded tier; PostgreSQL, shared by every
+server, in the scale-out tier: ``postgres.py``).
 
-A write stores its body file first (atomically, fsynced), then commits the metadata row that
-points to it; only then is the object visible, and only then is a replaced body removed. Listeners
-(``add_listener``) hear of every object created or removed after its commit: that is where bucket
-notifications attach. A change that a bucket notification configuration wants is also written to
-an outbox in the object's own transaction, and stays there until the notifier acknowledges it
-(``ack_notification``), so a crash between the commit and the delivery does not lose it.
+A write stores its body first (durably), then commits the metadata row that points to it; only then
+is the object visible, and only then is a replaced body removed. Listeners (``add_listener``) hear
+of every object created or removed after its commit: that is where bucket notifications attach. A
+change that a bucket notification configuration wants is also written to an outbox in the object's
+own transaction, claimed by the writing server, and stays there until the notifier acknowledges it
+(``ack_notification``), so a crash between the commit and the delivery does not lose it: once the
+claim's server is gone, any server takes the row over (``claim_notifications``).
+
+Several servers may share one store: writes to one key wait for each other (the object's row is
+locked, a key being created is retried once its creator commits), so a conditional write's check and
+its write are one step across servers; a write into a bucket holds the bucket's row against a
+concurrent DeleteBucket.
 """
 
 from __future__ import annotations
@@ -17,10 +24,9 @@ import ipaddress
 import json
 import re
 import secrets
-import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -41,32 +47,25 @@ from squall.services.buckets.errors import (
     NoSuchUpload,
 )
 from squall.services.buckets.files import BodyStore
-from squall.stores.sqlite_file import open_durable, write_transaction
+from squall.services.buckets.store import SQLITE_TYPES, Bodies, schema
+from squall.sources.owner import new_owner, owner_alive
+from squall.stores.sql import Connection, SqlDatabase, SqliteDatabase
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_NUMBER = 10_000
 DEFAULT_MAX_KEYS = 1000
 
-_SCHEMA = [
-    "CREATE TABLE IF NOT EXISTS buckets (name TEXT PRIMARY KEY, region TEXT NOT NULL, created REAL NOT NULL)",
-    """CREATE TABLE IF NOT EXISTS objects (
-        bucket TEXT NOT NULL, key TEXT NOT NULL, file TEXT NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,
-        modified REAL NOT NULL, headers TEXT NOT NULL, metadata TEXT NOT NULL, checksums TEXT NOT NULL,
-        sequencer TEXT NOT NULL, PRIMARY KEY (bucket, key))""",
-    """CREATE TABLE IF NOT EXISTS uploads (
-        upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL, initiated REAL NOT NULL,
-        headers TEXT NOT NULL, metadata TEXT NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads (bucket, key, initiated)",
-    """CREATE TABLE IF NOT EXISTS parts (
-        upload_id TEXT NOT NULL, number INTEGER NOT NULL, file TEXT NOT NULL, size INTEGER NOT NULL,
-        etag TEXT NOT NULL, modified REAL NOT NULL, PRIMARY KEY (upload_id, number))""",
-    # A bucket's notification configuration (``notifications.to_json``); removed with the bucket.
-    "CREATE TABLE IF NOT EXISTS notifications (bucket TEXT PRIMARY KEY, config TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS notification_outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, change TEXT NOT NULL)",
-]
+#: How long a server's claim on an outbox row holds before another server may deliver the row.
+NOTIFICATION_CLAIM_S = 30.0
+#: Outbox rows a server claims at most at a time.
+NOTIFICATION_BATCH = 100
 
 _BUCKET_NAME_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-_OBJECT_COLUMNS = "bucket, key, file, size, etag, modified, headers, metadata, checksums, sequencer"
+_OBJECT_FIELDS = ("bucket", "key", "file", "size", "etag", "modified", "headers", "metadata", "checksums", "sequencer")
+_OBJECT_COLUMNS = ", ".join(_OBJECT_FIELDS)
+_PART_FIELDS = ("upload_id", "number", "file", "size", "etag", "modified")
+#: Reads of an object that lost the race against an overwrite, before giving up.
+_OPEN_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -159,48 +158,71 @@ def check_bucket_name(name: str) -> None:
 
 
 class BucketService:
-    """Buckets and their objects in ``<data dir>/buckets.db`` and ``<data dir>/objects/``."""
+    """Buckets and their objects: metadata in ``database`` (a path: a SQLite file, the embedded tier's
+    ``<data dir>/buckets.db``) and bodies in ``bodies`` (a path: a directory of files)."""
 
-    def __init__(self, db_path: Path, objects_dir: Path, region: str) -> None:
+    def __init__(
+        self,
+        database: Path | SqlDatabase,
+        bodies: Path | Bodies,
+        region: str,
+        claim_s: float = NOTIFICATION_CLAIM_S,
+    ) -> None:
         self.region = region
-        self.bodies = BodyStore(objects_dir)
-        self._conn = open_durable(db_path, _SCHEMA, "bucket store")
-        self._lock = threading.Lock()
+        self.db = (
+            SqliteDatabase(database, schema(SQLITE_TYPES), "Bucket store") if isinstance(database, Path) else database
+        )
+        try:
+            self.bodies: Bodies = BodyStore(bodies) if isinstance(bodies, Path) else bodies
+            self.bodies.recover(self.db)
+        except BaseException:
+            self.db.close()
+            raise
+        #: Who this service is in the outbox's claims: its process (``sources.owner``, gone once the
+        #: process is) and an instance of its own.
+        self.owner = f"{new_owner()}#{secrets.token_hex(4)}"
+        self.claim_s = claim_s
         self._listeners: list[Listener] = []
+        self._sequence_lock = threading.Lock()
         self._last_sequence = 0
-        self._remove_orphans()
-        #: Notification configurations (JSON) by bucket, read without the lock by every write's listeners.
-        self._notifications: dict[str, str] = dict(self._conn.execute("SELECT bucket, config FROM notifications"))
+        self._closed = False
 
     def add_listener(self, listener: Listener) -> None:
         """Call ``listener`` after every committed object creation or removal (from the writing thread)."""
         self._listeners.append(listener)
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        """Stop: the outbox rows this service claimed and did not deliver go to the other servers."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(StoreUnavailable), self.db.write() as conn:
+            conn.execute("DELETE FROM notification_claims WHERE owner = ?", (self.owner,))
+        self.db.close()
 
     # --- buckets ----------------------------------------------------------------------------------
     def create_bucket(self, name: str, region: str | None = None) -> None:
         check_bucket_name(name)
-        with self._write() as conn:
-            if conn.execute("SELECT 1 FROM buckets WHERE name = ?", (name,)).fetchone():
-                # us-east-1 answers 200 to its owner, for legacy compatibility; other regions 409.
-                if (region or self.region) == "us-east-1":
-                    return
+        with self.db.write() as conn:
+            created = conn.execute(
+                "INSERT INTO buckets VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                (name, region or self.region, time.time()),
+            ).rowcount
+            # us-east-1 answers 200 to its owner, for legacy compatibility; other regions 409.
+            if not created and (region or self.region) != "us-east-1":
                 raise BucketAlreadyOwnedByYou(BucketName=name)
-            conn.execute("INSERT INTO buckets VALUES (?, ?, ?)", (name, region or self.region, time.time()))
 
     def delete_bucket(self, name: str) -> None:
-        with self._write() as conn:
-            self._bucket(conn, name)
+        with self.db.write() as conn:
+            # Waits for the writes into the bucket in progress (they hold its row shared).
+            self._bucket(conn, name, self.db.for_update)
             if conn.execute("SELECT 1 FROM objects WHERE bucket = ? LIMIT 1", (name,)).fetchone():
                 raise BucketNotEmpty(BucketName=name)
             files = [
                 row[0]
                 for row in conn.execute(
                     "SELECT p.file FROM parts p JOIN uploads u USING (upload_id) WHERE u.bucket = ?", (name,)
-                )
+                ).fetchall()
             ]
             conn.execute(
                 "DELETE FROM parts WHERE upload_id IN (SELECT upload_id FROM uploads WHERE bucket = ?)", (name,)
@@ -208,34 +230,35 @@ class BucketService:
             conn.execute("DELETE FROM uploads WHERE bucket = ?", (name,))
             conn.execute("DELETE FROM buckets WHERE name = ?", (name,))
             conn.execute("DELETE FROM notifications WHERE bucket = ?", (name,))
-        self._notifications.pop(name, None)
         for file in files:
             self.bodies.remove(file)
 
     def list_buckets(self) -> list[Bucket]:
-        with self._read() as conn:
-            return [Bucket(*row) for row in conn.execute("SELECT name, region, created FROM buckets ORDER BY name")]
+        with self.db.read() as conn:
+            rows = conn.execute("SELECT name, region, created FROM buckets ORDER BY name").fetchall()
+        return [Bucket(*row) for row in rows]
 
     def get_bucket(self, name: str) -> Bucket:
-        with self._read() as conn:
+        with self.db.read() as conn:
             return self._bucket(conn, name)
 
     def put_notifications(self, bucket: str, config: str) -> None:
         """Store ``bucket``'s notification configuration (JSON); an empty list removes it."""
-        with self._write() as conn:
-            self._bucket(conn, bucket)
+        with self.db.write() as conn:
+            self._bucket(conn, bucket, self.db.for_share)
             if config == "[]":
                 conn.execute("DELETE FROM notifications WHERE bucket = ?", (bucket,))
             else:
-                conn.execute("INSERT OR REPLACE INTO notifications VALUES (?, ?)", (bucket, config))
-        if config == "[]":
-            self._notifications.pop(bucket, None)
-        else:
-            self._notifications[bucket] = config
+                conn.execute(
+                    "INSERT INTO notifications VALUES (?, ?)"
+                    " ON CONFLICT (bucket) DO UPDATE SET config = excluded.config",
+                    (bucket, config),
+                )
 
     def notifications(self, bucket: str) -> str:
-        """``bucket``'s notification configuration (JSON, ``[]`` when none); no store access."""
-        return self._notifications.get(bucket, "[]")
+        """``bucket``'s notification configuration (JSON, ``[]`` when none), as committed (by any server)."""
+        with self.db.read() as conn:
+            return self._configs(conn, bucket)
 
     # --- objects ----------------------------------------------------------------------------------
     def put_object(
@@ -258,26 +281,34 @@ class BucketService:
         return self._store(stored, "ObjectCreated:Put", condition)
 
     def head_object(self, bucket: str, key: str) -> StoredObject:
-        with self._read() as conn:
+        with self.db.read() as conn:
             return self._object(conn, bucket, key)
 
     def open_object(self, bucket: str, key: str) -> tuple[StoredObject, BinaryIO]:
-        """The object and its body opened for reading; opened under the lock, so a concurrent
-        overwrite or delete (which removes the old file) cannot pull it away."""
-        with self._read() as conn:
-            stored = self._object(conn, bucket, key)
-            return stored, self.bodies.open(stored.file)
+        """The object and its body opened for reading. A reader keeps its body across a concurrent
+        overwrite or delete; one that loses the race to open it reads the object again."""
+        for attempt in range(_OPEN_ATTEMPTS):
+            with self.db.read() as conn:
+                stored = self._object(conn, bucket, key)
+            try:
+                return stored, self.bodies.open(stored.file)
+            except FileNotFoundError:
+                if attempt == _OPEN_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     def delete_object(self, bucket: str, key: str) -> bool:
         """Remove ``key`` (no error when it does not exist, as S3); whether something was removed."""
-        with self._write() as conn:
-            self._bucket(conn, bucket)
-            row = conn.execute("SELECT file FROM objects WHERE bucket = ? AND key = ?", (bucket, key)).fetchone()
+        with self.db.write() as conn:
+            self._bucket(conn, bucket, self.db.for_share)
+            row = conn.execute(
+                "SELECT file, sequencer FROM objects WHERE bucket = ? AND key = ?" + self.db.for_update, (bucket, key)
+            ).fetchone()
             if row is None:
                 return False
             conn.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
             change = self._outbox(
-                conn, ObjectChange("ObjectRemoved:Delete", bucket, key, None, None, self._next_sequencer())
+                conn, ObjectChange("ObjectRemoved:Delete", bucket, key, None, None, self._next_sequencer(row[1]))
             )
         self.bodies.remove(row[0])
         self._notify(change)
@@ -295,12 +326,16 @@ class BucketService:
         """Copy an object; ``replace`` is the new (headers, metadata), or ``None`` to keep the
         source's. ``check`` (copy-source preconditions) runs on the source before anything is written."""
         self.get_bucket(bucket)
-        with self._read() as conn:
-            source = self._object(conn, source_bucket, source_key)
+        for attempt in range(_OPEN_ATTEMPTS):
+            with self.db.read() as conn:
+                source = self._object(conn, source_bucket, source_key)
             check(source)
-            body = self.bodies.open(source.file)
-        with body:
-            file = self.bodies.write_stream(body)
+            try:
+                file = self.bodies.copy(source.file)
+                break
+            except FileNotFoundError:  # overwritten or deleted since the read: read it again
+                if attempt == _OPEN_ATTEMPTS - 1:
+                    raise
         headers, metadata = replace if replace is not None else (source.headers, source.metadata)
         stored = StoredObject(
             bucket, key, file, source.size, source.etag, time.time(), headers, metadata, source.checksums
@@ -321,7 +356,7 @@ class BucketService:
         last: str | None = None
         cursor = max(after, prefix) if prefix else after
         inclusive = bool(prefix) and prefix > after
-        with self._read() as conn:
+        with self.db.read() as conn:
             self._bucket(conn, bucket)
             while True:
                 rows = conn.execute(
@@ -354,8 +389,8 @@ class BucketService:
     # --- multipart uploads ------------------------------------------------------------------------
     def create_upload(self, bucket: str, key: str, headers: dict[str, str], metadata: dict[str, str]) -> Upload:
         upload = Upload(secrets.token_urlsafe(48), bucket, key, time.time(), headers, metadata)
-        with self._write() as conn:
-            self._bucket(conn, bucket)
+        with self.db.write() as conn:
+            self._bucket(conn, bucket, self.db.for_share)
             conn.execute(
                 "INSERT INTO uploads VALUES (?, ?, ?, ?, ?, ?)",
                 (upload.upload_id, bucket, key, upload.initiated, json.dumps(headers), json.dumps(metadata)),
@@ -368,32 +403,34 @@ class BucketService:
         file = self.bodies.write(data)
         part = Part(number, len(data), checksums.etag(data), time.time())
         try:
-            with self._write() as conn:
-                self._upload_in(conn, bucket, key, upload_id)
-                old = conn.execute(
-                    "SELECT file FROM parts WHERE upload_id = ? AND number = ?", (upload_id, number)
-                ).fetchone()
-                conn.execute(
-                    "INSERT OR REPLACE INTO parts VALUES (?, ?, ?, ?, ?, ?)",
-                    (upload_id, number, file, part.size, part.etag, part.modified),
+            with self.db.write() as conn:
+                # Shared: parts go up in parallel; completing or aborting the upload waits for them.
+                self._upload_in(conn, bucket, key, upload_id, self.db.for_share)
+                old = self._replace(
+                    conn,
+                    "parts",
+                    _PART_FIELDS,
+                    (upload_id, number),
+                    lambda _: (file, part.size, part.etag, part.modified),
                 )
+                self.bodies.adopt(conn, file)
         except BaseException:
-            self.bodies.remove(file)
+            self.bodies.discard(file)
             raise
         if old is not None:
-            self.bodies.remove(old[0])
+            self.bodies.remove(old[2])
         return part
 
     def list_parts(self, bucket: str, key: str, upload_id: str) -> tuple[Upload, list[Part]]:
         upload = self._upload(bucket, key, upload_id)
-        with self._read() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(
                 "SELECT number, size, etag, modified FROM parts WHERE upload_id = ? ORDER BY number", (upload_id,)
             ).fetchall()
         return upload, [Part(*row) for row in rows]
 
     def list_uploads(self, bucket: str) -> list[Upload]:
-        with self._read() as conn:
+        with self.db.read() as conn:
             self._bucket(conn, bucket)
             rows = conn.execute(
                 "SELECT upload_id, bucket, key, initiated, headers, metadata FROM uploads WHERE bucket = ? "
@@ -403,8 +440,8 @@ class BucketService:
         return [_upload_of(row) for row in rows]
 
     def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
-        with self._write() as conn:
-            self._upload_in(conn, bucket, key, upload_id)
+        with self.db.write() as conn:
+            self._upload_in(conn, bucket, key, upload_id, self.db.for_update)
             files = [row[0] for row in conn.execute("SELECT file FROM parts WHERE upload_id = ?", (upload_id,))]
             conn.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))
             conn.execute("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
@@ -436,7 +473,7 @@ class BucketService:
                     PartNumber=str(part.number),
                     ETag=part.etag.strip('"'),
                 )
-        with self._read() as conn:
+        with self.db.read() as conn:
             files = dict(conn.execute("SELECT number, file FROM parts WHERE upload_id = ?", (upload_id,)).fetchall())
         file = self.bodies.concatenate(files[part.number] for part in chosen)
         stored = StoredObject(
@@ -450,53 +487,108 @@ class BucketService:
             upload.metadata,
         )
         try:
-            with self._write() as conn:
-                self._upload_in(conn, bucket, key, upload_id)
+            with self.db.write() as conn:
+                self._bucket(conn, bucket, self.db.for_share)
+                self._upload_in(conn, bucket, key, upload_id, self.db.for_update)
+                current = dict(
+                    conn.execute("SELECT number, file FROM parts WHERE upload_id = ?", (upload_id,)).fetchall()
+                )
+                for part in chosen:
+                    if current.get(part.number) != files[part.number]:  # uploaded again meanwhile
+                        raise InvalidPart(UploadId=upload_id, PartNumber=str(part.number), ETag=part.etag)
                 conn.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))
                 conn.execute("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
                 replaced, sequencer = self._upsert(conn, stored)
                 event = "ObjectCreated:CompleteMultipartUpload"
                 change = self._outbox(conn, ObjectChange(event, bucket, key, stored.size, stored.etag, sequencer))
         except BaseException:
-            self.bodies.remove(file)
+            self.bodies.discard(file)
             raise
-        for name in [*files.values(), *([replaced] if replaced else [])]:
+        for name in [*current.values(), *([replaced] if replaced else [])]:
             self.bodies.remove(name)
         self._notify(change)
         return dataclasses.replace(stored, sequencer=sequencer)
+
+    # --- notification outbox ----------------------------------------------------------------------
+    def pending_notifications(self) -> list[ObjectChange]:
+        """Every outbox row not acknowledged yet, claimed or not."""
+        with self.db.read() as conn:
+            rows = conn.execute("SELECT id, change FROM notification_outbox ORDER BY id").fetchall()
+        return [_change_of(row_id, raw) for row_id, raw in rows]
+
+    def claim_notifications(self) -> list[ObjectChange]:
+        """Outbox rows no live server is delivering, now claimed by this one for ``claim_s``: rows a
+        dead server had claimed (at once when it ran on this host, else once its claim lapsed), or a
+        live one's claim that lapsed before it acknowledged. Of servers claiming at once, each row goes
+        to one."""
+        with self.db.read() as conn:
+            owners = [row[0] for row in conn.execute("SELECT DISTINCT owner FROM notification_claims").fetchall()]
+        dead = [owner for owner in owners if not owner_alive(owner.partition("#")[0])]
+        now = time.time()
+        wanted = "c.id IS NULL OR c.until < ?" + (f" OR c.owner IN ({', '.join('?' * len(dead))})" if dead else "")
+        with self.db.read() as conn:
+            rows = conn.execute(
+                "SELECT o.id, o.change, c.owner, c.until FROM notification_outbox o"
+                f" LEFT JOIN notification_claims c ON c.id = o.id WHERE {wanted} ORDER BY o.id LIMIT ?",
+                (now, *dead, NOTIFICATION_BATCH),
+            ).fetchall()
+        claimed: list[ObjectChange] = []
+        with self.db.write() as conn:
+            for outbox_id, raw, owner, until in rows:
+                # Compare-and-set on the claim read: a server that took it meanwhile keeps it.
+                if owner is None:
+                    taken = conn.execute(
+                        "INSERT INTO notification_claims VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                        (outbox_id, self.owner, now + self.claim_s),
+                    ).rowcount
+                else:
+                    taken = conn.execute(
+                        "UPDATE notification_claims SET owner = ?, until = ? WHERE id = ? AND owner = ? AND until = ?",
+                        (self.owner, now + self.claim_s, outbox_id, owner, until),
+                    ).rowcount
+                if taken:
+                    claimed.append(_change_of(outbox_id, raw))
+        return claimed
+
+    def ack_notification(self, outbox_id: int) -> None:
+        """The notification of outbox row ``outbox_id`` was handed on (or given up on)."""
+        with self.db.write() as conn:
+            conn.execute("DELETE FROM notification_outbox WHERE id = ?", (outbox_id,))
+            conn.execute("DELETE FROM notification_claims WHERE id = ?", (outbox_id,))
 
     # --- internals --------------------------------------------------------------------------------
     def _store(
         self, stored: StoredObject, event: str, condition: Callable[[StoredObject | None], None] | None = None
     ) -> StoredObject:
         try:
-            with self._write() as conn:
-                self._bucket(conn, stored.bucket)
-                if condition is not None:
-                    condition(self._current(conn, stored.bucket, stored.key))
-                replaced, sequencer = self._upsert(conn, stored)
+            with self.db.write() as conn:
+                self._bucket(conn, stored.bucket, self.db.for_share)
+                replaced, sequencer = self._upsert(conn, stored, condition)
                 change = self._outbox(
                     conn, ObjectChange(event, stored.bucket, stored.key, stored.size, stored.etag, sequencer)
                 )
         except BaseException:
-            self.bodies.remove(stored.file)
+            self.bodies.discard(stored.file)
             raise
         if replaced:
             self.bodies.remove(replaced)
         self._notify(change)
         return dataclasses.replace(stored, sequencer=sequencer)
 
-    def _upsert(self, conn: sqlite3.Connection, stored: StoredObject) -> tuple[str | None, str]:
-        """Write ``stored``'s row; the body file it replaced (if any) and its sequencer."""
-        old = conn.execute(
-            "SELECT file FROM objects WHERE bucket = ? AND key = ?", (stored.bucket, stored.key)
-        ).fetchone()
-        sequencer = self._next_sequencer()
-        conn.execute(
-            f"INSERT OR REPLACE INTO objects ({_OBJECT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                stored.bucket,
-                stored.key,
+    def _upsert(
+        self, conn: Connection, stored: StoredObject, condition: Callable[[StoredObject | None], None] | None = None
+    ) -> tuple[str | None, str]:
+        """Write ``stored``'s row once ``condition`` accepts the one it replaces; the body it replaced
+        (if any) and its sequencer, which follows the replaced object's."""
+        sequencer = ""
+
+        def fill(old: Sequence[Any] | None) -> tuple[Any, ...]:
+            nonlocal sequencer
+            current = _object_of(old) if old is not None else None
+            if condition is not None:
+                condition(current)
+            sequencer = self._next_sequencer(current.sequencer if current else "")
+            return (
                 stored.file,
                 stored.size,
                 stored.etag,
@@ -505,47 +597,79 @@ class BucketService:
                 json.dumps(stored.metadata),
                 json.dumps(stored.checksums),
                 sequencer,
-            ),
-        )
-        return (old[0] if old else None), sequencer
+            )
 
-    def _next_sequencer(self) -> str:
-        """S3's ``sequencer``: increasing hex, comparable between events of one key (called under the lock)."""
-        self._last_sequence = max(self._last_sequence + 1, time.time_ns())
-        return f"{self._last_sequence:018X}"
+        old = self._replace(conn, "objects", _OBJECT_FIELDS, (stored.bucket, stored.key), fill)
+        self.bodies.adopt(conn, stored.file)
+        return (old[2] if old else None), sequencer
 
-    def _outbox(self, conn: sqlite3.Connection, change: ObjectChange) -> ObjectChange:
-        """``change`` with who caused it, and with its outbox row when a configuration of its bucket
-        wants it (written in the caller's transaction)."""
+    def _replace(
+        self,
+        conn: Connection,
+        table: str,
+        columns: Sequence[str],
+        key: tuple[Any, ...],
+        fill: Callable[[Sequence[Any] | None], tuple[Any, ...]],
+    ) -> Sequence[Any] | None:
+        """Write the row of ``table`` whose primary key (its first columns) is ``key``, the other
+        columns being ``fill(the row there, or None)``, called with that row locked; the row replaced.
+        When another server creates the row first, this waits for its commit and replaces it."""
+        where = " AND ".join(f"{column} = ?" for column in columns[: len(key)])
+        while True:
+            old = conn.execute(
+                f"SELECT {', '.join(columns)} FROM {table} WHERE {where}{self.db.for_update}", key
+            ).fetchone()
+            values = fill(old)
+            if old is not None:
+                assignments = ", ".join(f"{column} = ?" for column in columns[len(key) :])
+                conn.execute(f"UPDATE {table} SET {assignments} WHERE {where}", (*values, *key))
+                return tuple(old)
+            inserted = conn.execute(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+                " ON CONFLICT DO NOTHING",
+                (*key, *values),
+            )
+            if inserted.rowcount == 1:
+                return None
+
+    def _next_sequencer(self, after: str = "") -> str:
+        """S3's ``sequencer``: increasing hex, comparable between events of one key (and above ``after``,
+        the sequencer of the key's last event, whichever server wrote it)."""
+        with self._sequence_lock:
+            floor = int(after, 16) + 1 if after else 0
+            self._last_sequence = max(self._last_sequence + 1, time.time_ns(), floor)
+            return f"{self._last_sequence:018X}"
+
+    def _outbox(self, conn: Connection, change: ObjectChange) -> ObjectChange:
+        """``change`` with who caused it, and with its outbox row, claimed by this server, when a
+        configuration of its bucket wants it (written in the caller's transaction)."""
         change = dataclasses.replace(change, caller=notifications.CALLER.get())
-        configs = notifications.from_json(self._notifications.get(change.bucket, "[]"))
+        configs = notifications.from_json(self._configs(conn, change.bucket))
         if not any(config.matches(change.event, change.key) for config in configs):
             return change
-        cursor = conn.execute("INSERT INTO notification_outbox (change) VALUES (?)", (_change_json(change),))
-        return dataclasses.replace(change, outbox_id=cursor.lastrowid)
-
-    def pending_notifications(self) -> list[ObjectChange]:
-        """Outbox rows not acknowledged yet (a crash came between their commit and their delivery)."""
-        with self._read() as conn:
-            rows = conn.execute("SELECT id, change FROM notification_outbox ORDER BY id").fetchall()
-        return [_change_of(row_id, raw) for row_id, raw in rows]
-
-    def ack_notification(self, outbox_id: int) -> None:
-        """The notification of outbox row ``outbox_id`` was handed on (or given up on)."""
-        with self._write() as conn:
-            conn.execute("DELETE FROM notification_outbox WHERE id = ?", (outbox_id,))
+        row = conn.execute(
+            "INSERT INTO notification_outbox (change) VALUES (?) RETURNING id", (_change_json(change),)
+        ).fetchone()
+        conn.execute(
+            "INSERT INTO notification_claims VALUES (?, ?, ?)", (row[0], self.owner, time.time() + self.claim_s)
+        )
+        return dataclasses.replace(change, outbox_id=int(row[0]))
 
     def _notify(self, change: ObjectChange) -> None:
         for listener in self._listeners:
             listener(change)
 
-    def _bucket(self, conn: sqlite3.Connection, name: str) -> Bucket:
-        row = conn.execute("SELECT name, region, created FROM buckets WHERE name = ?", (name,)).fetchone()
+    def _configs(self, conn: Connection, bucket: str) -> str:
+        row = conn.execute("SELECT config FROM notifications WHERE bucket = ?", (bucket,)).fetchone()
+        return str(row[0]) if row else "[]"
+
+    def _bucket(self, conn: Connection, name: str, lock: str = "") -> Bucket:
+        row = conn.execute("SELECT name, region, created FROM buckets WHERE name = ?" + lock, (name,)).fetchone()
         if row is None:
             raise NoSuchBucket(BucketName=name)
         return Bucket(*row)
 
-    def _object(self, conn: sqlite3.Connection, bucket: str, key: str) -> StoredObject:
+    def _object(self, conn: Connection, bucket: str, key: str) -> StoredObject:
         row = conn.execute(
             f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?", (bucket, key)
         ).fetchone()
@@ -554,43 +678,19 @@ class BucketService:
             raise NoSuchKey(Key=key)
         return _object_of(row)
 
-    def _current(self, conn: sqlite3.Connection, bucket: str, key: str) -> StoredObject | None:
-        try:
-            return self._object(conn, bucket, key)
-        except NoSuchKey:
-            return None
-
     def _upload(self, bucket: str, key: str, upload_id: str) -> Upload:
-        with self._read() as conn:
+        with self.db.read() as conn:
             return self._upload_in(conn, bucket, key, upload_id)
 
-    def _upload_in(self, conn: sqlite3.Connection, bucket: str, key: str, upload_id: str) -> Upload:
+    def _upload_in(self, conn: Connection, bucket: str, key: str, upload_id: str, lock: str = "") -> Upload:
         row = conn.execute(
-            "SELECT upload_id, bucket, key, initiated, headers, metadata FROM uploads WHERE upload_id = ?",
+            "SELECT upload_id, bucket, key, initiated, headers, metadata FROM uploads WHERE upload_id = ?" + lock,
             (upload_id,),
         ).fetchone()
         if row is None or row[1] != bucket or row[2] != key:
             self._bucket(conn, bucket)
             raise NoSuchUpload(UploadId=upload_id)
         return _upload_of(row)
-
-    def _remove_orphans(self) -> None:
-        """Bodies a crash left stored but never committed to metadata."""
-        with self._read() as conn:
-            referenced = {row[0] for row in conn.execute("SELECT file FROM objects UNION SELECT file FROM parts")}
-        for name in self.bodies.names() - referenced:
-            self.bodies.remove(name)
-
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                yield self._conn
-            except sqlite3.Error as exc:
-                raise StoreUnavailable(f"The bucket store failed: {exc}") from exc
-
-    def _write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
-        return write_transaction(self._conn, self._lock, "Bucket store")
 
 
 def _check_part_number(number: int) -> None:

@@ -1,9 +1,11 @@
 """Static website hosting of a bucket: its website configuration (Put/Get/DeleteBucketWebsite) and
 the objects a website request names.
 
-The configurations live in ``websites.db`` beside ``buckets.db``; ``store_for`` gives the one store
-of a bucket service, to the S3 API (which writes them) and to the gateway (which serves the
-websites). A configuration remembers its bucket's creation time, so a bucket deleted and made again
+The configurations live in ``websites.db`` beside ``buckets.db`` (in the scale-out tier, in the
+bucket service's PostgreSQL schema, so that every server serves every website); ``store_for`` gives
+the one store of a bucket service, to the S3 API (which writes them) and to the gateway (which serves
+the websites). They are read from the store on every request, never cached: a change made through
+another server applies at once. A configuration remembers its bucket's creation time, so a bucket deleted and made again
 has no website until one is put again. ``IndexDocument``, ``ErrorDocument`` and
 ``RedirectAllRequestsTo`` are served; ``RoutingRules`` are refused as not implemented.
 """
@@ -19,7 +21,7 @@ from pathlib import Path
 from squall.services.buckets.errors import InvalidArgument, MalformedXML, NotImplementedHere, S3Error
 from squall.services.buckets.service import BucketService
 from squall.services.buckets.xmlwire import document, parse, text
-from squall.stores.sqlite_file import open_durable
+from squall.stores.sql import SqlDatabase, SqliteDatabase
 
 STORE_FILE = "websites.db"
 _SCHEMA = ("CREATE TABLE IF NOT EXISTS websites (bucket TEXT PRIMARY KEY, body TEXT NOT NULL)",)
@@ -44,33 +46,32 @@ class WebsiteConfig:
 
 
 class WebsiteStore:
-    """Website configurations by bucket name, written through to SQLite."""
+    """Website configurations by bucket name, in a ``SqlDatabase`` (a path: a SQLite file of its own)."""
 
-    def __init__(self, path: Path) -> None:
-        self._conn = open_durable(path, _SCHEMA, "website store")
-        self._lock = threading.Lock()
-        self._configs = {
-            bucket: WebsiteConfig(**json.loads(body))
-            for bucket, body in self._conn.execute("SELECT bucket, body FROM websites").fetchall()
-        }
+    def __init__(self, database: Path | SqlDatabase) -> None:
+        self._owned = isinstance(database, Path)
+        self._db = SqliteDatabase(database, _SCHEMA, "Website store") if isinstance(database, Path) else database
 
     def get(self, bucket: str) -> WebsiteConfig | None:
-        return self._configs.get(bucket)
+        with self._db.read() as conn:
+            row = conn.execute("SELECT body FROM websites WHERE bucket = ?", (bucket,)).fetchone()
+        return WebsiteConfig(**json.loads(row[0])) if row else None
 
     def put(self, bucket: str, config: WebsiteConfig) -> None:
-        with self._lock:
-            self._conn.execute(
-                "INSERT OR REPLACE INTO websites (bucket, body) VALUES (?, ?)", (bucket, json.dumps(asdict(config)))
+        with self._db.write() as conn:
+            conn.execute(
+                "INSERT INTO websites (bucket, body) VALUES (?, ?)"
+                " ON CONFLICT (bucket) DO UPDATE SET body = excluded.body",
+                (bucket, json.dumps(asdict(config))),
             )
-            self._configs[bucket] = config
 
     def delete(self, bucket: str) -> None:
-        with self._lock:
-            self._conn.execute("DELETE FROM websites WHERE bucket = ?", (bucket,))
-            self._configs.pop(bucket, None)
+        with self._db.write() as conn:
+            conn.execute("DELETE FROM websites WHERE bucket = ?", (bucket,))
 
     def close(self) -> None:
-        self._conn.close()
+        if self._owned:
+            self._db.close()
 
 
 _stores: weakref.WeakKeyDictionary[BucketService, WebsiteStore] = weakref.WeakKeyDictionary()
@@ -78,11 +79,13 @@ _stores_lock = threading.Lock()
 
 
 def store_for(service: BucketService) -> WebsiteStore:
-    """The website store of a bucket service (``websites.db`` in the data directory), opened once."""
+    """The website store of a bucket service, opened once: ``websites.db`` beside its SQLite file, or
+    the ``websites`` table of its shared (PostgreSQL) schema."""
     with _stores_lock:
         store = _stores.get(service)
         if store is None:
-            store = WebsiteStore(service.bodies.root.parent / STORE_FILE)
+            db = service.db
+            store = WebsiteStore(db.path.parent / STORE_FILE if isinstance(db, SqliteDatabase) else db)
             _stores[service] = store
         return store
 
