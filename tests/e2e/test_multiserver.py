@@ -520,6 +520,8 @@ def test_a_function_url_and_an_http_route_made_through_one_server_are_served_by_
     other.delete_provisioned_concurrency_config(FunctionName="multi-url", Qualifier=version)
     with pytest.raises(lam.exceptions.ProvisionedConcurrencyConfigNotFoundException):
         lam.get_provisioned_concurrency_config(FunctionName="multi-url", Qualifier=version)
+
+
 def test_buckets_objects_uploads_and_websites_are_shared_by_the_servers(servers: list[SquallServer]) -> None:
     import httpx
 
