@@ -110,7 +110,13 @@ def wait_usage(schema: str, name: str, count: int, trigger: str | None = None) -
 def agents() -> list[str]:
     """Ids of the live node agents (a replacement keeps its node's name)."""
     names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True) if a["namespace"] == "squall"]
-    return [ray.get_actor(name, namespace="squall")._actor_id.hex() for name in names]
+    ids = []
+    for name in names:
+        try:
+            ids.append(ray.get_actor(name, namespace="squall")._actor_id.hex())
+        except ValueError:
+            continue  # it died between the listing and the lookup (a killed agent, just now)
+    return ids
 
 
 def busy_agents() -> int:
