@@ -1,4 +1,4 @@
-"""Fixtures shared by unit tests: stream services on every store backend."""
+"""Fixtures shared by unit tests: stream and topic services on every store backend."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.unit.stream_stores import BACKENDS, StreamServices
+from tests.unit.topic_stores import BACKENDS as TOPIC_BACKENDS
+from tests.unit.topic_stores import TopicServices
 
 
 @pytest.fixture(params=sorted(BACKENDS))
@@ -15,6 +17,17 @@ def stream_services(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
     """Stream services on SQLite and on PostgreSQL (each test in a scratch schema of its own)."""
     with BACKENDS[request.param](tmp_path) as make_store:
         services = StreamServices(request.param, make_store)
+        try:
+            yield services
+        finally:
+            services.close_all()
+
+
+@pytest.fixture(params=sorted(TOPIC_BACKENDS))
+def topic_services(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TopicServices]:
+    """Topic services on SQLite and on PostgreSQL (each test in a scratch schema of its own)."""
+    with TOPIC_BACKENDS[request.param](tmp_path) as make_store:
+        services = TopicServices(request.param, make_store)
         try:
             yield services
         finally:
