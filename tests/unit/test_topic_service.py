@@ -4,7 +4,9 @@ policies, FIFO deduplication, pending deliveries surviving a reopen, and the ret
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 
@@ -174,3 +176,27 @@ def test_bad_delivery_policies_are_refused(topics: TopicService, retry: object) 
         topics.set_topic_attribute(arn, "DeliveryPolicy", json.dumps({"http": {"defaultHealthyRetryPolicy": retry}}))
     good = {"numRetries": 100, "numNoDelayRetries": 3, "minDelayTarget": 1, "maxDelayTarget": 30}
     topics.subscribe(arn, "http", "http://127.0.0.1:1/", {"DeliveryPolicy": json.dumps({"healthyRetryPolicy": good})})
+
+
+def test_a_topic_file_from_before_claims_gets_their_columns_and_keeps_its_deliveries(tmp_path: Path) -> None:
+    path = tmp_path / "topics.db"
+    with sqlite3.connect(path) as old:  # the deliveries table as released before claims
+        old.execute(
+            "CREATE TABLE deliveries (id INTEGER PRIMARY KEY AUTOINCREMENT, subscription_arn TEXT NOT NULL,"
+            " message_id TEXT, document TEXT, attempts INTEGER NOT NULL DEFAULT 0, due REAL NOT NULL)"
+        )
+    first = TopicService(path, "000000000000", "us-east-1", "http://127.0.0.1:1")
+    arn = first.create_topic("t", {}, {})
+    first.subscribe(arn, "lambda", FN + "f", {})
+    first.publish(arn, [draft("kept")])
+    first.close()
+    with sqlite3.connect(path) as raw:
+        raw.execute("UPDATE deliveries SET claimed_by = 'gone', claimed_until = ?", (time.time() + 600,))
+    second = TopicService(path, "000000000000", "us-east-1", "http://127.0.0.1:1")
+    try:
+        assert second.due(time.time(), 10, set()) == []  # a previous process's claim holds...
+        second.release_claims()  # ...until the embedded tier's start gives it up
+        (job,) = second.due(time.time(), 10, set())
+        assert job.message is not None and job.message.message == "kept"
+    finally:
+        second.close()
