@@ -33,8 +33,9 @@ SQLITE_TYPES = ColumnTypes(key="TEXT", real="REAL", blob="BLOB", serial="INTEGER
 
 
 def schema(types: ColumnTypes) -> list[str]:
-    """The topic tables in a dialect. Never change a statement a release has shipped: SQLite files and
-    PostgreSQL schemas in the field were made with them (add to :data:`CLAIM_COLUMNS`' kind instead)."""
+    """The topic tables in a dialect, as first released. Never change a statement a release has shipped:
+    SQLite files and PostgreSQL schemas in the field were made with them (add columns the way
+    :func:`claim_columns` are added, or a PostgreSQL migration)."""
     t = types
     return [
         f"""CREATE TABLE IF NOT EXISTS topics (
