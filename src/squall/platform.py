@@ -57,6 +57,7 @@ from squall.services.tables.service import TableService
 from squall.services.tables.streams import TableStreams
 from squall.services.topics.deliverer import Deliverer
 from squall.services.topics.service import TopicService
+from squall.services.topics.store import TopicStore
 from squall.sources.mappings import EventSourceMapping, MappingStore
 from squall.sources.objects import ObjectNotifications
 from squall.sources.owner import new_owner
@@ -157,7 +158,12 @@ class Platform:
         platform.queues = QueueService(queue_store(settings, data), settings.account_id, settings.region)
         platform.buckets = bucket_service(settings, data)
         platform.object_notifications = ObjectNotifications(platform.buckets, platform)
-        platform.topics = TopicService(data / "topics.db", settings.account_id, settings.region, settings.endpoint_url)
+        platform.topics = TopicService(
+            topic_store(settings, data), settings.account_id, settings.region, settings.endpoint_url
+        )
+        if settings.tier != "ray":
+            # One server owns an embedded store: deliveries a previous process had claimed are abandoned.
+            platform.topics.release_claims()
         platform.destinations.topics = platform.topics
         platform.topic_deliverer = Deliverer(
             platform.topics,
@@ -699,6 +705,16 @@ def config_database(settings: Settings) -> SqlDatabase | None:
 
         return postgres_config_database(_postgres_dsn(settings), f"{settings.postgres_schema}_config")
     return None
+
+
+def topic_store(settings: Settings, data: Path) -> Path | TopicStore:
+    """Topics, subscriptions and pending deliveries: a file (embedded) or the cluster's PostgreSQL
+    (ray), in the schema ``<schema>_topics``, so that every server serves and delivers every topic."""
+    if settings.tier == "ray":
+        from squall.services.topics.postgres import PostgresTopicStore
+
+        return PostgresTopicStore(_postgres_dsn(settings), f"{settings.postgres_schema}_topics")
+    return data / "topics.db"
 
 
 def _cluster_concurrency(store: MetadataStore, limiter: ConcurrencyLimiter) -> ClusterConcurrency | None:

@@ -25,6 +25,7 @@ from tests.contract.postgres import scratch_schema
 from tests.contract.test_metadata_store import unavailable
 from tests.e2e.conftest import SquallServer, free_port
 from tests.e2e.test_hostile import create as create_from_zip
+from tests.http_receiver import Receiver
 
 HANDLER = """
 import json, os
@@ -561,3 +562,29 @@ def test_buckets_objects_uploads_and_websites_are_shared_by_the_servers(servers:
         "data.bin",
         "index.html",
     ]
+
+
+def test_a_topic_made_through_one_server_is_confirmed_published_and_delivered_through_either(
+    servers: list[SquallServer],
+) -> None:
+    a, b = (server.client("sns") for server in servers)
+    receiver = Receiver()
+    arn = a.create_topic(Name="multi-topic", Attributes={"DisplayName": "shared"})["TopicArn"]
+    try:
+        assert arn in [t["TopicArn"] for t in b.list_topics()["Topics"]]
+        assert b.get_topic_attributes(TopicArn=arn)["Attributes"]["DisplayName"] == "shared"
+        b.subscribe(TopicArn=arn, Protocol="http", Endpoint=receiver.url)
+        confirmation = receiver.next().json()  # sent by whichever server's deliverer claimed it
+        assert confirmation["Type"] == "SubscriptionConfirmation"
+        subscription = a.confirm_subscription(TopicArn=arn, Token=confirmation["Token"])["SubscriptionArn"]
+        assert [s["SubscriptionArn"] for s in b.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"]] == [
+            subscription
+        ]
+        sent = {client.publish(TopicArn=arn, Message=f"through {n}")["MessageId"] for n, client in (("a", a), ("b", b))}
+        got = [receiver.next().json() for _ in sent]
+        assert {d["MessageId"] for d in got} == sent and {d["Type"] for d in got} == {"Notification"}
+        time.sleep(0.5)  # nothing sent twice by the other server
+        assert receiver.requests.empty() and receiver.count == 3
+    finally:
+        receiver.close()
+        b.delete_topic(TopicArn=arn)

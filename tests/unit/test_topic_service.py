@@ -1,11 +1,11 @@
-"""The topic service on a real SQLite file: fan-out with filter policies, FIFO deduplication,
-pending deliveries surviving a reopen, and the retry schedule."""
+"""The topic service on a real SQLite file and a real PostgreSQL schema: fan-out with filter
+policies, FIFO deduplication, pending deliveries surviving a reopen, and the retry schedule."""
 
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,15 +15,14 @@ from squall.services.topics.errors import InvalidParameter, NotFound
 from squall.services.topics.messages import Message, message_attributes
 from squall.services.topics.models import Draft
 from squall.services.topics.service import TopicService
+from tests.unit.topic_stores import TopicServices
 
 FN = "arn:aws:lambda:us-east-1:000000000000:function:"
 
 
 @pytest.fixture
-def topics(tmp_path: Path) -> Iterator[TopicService]:
-    service = TopicService(tmp_path / "topics.db", "000000000000", "us-east-1", "http://127.0.0.1:1")
-    yield service
-    service.close()
+def topics(topic_services: TopicServices) -> TopicService:
+    return topic_services.open()
 
 
 def draft(text: str, **attributes: tuple[str, str]) -> Draft:
@@ -90,21 +89,19 @@ def test_fifo_deduplication_and_sequence_numbers(topics: TopicService) -> None:
     assert isinstance(missing_group, InvalidParameter)
 
 
-def test_pending_deliveries_survive_a_reopen(tmp_path: Path) -> None:
-    path = tmp_path / "topics.db"
-    first = TopicService(path, "000000000000", "us-east-1", "http://127.0.0.1:1")
+def test_pending_deliveries_survive_a_reopen(topic_services: TopicServices) -> None:
+    first = topic_services.open()
     arn = first.create_topic("t", {}, {})
     first.subscribe(arn, "lambda", FN + "f", {})
     first.publish(arn, [draft("kept")])
     first.close()
-    second = TopicService(path, "000000000000", "us-east-1", "http://127.0.0.1:1")
+    second = topic_services.open()
     (job,) = second.due(time.time(), 10, set())
     assert job.message is not None and job.message.message == "kept"
     second.retry_at(job.id, time.time() + 60)
     assert second.due(time.time(), 10, set()) == []
     second.delivered(job.id)
     assert second.pending_deliveries() == 0
-    second.close()
 
 
 def test_deleting_a_topic_drops_its_subscriptions_and_deliveries(topics: TopicService) -> None:
@@ -179,3 +176,27 @@ def test_bad_delivery_policies_are_refused(topics: TopicService, retry: object) 
         topics.set_topic_attribute(arn, "DeliveryPolicy", json.dumps({"http": {"defaultHealthyRetryPolicy": retry}}))
     good = {"numRetries": 100, "numNoDelayRetries": 3, "minDelayTarget": 1, "maxDelayTarget": 30}
     topics.subscribe(arn, "http", "http://127.0.0.1:1/", {"DeliveryPolicy": json.dumps({"healthyRetryPolicy": good})})
+
+
+def test_a_topic_file_from_before_claims_gets_their_columns_and_keeps_its_deliveries(tmp_path: Path) -> None:
+    path = tmp_path / "topics.db"
+    with sqlite3.connect(path) as old:  # the deliveries table as released before claims
+        old.execute(
+            "CREATE TABLE deliveries (id INTEGER PRIMARY KEY AUTOINCREMENT, subscription_arn TEXT NOT NULL,"
+            " message_id TEXT, document TEXT, attempts INTEGER NOT NULL DEFAULT 0, due REAL NOT NULL)"
+        )
+    first = TopicService(path, "000000000000", "us-east-1", "http://127.0.0.1:1")
+    arn = first.create_topic("t", {}, {})
+    first.subscribe(arn, "lambda", FN + "f", {})
+    first.publish(arn, [draft("kept")])
+    first.close()
+    with sqlite3.connect(path) as raw:
+        raw.execute("UPDATE deliveries SET claimed_by = 'gone', claimed_until = ?", (time.time() + 600,))
+    second = TopicService(path, "000000000000", "us-east-1", "http://127.0.0.1:1")
+    try:
+        assert second.due(time.time(), 10, set()) == []  # a previous process's claim holds...
+        second.release_claims()  # ...until the embedded tier's start gives it up
+        (job,) = second.due(time.time(), 10, set())
+        assert job.message is not None and job.message.message == "kept"
+    finally:
+        second.close()

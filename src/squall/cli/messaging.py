@@ -43,13 +43,17 @@ def _queues(data_dir: Path | None) -> Iterator[QueueService]:
 
 @contextmanager
 def _topics(data_dir: Path | None) -> Iterator[TopicService]:
+    """The embedded tier's topic file in the data dir, or the scale-out deployment's PostgreSQL
+    schema (``SQUALL_TIER=ray``), as the servers use them."""
+    from squall.platform import topic_store
+
     settings = Settings.load(data_dir=data_dir)
-    path = settings.data_dir / "topics.db"
-    if not path.exists():
+    if settings.tier != "ray" and not (settings.data_dir / "topics.db").exists():
         raise click.ClickException(
             f"No topics in {settings.data_dir}: start `squall server` first, or pass --data-dir."
         )
-    service = TopicService(path, settings.account_id, settings.region, settings.endpoint_url)
+    store = topic_store(settings, settings.data_dir)
+    service = TopicService(store, settings.account_id, settings.region, settings.endpoint_url)
     try:
         yield service
     finally:

@@ -1,10 +1,17 @@
 """The background deliverer: sends each pending delivery to its subscriber and retries failures.
 
-Deliveries live in the topic store, so a restart resumes them. A failed delivery is retried after
-the delay its retry policy gives (``attributes.retry_delay``): for HTTP/S the subscription's
-DeliveryPolicy, else the topic's, else SNS's default (3 retries, 20 s apart); for Lambda and SQS,
-SNS's policy for AWS-managed endpoints (3 immediate retries, 2 after 1 s, 10 backing off to 20 s,
-then every 20 s). When the retries are exhausted the delivery is dropped and logged.
+Deliveries live in the topic store, so a restart resumes them. Every server of a deployment that
+shares the store runs a deliverer: each delivery is claimed by one of them at a time (for
+``TopicService.claim_s``, longer than an attempt can take), and one claimed by a server that died is
+taken by another once that claim lapses; a server that stops gives its unsent claims back at once.
+An idle deliverer waits for a publish (on any server: the store's notifications) or the next due
+delivery, and looks again at least every ``IDLE_BACKSTOP_S`` in case a notification was lost.
+
+A failed delivery is retried after the delay its retry policy gives (``attributes.retry_delay``):
+for HTTP/S the subscription's DeliveryPolicy, else the topic's, else SNS's default (3 retries, 20 s
+apart); for Lambda and SQS, SNS's policy for AWS-managed endpoints (3 immediate retries, 2 after
+1 s, 10 backing off to 20 s, then every 20 s). When the retries are exhausted the delivery is
+dropped and logged.
 
 HTTP/S: names under ``.localhost`` (Squall's function URLs) reach the loopback address, as curl's
 do. A 2xx answer delivers; 5xx, other statuses below 200, timeouts (15 s) and connection
@@ -41,6 +48,7 @@ InvokeEvent = Callable[[str, str | None, bytes], Awaitable[Any]]
 
 HTTP_TIMEOUT_S = 15.0
 CONCURRENCY = 16
+IDLE_BACKSTOP_S = 5.0
 #: The SenderId SQS shows for messages SNS sends (unverified: AWS's SNS service principal id).
 SNS_SENDER = "AIDAIT2UOQQY3AUEKVGXU"
 USER_AGENT = "Amazon Simple Notification Service Agent"
@@ -78,7 +86,8 @@ class Deliverer:
         self._runner = asyncio.ensure_future(self._run())
 
     async def stop(self) -> None:
-        """Stop taking deliveries; ones in flight are cancelled and stay pending for the next start."""
+        """Stop taking deliveries; ones in flight are cancelled, stay pending and are given back."""
+        unsent = set(self._busy)
         for task in [*self._tasks, *([self._runner] if self._runner else [])]:
             task.cancel()
         for task in [*self._tasks, *([self._runner] if self._runner else [])]:
@@ -86,6 +95,11 @@ class Deliverer:
                 await task
         if self._client is not None:
             await self._client.aclose()
+        if unsent:
+            try:
+                await asyncio.to_thread(self.topics.release, unsent)
+            except Exception:
+                log.warning("topic deliveries: cannot give back %d claim(s); they lapse on their own", len(unsent))
 
     async def _run(self) -> None:
         while True:
@@ -104,9 +118,11 @@ class Deliverer:
                 task = asyncio.ensure_future(self._deliver(job))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
-            timeout = None if next_due is None else max(next_due - time.time(), 0.0)
+            timeout = IDLE_BACKSTOP_S if next_due is None else min(max(next_due - time.time(), 0.0), IDLE_BACKSTOP_S)
             if timeout == 0.0 and not jobs:
-                timeout = 1.0  # what is due is in flight (or no slot is free): a finishing one wakes us
+                # What is due is held back (a FIFO subscription's next, behind the one in flight) or no
+                # slot is free: a finishing delivery wakes us.
+                timeout = 1.0
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 

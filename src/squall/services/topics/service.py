@@ -1,8 +1,10 @@
-"""The topic service: topics, subscriptions and pending deliveries on SQLite.
+"""The topic service: topics, subscriptions and pending deliveries in a ``TopicStore``.
 
-A publish is committed (``synchronous=FULL``) together with one pending delivery per matching
-confirmed subscription before it is acknowledged, so the deliverer finds every delivery again
-after a restart. Filter policies are applied at publish time.
+A publish is committed durably together with one pending delivery per matching confirmed
+subscription before it is acknowledged, so a deliverer finds every delivery again after a restart.
+Filter policies are applied at publish time. The store is a SQLite file (the embedded tier) or a
+PostgreSQL schema that every server of a deployment shares (``postgres.py``); there each delivery is
+claimed by one server's deliverer at a time, and a claim whose server died lapses after ``claim_s``.
 """
 
 from __future__ import annotations
@@ -11,12 +13,9 @@ import hashlib
 import json
 import re
 import secrets
-import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,57 +33,42 @@ from squall.services.topics.errors import (
 )
 from squall.services.topics.messages import Message
 from squall.services.topics.models import Draft, Job, Subscription, Topic
-from squall.stores.sqlite_file import open_durable, write_transaction
+from squall.services.topics.store import SqliteTopicStore, TopicStore
+from squall.stores.sql import Connection
 
 PAGE = 100
 MAX_TAGS = 50
 DEDUP_WINDOW_S = 300.0
+#: How long a deliverer's claim on a delivery holds: longer than any one attempt (HTTP's 15 s timeout).
+CLAIM_S = 60.0
 _SEQUENCE_BASE = 10**19
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _FIFO_NAME = re.compile(r"[A-Za-z0-9_-]{1,251}\.fifo")
+_ADDED = "deliveries"  # the store's notification: deliveries were added
 
-_SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS topics (
-        arn TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, fifo INTEGER NOT NULL, attributes TEXT NOT NULL,
-        tags TEXT NOT NULL, created REAL NOT NULL, counter INTEGER NOT NULL DEFAULT 0,
-        deleted_subscriptions INTEGER NOT NULL DEFAULT 0)""",
-    """CREATE TABLE IF NOT EXISTS subscriptions (
-        arn TEXT PRIMARY KEY, topic_arn TEXT NOT NULL, protocol TEXT NOT NULL, endpoint TEXT NOT NULL,
-        attributes TEXT NOT NULL, confirmed INTEGER NOT NULL, token TEXT, created REAL NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS subscriptions_topic ON subscriptions (topic_arn)",
-    """CREATE TABLE IF NOT EXISTS messages (message_id TEXT PRIMARY KEY, body BLOB NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS deliveries (
-        id INTEGER PRIMARY KEY AUTOINCREMENT, subscription_arn TEXT NOT NULL, message_id TEXT,
-        document TEXT, attempts INTEGER NOT NULL DEFAULT 0, due REAL NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (due)",
-    "CREATE INDEX IF NOT EXISTS deliveries_subscription ON deliveries (subscription_arn, id)",
-    # The sms/email stand-in: what would have been sent, kept for `squall outbox`.
-    """CREATE TABLE IF NOT EXISTS outbox (
-        id INTEGER PRIMARY KEY AUTOINCREMENT, subscription_arn TEXT NOT NULL, protocol TEXT NOT NULL,
-        endpoint TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT, body TEXT NOT NULL, created REAL NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS dedup (
-        topic_arn TEXT NOT NULL, key TEXT NOT NULL, message_id TEXT NOT NULL, sequence_number TEXT,
-        expires REAL NOT NULL, PRIMARY KEY (topic_arn, key))""",
-]
 _SUB_COLUMNS = "arn, topic_arn, protocol, endpoint, attributes, confirmed"
 
 
 class TopicService:
-    """Topics of one account and region, stored in ``path``."""
+    """Topics of one account and region, stored in ``store`` (a path: a SQLite file of its own)."""
 
-    def __init__(self, path: Path, account_id: str, region: str, endpoint_url: str) -> None:
+    def __init__(
+        self, store: Path | TopicStore, account_id: str, region: str, endpoint_url: str, claim_s: float = CLAIM_S
+    ) -> None:
         self.account_id = account_id
         self.region = region
         self.endpoint_url = endpoint_url.rstrip("/")
-        self._lock = threading.Lock()
+        self.claim_s = claim_s
+        self.store = SqliteTopicStore(store) if isinstance(store, Path) else store
+        #: Names this service's claims on deliveries (one per process, like a server's leases).
+        self.owner = uuid.uuid4().hex
         self._listeners: list[Callable[[], None]] = []
-        self._conn = open_durable(path, _SCHEMA, "topic store")
-
-    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
-        return write_transaction(self._conn, self._lock, "Topic store")
 
     def add_listener(self, listener: Callable[[], None]) -> None:
-        """Call ``listener()`` after a commit that added deliveries."""
+        """Call ``listener()`` after a commit that added deliveries: this service's own (from the
+        committing thread) and, on a shared store, other servers' (from a thread of the store's)."""
+        if not self._listeners:
+            self.store.watch(lambda _message: self._notify())
         self._listeners.append(listener)
 
     def _notify(self) -> None:
@@ -92,8 +76,7 @@ class TopicService:
             listener()
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self.store.close()
 
     # --- ARNs ---------------------------------------------------------------------------------------
     def topic_arn(self, name: str) -> str:
@@ -123,46 +106,52 @@ class TopicService:
         if len(tags) > MAX_TAGS:
             raise TagLimitExceeded("Could not complete request: tag quota of per resource exceeded")
         arn = self.topic_arn(name)
-        with self._tx() as conn:
-            row = conn.execute("SELECT attributes, tags FROM topics WHERE arn = ?", (arn,)).fetchone()
-            if row is not None:
-                if given and json.loads(row[0]) != stored:
-                    raise InvalidParameter(
-                        "Invalid parameter: Attributes Reason: Topic already exists with different attributes"
-                    )
-                if tags and json.loads(row[1]) != tags:
-                    # unverified: wording for a re-create with other tags
-                    raise InvalidParameter("Invalid parameter: Tags Reason: Topic already exists with different tags")
-                return arn
-            conn.execute(
-                "INSERT INTO topics (arn, name, fifo, attributes, tags, created) VALUES (?, ?, ?, ?, ?, ?)",
+        with self.store.write() as conn:
+            # Insert first: two servers creating one topic at once then meet on its key, and the
+            # second (after the first commits) compares with what the first stored.
+            if conn.execute(
+                "INSERT INTO topics (arn, name, fifo, attributes, tags, created) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
                 (arn, name, int(fifo), json.dumps(stored), json.dumps(tags), time.time()),
-            )
+            ).rowcount:
+                return arn
+            row = conn.execute("SELECT attributes, tags FROM topics WHERE arn = ?", (arn,)).fetchone()
+            if given and json.loads(row[0]) != stored:
+                raise InvalidParameter(
+                    "Invalid parameter: Attributes Reason: Topic already exists with different attributes"
+                )
+            if tags and json.loads(row[1]) != tags:
+                # unverified: wording for a re-create with other tags
+                raise InvalidParameter("Invalid parameter: Tags Reason: Topic already exists with different tags")
         return arn
 
     def delete_topic(self, arn: str) -> None:
         """Delete a topic and its subscriptions; deleting a missing topic succeeds, as on SNS."""
         self.check_topic_arn(arn)
-        with self._tx() as conn:
+        with self.store.write() as conn:
             conn.execute("DELETE FROM topics WHERE arn = ?", (arn,))
             conn.execute("DELETE FROM subscriptions WHERE topic_arn = ?", (arn,))
             conn.execute("DELETE FROM dedup WHERE topic_arn = ?", (arn,))
 
     def topic(self, arn: str) -> Topic:
         self.check_topic_arn(arn)
-        with self._lock:
-            return self._topic(self._conn, arn)
+        with self.store.read() as conn:
+            return self._topic(conn, arn)
 
-    @staticmethod
-    def _topic(conn: sqlite3.Connection, arn: str) -> Topic:
-        row = conn.execute("SELECT arn, name, fifo, attributes, tags FROM topics WHERE arn = ?", (arn,)).fetchone()
+    def _topic(self, conn: Connection, arn: str, lock: bool = False) -> Topic:
+        """The topic's row; ``lock``: locked until the write transaction ends (on a shared store, the
+        other servers' changes to this topic wait for it)."""
+        lock_clause = self.store.for_update if lock else ""
+        row = conn.execute(
+            "SELECT arn, name, fifo, attributes, tags FROM topics WHERE arn = ?" + lock_clause, (arn,)
+        ).fetchone()
         if row is None:
             raise NotFound(TOPIC_NOT_FOUND)
         return Topic(row[0], row[1], bool(row[2]), json.loads(row[3]), json.loads(row[4]))
 
     def list_topics(self, token: str | None) -> tuple[list[str], str | None]:
-        with self._lock:
-            rows = self._conn.execute(
+        with self.store.read() as conn:
+            rows = conn.execute(
                 "SELECT arn FROM topics WHERE arn >= ? ORDER BY arn LIMIT ?", (_after(token), PAGE + 1)
             ).fetchall()
         arns = [row[0] for row in rows]
@@ -170,14 +159,14 @@ class TopicService:
 
     def topic_attributes(self, arn: str) -> dict[str, str]:
         self.check_topic_arn(arn)
-        with self._lock:
-            topic = self._topic(self._conn, arn)
-            confirmed, pending = self._conn.execute(
+        with self.store.read() as conn:
+            topic = self._topic(conn, arn)
+            confirmed, pending = conn.execute(
                 "SELECT COALESCE(SUM(confirmed), 0), COALESCE(SUM(1 - confirmed), 0) FROM subscriptions"
                 " WHERE topic_arn = ?",
                 (arn,),
             ).fetchone()
-            deleted = self._conn.execute("SELECT deleted_subscriptions FROM topics WHERE arn = ?", (arn,)).fetchone()[0]
+            deleted = conn.execute("SELECT deleted_subscriptions FROM topics WHERE arn = ?", (arn,)).fetchone()[0]
         result = {
             "TopicArn": arn,
             "Owner": self.account_id,
@@ -193,16 +182,16 @@ class TopicService:
 
     def set_topic_attribute(self, arn: str, name: str, value: str) -> None:
         self.check_topic_arn(arn)
-        with self._tx() as conn:
-            topic = self._topic(conn, arn)
+        with self.store.write() as conn:
+            topic = self._topic(conn, arn, lock=True)
             if name not in tattrs.TOPIC_SETTABLE or (name == "ContentBasedDeduplication" and not topic.fifo):
                 raise InvalidParameter("Invalid parameter: AttributeName")
             changed = checks.topic_attributes({**topic.attributes, name: value}, topic.fifo)
             conn.execute("UPDATE topics SET attributes = ? WHERE arn = ?", (json.dumps(changed), arn))
 
     def change_tags(self, arn: str, add: dict[str, str], remove: Sequence[str]) -> None:
-        with self._tx() as conn:
-            row = conn.execute("SELECT tags FROM topics WHERE arn = ?", (arn,)).fetchone()
+        with self.store.write() as conn:
+            row = conn.execute("SELECT tags FROM topics WHERE arn = ?" + self.store.for_update, (arn,)).fetchone()
             if row is None:
                 raise ResourceNotFound("Resource does not exist")
             tags = {key: value for key, value in json.loads(row[0]).items() if key not in remove}
@@ -212,8 +201,8 @@ class TopicService:
             conn.execute("UPDATE topics SET tags = ? WHERE arn = ?", (json.dumps(tags), arn))
 
     def tags(self, arn: str) -> dict[str, str]:
-        with self._lock:
-            row = self._conn.execute("SELECT tags FROM topics WHERE arn = ?", (arn,)).fetchone()
+        with self.store.read() as conn:
+            row = conn.execute("SELECT tags FROM topics WHERE arn = ?", (arn,)).fetchone()
         if row is None:
             raise ResourceNotFound("Resource does not exist")
         return dict(json.loads(row[0]))
@@ -224,8 +213,8 @@ class TopicService:
         pending and get a SubscriptionConfirmation delivery."""
         self.check_topic_arn(topic_arn)
         now = time.time()
-        with self._tx() as conn:
-            topic = self._topic(conn, topic_arn)
+        with self.store.write() as conn:
+            topic = self._topic(conn, topic_arn, lock=True)  # one subscription per endpoint, whoever subscribes
             checks.check_endpoint(topic, protocol, endpoint)
             stored = checks.subscription_attributes(protocol, given)
             row = conn.execute(
@@ -262,12 +251,13 @@ class TopicService:
                 "INSERT INTO deliveries (subscription_arn, document, due) VALUES (?, ?, ?)",
                 (arn, json.dumps(document), now),
             )
+            self.store.notify(conn, _ADDED)
         self._notify()
         return subscription
 
     def confirm(self, topic_arn: str, token: str) -> str:
         self.check_topic_arn(topic_arn)
-        with self._tx() as conn:
+        with self.store.write() as conn:
             self._topic(conn, topic_arn)
             row = conn.execute(
                 "SELECT arn FROM subscriptions WHERE topic_arn = ? AND token = ?", (topic_arn, token)
@@ -281,7 +271,7 @@ class TopicService:
         """Delete a subscription and its pending deliveries; a missing one is no error."""
         if len(arn.split(":")) != 7:
             raise InvalidParameter("Invalid parameter: SubscriptionArn")  # unverified
-        with self._tx() as conn:
+        with self.store.write() as conn:
             row = conn.execute("SELECT topic_arn FROM subscriptions WHERE arn = ?", (arn,)).fetchone()
             if row is None:
                 # AWS documents NotFound, but answers success (getmoto/moto#3000, checked against AWS).
@@ -291,24 +281,29 @@ class TopicService:
             conn.execute("UPDATE topics SET deleted_subscriptions = deleted_subscriptions + 1 WHERE arn = ?", (row[0],))
 
     def subscription(self, arn: str) -> Subscription:
+        with self.store.read() as conn:
+            return self._subscription(conn, arn)
+
+    def _subscription(self, conn: Connection, arn: str, lock: bool = False) -> Subscription:
         if len(arn.split(":")) != 7:
             raise InvalidParameter("Invalid parameter: SubscriptionArn")  # unverified
-        with self._lock:
-            row = self._conn.execute(f"SELECT {_SUB_COLUMNS} FROM subscriptions WHERE arn = ?", (arn,)).fetchone()
+        row = conn.execute(
+            f"SELECT {_SUB_COLUMNS} FROM subscriptions WHERE arn = ?" + (self.store.for_update if lock else ""), (arn,)
+        ).fetchone()
         if row is None:
             raise NotFound(SUBSCRIPTION_NOT_FOUND)
         return _subscription(row, self.account_id)
 
     def list_subscriptions(self, topic_arn: str | None, token: str | None) -> tuple[list[Subscription], str | None]:
-        with self._lock:
+        with self.store.read() as conn:
             if topic_arn is None:
-                rows = self._conn.execute(
+                rows = conn.execute(
                     f"SELECT {_SUB_COLUMNS} FROM subscriptions WHERE arn >= ? ORDER BY arn LIMIT ?",
                     (_after(token), PAGE + 1),
                 ).fetchall()
             else:
-                self._topic(self._conn, self.check_topic_arn(topic_arn))
-                rows = self._conn.execute(
+                self._topic(conn, self.check_topic_arn(topic_arn))
+                rows = conn.execute(
                     f"SELECT {_SUB_COLUMNS} FROM subscriptions WHERE topic_arn = ? AND arn >= ? ORDER BY arn LIMIT ?",
                     (topic_arn, _after(token), PAGE + 1),
                 ).fetchall()
@@ -317,10 +312,8 @@ class TopicService:
 
     def subscription_attributes(self, arn: str) -> dict[str, str]:
         subscription = self.subscription(arn)
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT attributes FROM topics WHERE arn = ?", (subscription.topic_arn,)
-            ).fetchone()
+        with self.store.read() as conn:
+            row = conn.execute("SELECT attributes FROM topics WHERE arn = ?", (subscription.topic_arn,)).fetchone()
         topic_policy = json.loads(row[0]).get("DeliveryPolicy") if row else None
         result = {
             "SubscriptionArn": subscription.arn,
@@ -344,24 +337,18 @@ class TopicService:
         return result
 
     def set_subscription_attribute(self, arn: str, name: str, value: str) -> None:
-        subscription = self.subscription(arn)
-        if name not in tattrs.SUBSCRIPTION_SETTABLE:
-            raise InvalidParameter("Invalid parameter: AttributeName")
-        changed = dict(subscription.attributes)
-        if name == "FilterPolicy" and value == "":
-            changed.pop("FilterPolicy", None)
-            changed.pop("FilterPolicyScope", None)
-        else:
-            changed[name] = value
-        stored = checks.subscription_attributes(subscription.protocol, changed)
-        with self._tx() as conn:
-            if (
-                conn.execute(
-                    "UPDATE subscriptions SET attributes = ? WHERE arn = ?", (json.dumps(stored), arn)
-                ).rowcount
-                == 0
-            ):
-                raise NotFound(SUBSCRIPTION_NOT_FOUND)
+        with self.store.write() as conn:
+            subscription = self._subscription(conn, arn, lock=True)
+            if name not in tattrs.SUBSCRIPTION_SETTABLE:
+                raise InvalidParameter("Invalid parameter: AttributeName")
+            changed = dict(subscription.attributes)
+            if name == "FilterPolicy" and value == "":
+                changed.pop("FilterPolicy", None)
+                changed.pop("FilterPolicyScope", None)
+            else:
+                changed[name] = value
+            stored = checks.subscription_attributes(subscription.protocol, changed)
+            conn.execute("UPDATE subscriptions SET attributes = ? WHERE arn = ?", (json.dumps(stored), arn))
 
     # --- publishing ---------------------------------------------------------------------------------
     def publish(self, topic_arn: str, drafts: Sequence[Draft]) -> list[Message | InvalidParameter]:
@@ -370,8 +357,11 @@ class TopicService:
         self.check_topic_arn(topic_arn)
         now = time.time()
         results: list[Message | InvalidParameter] = []
-        with self._tx() as conn:
-            topic = self._topic(conn, topic_arn)
+        added = False
+        with self.store.write() as conn:
+            # A FIFO topic's publishes take its row lock (its counter and deduplication window), one at
+            # a time across servers; its name tells it apart before reading the row.
+            topic = self._topic(conn, topic_arn, lock=topic_arn.endswith(".fifo"))
             rows = conn.execute(
                 f"SELECT {_SUB_COLUMNS} FROM subscriptions WHERE topic_arn = ? AND confirmed = 1", (topic_arn,)
             ).fetchall()
@@ -398,10 +388,13 @@ class TopicService:
                             "INSERT INTO deliveries (subscription_arn, message_id, due) VALUES (?, ?, ?)",
                             (sub.arn, message.message_id, now),
                         )
+                        added = True
+            if added:
+                self.store.notify(conn, _ADDED)
         self._notify()
         return results
 
-    def _accept(self, conn: sqlite3.Connection, topic: Topic, draft: Draft, now: float) -> tuple[Message, bool]:
+    def _accept(self, conn: Connection, topic: Topic, draft: Draft, now: float) -> tuple[Message, bool]:
         """The message ``draft`` becomes, and whether it is new (not a FIFO duplicate)."""
         if not topic.fifo:
             if draft.dedup_id is not None:
@@ -455,20 +448,21 @@ class TopicService:
 
     # --- deliveries ---------------------------------------------------------------------------------
     def due(self, now: float, limit: int, busy: set[int]) -> list[Job]:
-        """Deliveries whose time has come, except those in ``busy``; ones whose subscription is gone
-        are dropped. A FIFO topic's subscription gets one delivery at a time, oldest first, so its
-        queue receives the messages in order even across retries."""
-        with self._tx() as conn:
+        """Claim up to ``limit`` deliveries whose time has come for ``claim_s``, except those in ``busy``
+        and those another deliverer holds; ones whose subscription is gone are dropped. A FIFO topic's
+        subscription gets one delivery at a time, oldest first (a claimed one holds back the rest), so
+        its queue receives the messages in order even across retries and servers."""
+        with self.store.write() as conn:
             rows = conn.execute(
                 "SELECT d.id, d.attempts, d.subscription_arn, d.document, m.body, s.protocol, s.endpoint,"
                 " s.attributes, t.attributes FROM deliveries d"
                 " LEFT JOIN subscriptions s ON s.arn = d.subscription_arn"
                 " LEFT JOIN topics t ON t.arn = s.topic_arn"
                 " LEFT JOIN messages m ON m.message_id = d.message_id"
-                " WHERE d.due <= ? AND (t.fifo = 0 OR d.id ="
+                " WHERE d.due <= ? AND d.claimed_until <= ? AND (t.fifo = 0 OR d.id ="
                 " (SELECT MIN(id) FROM deliveries o WHERE o.subscription_arn = d.subscription_arn))"
-                " ORDER BY d.due, d.id LIMIT ?",
-                (now, limit + len(busy)),
+                " ORDER BY d.due, d.id LIMIT ?" + self.store.claim_lock,
+                (now, now, limit + len(busy)),
             ).fetchall()
             jobs = []
             for row in rows:
@@ -492,22 +486,33 @@ class TopicService:
                         document=None if row[3] is None else json.loads(row[3]),
                     )
                 )
-        return jobs[:limit]
+                if len(jobs) == limit:
+                    break
+            conn.executemany(
+                "UPDATE deliveries SET claimed_by = ?, claimed_until = ? WHERE id = ?",
+                [(self.owner, now + self.claim_s, job.id) for job in jobs],
+            )
+        return jobs
 
     def next_due(self) -> float | None:
-        with self._lock:
-            row = self._conn.execute("SELECT MIN(due) FROM deliveries").fetchone()
+        """When the next delivery can be claimed: it is due and nobody's claim on it holds."""
+        with self.store.read() as conn:
+            row = conn.execute(
+                "SELECT MIN(CASE WHEN claimed_until > due THEN claimed_until ELSE due END) FROM deliveries"
+            ).fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
     def delivered(self, job_id: int) -> None:
         """The delivery succeeded (or was given up): it is removed, with its message once no other needs it."""
-        with self._tx() as conn:
+        with self.store.write() as conn:
             self._finish(conn, job_id)
 
-    @staticmethod
-    def _finish(conn: sqlite3.Connection, job_id: int) -> None:
+    def _finish(self, conn: Connection, job_id: int) -> None:
         row = conn.execute("DELETE FROM deliveries WHERE id = ? RETURNING message_id", (job_id,)).fetchone()
         if row is not None and row[0] is not None:
+            # Locked first: two servers finishing a message's last two deliveries at once would each
+            # still see the other's, and neither would remove the message.
+            conn.execute("SELECT 1 FROM messages WHERE message_id = ?" + self.store.for_update, (row[0],))
             conn.execute(
                 "DELETE FROM messages WHERE message_id = ? AND NOT EXISTS"
                 " (SELECT 1 FROM deliveries WHERE message_id = ?)",
@@ -515,14 +520,34 @@ class TopicService:
             )
 
     def retry_at(self, job_id: int, due: float) -> None:
-        with self._tx() as conn:
-            conn.execute("UPDATE deliveries SET attempts = attempts + 1, due = ? WHERE id = ?", (due, job_id))
+        """Try the delivery again at ``due`` (by whichever deliverer claims it then), if this service
+        still holds its claim."""
+        with self.store.write() as conn:
+            conn.execute(
+                "UPDATE deliveries SET attempts = attempts + 1, due = ?, claimed_by = NULL, claimed_until = 0"
+                " WHERE id = ? AND claimed_by = ?",
+                (due, job_id, self.owner),
+            )
+
+    def release(self, job_ids: Iterable[int]) -> None:
+        """Give up this service's claims on ``job_ids`` (not sent): any deliverer may take them now."""
+        with self.store.write() as conn:
+            conn.executemany(
+                "UPDATE deliveries SET claimed_by = NULL, claimed_until = 0 WHERE id = ? AND claimed_by = ?",
+                [(job_id, self.owner) for job_id in job_ids],
+            )
+
+    def release_claims(self) -> None:
+        """Give up every claim, whoever made it: for a store only this server uses (the embedded tier),
+        where a claim left by a previous process would only hold its deliveries back."""
+        with self.store.write() as conn:
+            conn.execute("UPDATE deliveries SET claimed_by = NULL, claimed_until = 0 WHERE claimed_until > 0")
 
     def add_to_outbox(
         self, subscription_arn: str, protocol: str, endpoint: str, kind: str, subject: str | None, body: str
     ) -> None:
         """Keep what an sms/email subscriber would have received (durably, before the delivery is done)."""
-        with self._tx() as conn:
+        with self.store.write() as conn:
             conn.execute(
                 "INSERT INTO outbox (subscription_arn, protocol, endpoint, kind, subject, body, created)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -531,8 +556,8 @@ class TopicService:
 
     def outbox(self, since: float = 0.0, limit: int = 1000) -> list[dict[str, Any]]:
         """What the sms/email stand-ins received since ``since``, oldest first."""
-        with self._lock:
-            rows = self._conn.execute(
+        with self.store.read() as conn:
+            rows = conn.execute(
                 "SELECT id, subscription_arn, protocol, endpoint, kind, subject, body, created FROM outbox"
                 " WHERE created >= ? ORDER BY id LIMIT ?",
                 (since, limit),
@@ -541,8 +566,8 @@ class TopicService:
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def pending_deliveries(self) -> int:
-        with self._lock:
-            return int(self._conn.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0])
+        with self.store.read() as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0])
 
 
 def _after(token: str | None) -> str:
