@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Test processes side by side (pytest-xdist, one module per process: module fixtures stay whole).
+# Much of the suite waits on servers and sandboxes, so two halve its time even on two cores.
+TEST_WORKERS ?= 2
 
-.PHONY: install demo test test-fast bench lint clean
+.PHONY: install demo test bench lint clean
 
 install: $(STAMP)
 
@@ -18,7 +21,7 @@ demo: install
 	$(BIN)/squall demo
 
 test: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 bench: install
 	$(BIN)/python -m benchmarks.run
