@@ -9,7 +9,8 @@ import pytest
 
 from squall.services.tables.errors import ConditionalCheckFailed, TableNotFound
 from squall.services.tables.expressions import Placeholders, parse_condition, parse_update
-from squall.services.tables.service import ReadSpec, TableService, WriteOp
+from squall.services.tables.reads import ReadSpec
+from squall.services.tables.service import TableService, WriteOp
 
 CREATE = {
     "TableName": "things",

@@ -244,7 +244,8 @@ def test_iterators_are_signed_and_expire(service: TableService) -> None:
     shard = streams.shards(arn)[0].shard_id
     token = streams.get_shard_iterator({"StreamArn": arn, "ShardId": shard, "ShardIteratorType": "LATEST"})
     with pytest.raises(Validation):
-        TableStreams(service).get_records({"ShardIterator": token["ShardIterator"]})  # another key
+        other_key = TableStreams(service, iterator_key=b"another")
+        other_key.get_records({"ShardIterator": token["ShardIterator"]})
     streams.get_records({"ShardIterator": token["ShardIterator"]})
     now[0] += 16 * 60
     with pytest.raises(ExpiredIterator):

@@ -78,6 +78,15 @@ class SqlDatabase(ABC):
     def close(self) -> None: ...
 
 
+def shared_secret(db: SqlDatabase, table: str, name: str) -> bytes:
+    """A random secret made once per store and kept in ``table`` (``name``, ``value``), so that every
+    server using the store signs with the same one."""
+    with db.write() as conn:
+        conn.execute(f"INSERT INTO {table} VALUES (?, ?) ON CONFLICT (name) DO NOTHING", (name, os.urandom(32)))
+        (value,) = conn.execute(f"SELECT value FROM {table} WHERE name = ?", (name,)).fetchone()
+    return bytes(value)
+
+
 class SqliteDatabase(SqlDatabase):
     """The embedded tier's: one file, WAL, ``synchronous=FULL``, one writer at a time (its lock), so a
     write needs no row locks. Reads go through a connection of their own: in WAL mode a read never
