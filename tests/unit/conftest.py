@@ -1,4 +1,4 @@
-"""Fixtures shared by unit tests: stream services on every store backend."""
+"""Fixtures shared by unit tests: stream and table services on every store backend."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.unit.stream_stores import BACKENDS, StreamServices
+from tests.unit.table_stores import TABLE_BACKENDS, TableServices
 
 
 @pytest.fixture(params=sorted(BACKENDS))
@@ -15,6 +16,17 @@ def stream_services(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
     """Stream services on SQLite and on PostgreSQL (each test in a scratch schema of its own)."""
     with BACKENDS[request.param](tmp_path) as make_store:
         services = StreamServices(request.param, make_store)
+        try:
+            yield services
+        finally:
+            services.close_all()
+
+
+@pytest.fixture(params=sorted(TABLE_BACKENDS))
+def table_services(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TableServices]:
+    """Table services on SQLite and on PostgreSQL (each test in a scratch schema of its own)."""
+    with TABLE_BACKENDS[request.param](tmp_path) as make_store:
+        services = TableServices(request.param, make_store)
         try:
             yield services
         finally:

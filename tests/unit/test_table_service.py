@@ -1,9 +1,6 @@
-"""The table service on a real SQLite file: durability across reopen, expiry, index maintenance."""
+"""The table service on a real SQLite file and on PostgreSQL: durability across reopen, expiry, index maintenance."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -11,6 +8,7 @@ from squall.services.tables.errors import ConditionalCheckFailed, TableNotFound
 from squall.services.tables.expressions import Placeholders, parse_condition, parse_update
 from squall.services.tables.reads import ReadSpec
 from squall.services.tables.service import TableService, WriteOp
+from tests.unit.table_stores import TableServices
 
 CREATE = {
     "TableName": "things",
@@ -31,27 +29,23 @@ CREATE = {
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[TableService]:
-    svc = TableService(tmp_path / "tables.db", "000000000000", "us-east-1", expiry_interval=3600)
+def service(table_services: TableServices) -> TableService:
+    svc = table_services.open()
     svc.create_table(CREATE)
-    yield svc
-    svc.close()
+    return svc
 
 
 def put(service: TableService, pk: str, **attrs: dict[str, str]) -> None:
     service.write(WriteOp(table="things", kind="put", item={"pk": {"S": pk}, **attrs}))
 
 
-def test_tables_and_items_survive_reopen(tmp_path: Path, service: TableService) -> None:
+def test_tables_and_items_survive_reopen(table_services: TableServices, service: TableService) -> None:
     put(service, "a", kind={"S": "x"})
     service.close()
-    reopened = TableService(tmp_path / "tables.db", "000000000000", "us-east-1", expiry_interval=3600)
-    try:
-        assert reopened.get_item("things", {"pk": {"S": "a"}}) == {"pk": {"S": "a"}, "kind": {"S": "x"}}
-        found = reopened.read(ReadSpec(table="things", index="by-kind", hash_value={"S": "x"}))
-        assert [i["pk"] for i in found.items] == [{"S": "a"}]
-    finally:
-        reopened.close()
+    reopened = table_services.open()
+    assert reopened.get_item("things", {"pk": {"S": "a"}}) == {"pk": {"S": "a"}, "kind": {"S": "x"}}
+    found = reopened.read(ReadSpec(table="things", index="by-kind", hash_value={"S": "x"}))
+    assert [i["pk"] for i in found.items] == [{"S": "a"}]
 
 
 def test_index_entries_follow_updates_and_deletes(service: TableService) -> None:
