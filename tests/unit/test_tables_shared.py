@@ -214,6 +214,7 @@ def test_stream_records_from_two_servers_are_numbered_in_commit_order(table_serv
     arn = b.stream_arn(b.table("things"))
     assert arn is not None
     shard = streams.shards(arn)[0].shard_id
+    first = streams.latest(arn) + 1  # before any write: the reader must see every record
     seen: list[int] = []
     done = threading.Event()
     errors: list[BaseException] = []
@@ -221,7 +222,7 @@ def test_stream_records_from_two_servers_are_numbered_in_commit_order(table_serv
     def reader() -> None:
         # A poller on b reads while both servers write: it must never find a record behind its position.
         try:
-            position = streams.latest(arn) + 1
+            position = first
             while True:
                 finished = done.is_set()  # taken before the pass, so the last pass sees every commit
                 records = streams.read(arn, shard, position, 100)
