@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from squall.services.tables import reads
 from squall.services.tables.errors import ConditionalCheckFailed, TableNotFound
 from squall.services.tables.expressions import Placeholders, parse_condition, parse_update
 from squall.services.tables.reads import ReadSpec
@@ -92,3 +93,28 @@ def test_missing_table(service: TableService) -> None:
     with pytest.raises(TableNotFound) as info:
         service.get_item("nope", {"pk": {"S": "a"}})
     assert info.value.message == "Requested resource not found"
+
+
+@pytest.mark.parametrize("forward", [True, False])
+def test_pages_read_in_chunks_walk_every_item_once(
+    service: TableService, monkeypatch: pytest.MonkeyPatch, forward: bool
+) -> None:
+    for n in range(10):
+        put(service, f"p{n}", kind={"S": "red" if n % 2 else "blue"})
+    whole = {
+        "scan": service.read(ReadSpec(table="things", forward=forward)).items,
+        "index scan": service.read(ReadSpec(table="things", index="by-kind", forward=forward)).items,
+        "index query": service.read(
+            ReadSpec(table="things", index="by-kind", hash_value={"S": "red"}, forward=forward)
+        ).items,
+    }
+    assert [len(items) for items in whole.values()] == [10, 10, 5]
+    monkeypatch.setattr(reads, "CHUNK", 3)  # every page now takes several statements
+    assert service.read(ReadSpec(table="things", forward=forward)).items == whole["scan"]
+    assert service.read(ReadSpec(table="things", index="by-kind", forward=forward)).items == whole["index scan"]
+    red = service.read(ReadSpec(table="things", index="by-kind", hash_value={"S": "red"}, forward=forward, limit=4))
+    assert red.items == whole["index query"][:4] and red.last_key is not None
+    rest = service.read(
+        ReadSpec(table="things", index="by-kind", hash_value={"S": "red"}, forward=forward, start_key=red.last_key)
+    )
+    assert rest.items == whole["index query"][4:] and rest.last_key is None

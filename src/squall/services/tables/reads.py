@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,12 +22,13 @@ from squall.services.tables.expressions import Condition
 from squall.services.tables.expressions import Path as DocPath
 from squall.services.tables.schema import IndexDef, TableDef
 from squall.services.tables.types import Item, Value, encode_key
-from squall.stores.sql import Connection
 
 MAX_PAGE_BYTES = 1024 * 1024
 HASH_SPACE = 1 << 32
 #: Rows asked of the database at a time while filling a page.
 CHUNK = 1000
+#: Runs one read statement: its rows (``SqlDatabase.query``).
+Query = Callable[[str, Sequence[Any]], list[Any]]
 
 
 @dataclass
@@ -82,7 +84,7 @@ class _Walk:
     start: list[Any] | None
 
     def chunk(self, start: list[Any] | None, limit: int) -> tuple[str, list[Any]]:
-        """The SQL of ``limit`` rows (item, size, the order columns) after ``start``."""
+        """The SQL of ``limit`` rows (item, size) after ``start``."""
         where, args = self.source, list(self.args)
         if start is not None:
             comparison = ">" if self.direction == "ASC" else "<"
@@ -92,7 +94,7 @@ class _Walk:
         return f"{where} ORDER BY {order} LIMIT ?", [*args, limit]
 
 
-def page(conn: Connection, table: TableDef, index: IndexDef | None, spec: ReadSpec) -> ReadResult:
+def page(query: Query, table: TableDef, index: IndexDef | None, spec: ReadSpec) -> ReadResult:
     """A page of a Query or Scan: items (index projection and filter applied), scanned count, last key."""
     walk = _walk(table, index, spec)
     items: list[Item] = []
@@ -104,31 +106,31 @@ def page(conn: Connection, table: TableDef, index: IndexDef | None, spec: ReadSp
     start = walk.start
     while True:
         limit = CHUNK if spec.limit is None else min(CHUNK, spec.limit - scanned)
-        rows = 0
-        for row in conn.execute(*walk.chunk(start, limit)):
-            rows += 1
-            item: Item = json.loads(row[0])
+        rows = query(*walk.chunk(start, limit))
+        stored: Item = {}
+        for text, size in rows:
+            stored = json.loads(text)
             scanned += 1
-            read_bytes += row[1]
-            if index is not None:
-                item = _index_projection(index, table, item)
+            read_bytes += size
+            item = _index_projection(index, table, stored) if index is not None else stored
             if spec.filter is None or matches(spec.filter, item):
                 items.append(item)
             if (spec.limit is not None and scanned >= spec.limit) or read_bytes >= MAX_PAGE_BYTES:
                 return ReadResult(items, scanned, {n: item[n] for n in key_names})
-            start = list(row[2:])
-        if rows < limit:
+        if len(rows) < limit:
             return ReadResult(items, scanned, None)
+        position = _position(table, index, stored)
+        start = position[len(position) - len(walk.order) :]  # a Query's hash columns are fixed
 
 
 def _walk(table: TableDef, index: IndexDef | None, spec: ReadSpec) -> _Walk:
     if index is None:
-        source = "SELECT t.item, t.size, {} FROM items t WHERE t.tbl = ?"
+        source = "SELECT t.item, t.size FROM items t WHERE t.tbl = ?"
         hash_col, sort_cols = "t.pk", ["t.sk"]
         args: list[Any] = [table.name]
     else:
         source = (
-            "SELECT t.item, t.size, {} FROM index_items i JOIN items t ON t.tbl = i.tbl AND t.pk = i.pk "
+            "SELECT t.item, t.size FROM index_items i JOIN items t ON t.tbl = i.tbl AND t.pk = i.pk "
             "AND t.sk = i.sk WHERE i.tbl = ? AND i.idx = ?"
         )
         hash_col, sort_cols = "i.ipk", ["i.isk", "i.pk", "i.sk"]
@@ -155,7 +157,7 @@ def _walk(table: TableDef, index: IndexDef | None, spec: ReadSpec) -> _Walk:
                 spec.segment * HASH_SPACE // spec.total_segments,
                 (spec.segment + 1) * HASH_SPACE // spec.total_segments,
             ]
-    return _Walk(source.format(", ".join(order)), args, order, "ASC" if spec.forward else "DESC", start)
+    return _Walk(source, args, order, "ASC" if spec.forward else "DESC", start)
 
 
 def _start_columns(table: TableDef, index: IndexDef | None, start: Item) -> list[Any]:
@@ -168,13 +170,18 @@ def _start_columns(table: TableDef, index: IndexDef | None, start: Item) -> list
         schema.check_key(table, {n: start[n] for n in table.key_names()})
     except Validation:
         raise Validation(problem) from None
-    pk, sk = key_bytes(table, start)
+    if index is not None and schema.index_key_problem(index, start) is not None:
+        raise Validation(problem)
+    return _position(table, index, start)
+
+
+def _position(table: TableDef, index: IndexDef | None, item: Item) -> list[Any]:
+    """Where an item (or a start key) stands in a walk: its sort columns, hash first."""
+    pk, sk = key_bytes(table, item)
     if index is None:
         return [hash_of(pk), pk, sk]
-    if schema.index_key_problem(index, start) is not None:
-        raise Validation(problem)
-    ipk = encode_key(start[index.hash.name])
-    isk = encode_key(start[index.range.name]) if index.range is not None else b""
+    ipk = encode_key(item[index.hash.name])
+    isk = encode_key(item[index.range.name]) if index.range is not None else b""
     return [hash_of(ipk), ipk, isk, pk, sk]
 
 

@@ -52,6 +52,7 @@ from squall.stores.sql import Connection, shared_secret
 #: Items whose expiry time is more than five years in the past are not deleted (AWS's rule).
 TTL_HORIZON_S = 5 * 365 * 24 * 3600
 NOT_FOUND = "Requested resource not found"
+_GET_ITEM = "SELECT item FROM items WHERE tbl = ? AND pk = ? AND sk = ?"
 #: Items an expiry sweep deletes per transaction.
 EXPIRY_BATCH = 1000
 
@@ -155,8 +156,8 @@ class TableService:
     def _fetch(self, name: str) -> TableDef | None:
         """The stored definition, cached unless a change was heard of while it was read."""
         generation = self._generation
-        with self.store.read() as conn:
-            table = self._definition(conn, name)
+        rows = self.store.query("SELECT definition FROM tables WHERE name = ?", (name,))
+        table = _decode(bytes(rows[0][0])) if rows else None
         with self._cache_lock:
             if table is not None and generation == self._generation:
                 self._tables[name] = table
@@ -182,9 +183,8 @@ class TableService:
         went. Each item goes once, whichever servers sweep at the same time."""
         due_sql = "expires IS NOT NULL AND expires <= ? AND expires > ?"
         window = (now, now - TTL_HORIZON_S)
-        with self.store.read() as conn:
-            due = conn.execute(f"SELECT tbl, pk, sk FROM items WHERE {due_sql} LIMIT ?", (*window, EXPIRY_BATCH))
-            keys = sorted((str(name), bytes(pk), bytes(sk)) for name, pk, sk in due.fetchall())
+        due = self.store.query(f"SELECT tbl, pk, sk FROM items WHERE {due_sql} LIMIT ?", (*window, EXPIRY_BATCH))
+        keys = sorted((str(name), bytes(pk), bytes(sk)) for name, pk, sk in due)
         if not keys:
             return 0
         gone = 0
@@ -331,8 +331,7 @@ class TableService:
         return table
 
     def tables(self) -> list[str]:
-        with self.store.read() as conn:
-            return [str(row[0]) for row in conn.execute("SELECT name FROM tables ORDER BY name").fetchall()]
+        return [str(row[0]) for row in self.store.query("SELECT name FROM tables ORDER BY name")]
 
     def arn(self, name: str) -> str:
         return schema.table_arn(self.region, self.account_id, name)
@@ -374,10 +373,9 @@ class TableService:
             return self._describe(conn, table)
 
     def list_tables(self, start: str | None, limit: int) -> tuple[list[str], str | None]:
-        with self.store.read() as conn:
-            rows = conn.execute(
-                "SELECT name FROM tables WHERE name > ? ORDER BY name LIMIT ?", (start or "", limit + 1)
-            ).fetchall()
+        rows = self.store.query(
+            "SELECT name FROM tables WHERE name > ? ORDER BY name LIMIT ?", (start or "", limit + 1)
+        )
         names = [str(row[0]) for row in rows]
         page = names[:limit]
         return page, (page[-1] if len(names) > limit else None)
@@ -418,31 +416,35 @@ class TableService:
             if schema.index_key_problem(index, item) is None:
                 self._index_entry(conn, table, index, item, bytes(pk), bytes(sk), size)
 
-    # --- keys ---------------------------------------------------------------------------------------------
+    # --- single items -------------------------------------------------------------------------------------
     @staticmethod
     def _load(conn: Connection, table: TableDef, pk: bytes, sk: bytes) -> Item | None:
-        row = conn.execute(
-            "SELECT item FROM items WHERE tbl = ? AND pk = ? AND sk = ?", (table.name, pk, sk)
-        ).fetchone()
+        row = conn.execute(_GET_ITEM, (table.name, pk, sk)).fetchone()
         return None if row is None else dict(json.loads(row[0]))
 
-    # --- single items -------------------------------------------------------------------------------------
     def get_item(self, table_name: str, key: Item) -> Item | None:
         table = self.table(table_name)
         schema.check_key(table, key)
-        pk, sk = key_bytes(table, key)
-        with self.store.read() as conn:
-            return self._load(conn, table, pk, sk)
+        rows = self.store.query(_GET_ITEM, (table.name, *key_bytes(table, key)))
+        return dict(json.loads(rows[0][0])) if rows else None
 
     def get_items(self, requests: list[tuple[str, Item]]) -> list[Item | None]:
-        """Several items read in one snapshot (BatchGetItem, TransactGetItems)."""
-        prepared = []
+        """Several items read by one statement, so in one snapshot (BatchGetItem, TransactGetItems)."""
+        keys: list[ItemKey] = []
         for table_name, key in requests:
             table = self.table(table_name)
             schema.check_key(table, key)
-            prepared.append((table, *key_bytes(table, key)))
-        with self.store.read() as conn:
-            return [self._load(conn, t, pk, sk) for t, pk, sk in prepared]
+            keys.append((table.name, *key_bytes(table, key)))
+        if not keys:
+            return []
+        rows = self.store.query(
+            # ORed key lookups, which SQLite and PostgreSQL both answer from the primary key's index
+            # (SQLite would scan the table for an IN list of row values).
+            "SELECT tbl, pk, sk, item FROM items WHERE " + " OR ".join(["(tbl = ? AND pk = ? AND sk = ?)"] * len(keys)),
+            [part for key in keys for part in key],
+        )
+        found = {(str(name), bytes(pk), bytes(sk)): text for name, pk, sk, text in rows}
+        return [dict(json.loads(found[key])) if key in found else None for key in keys]
 
     def write(self, op: WriteOp) -> WriteResult:
         table = self.table(op.table)
@@ -579,5 +581,4 @@ class TableService:
             index = table.index(spec.index)
             if index is None:
                 raise Validation(f"The table does not have the specified index: {spec.index}")
-        with self.store.read() as conn:
-            return reads.page(conn, table, index, spec)
+        return reads.page(self.store.query, table, index, spec)
