@@ -209,8 +209,9 @@ def append(db: SqlDatabase, conn: Connection, pending: list[Change]) -> None:
     order: a stream's appends take their numbers one transaction at a time, until it commits."""
     if not pending:
         return
-    for arn in sorted({change.arn for change in pending}):
-        conn.execute("SELECT arn FROM table_streams WHERE arn = ?" + db.for_update, (arn,))
+    if db.for_update:  # (a database that writes one transaction at a time has no row locks to take)
+        for arn in sorted({change.arn for change in pending}):
+            conn.execute("SELECT arn FROM table_streams WHERE arn = ?" + db.for_update, (arn,))
     conn.executemany(
         "INSERT INTO change_records (arn, created, keys, record) VALUES (?, ?, ?, ?)",
         [

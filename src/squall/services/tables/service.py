@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -90,6 +90,10 @@ def expiry_of(item: Item, attribute: str | None) -> float | None:
 @functools.lru_cache(maxsize=256)
 def _decode(definition: bytes) -> TableDef:
     return msgspec.json.decode(definition, type=TableDef)
+
+
+#: A write ready for its transaction: the definition it was checked against, the op, its item's address.
+_Prepared = tuple[TableDef, WriteOp, ItemKey]
 
 
 @dataclass
@@ -277,16 +281,19 @@ class TableService:
 
     # --- transactions ---------------------------------------------------------------------------------------
     @contextmanager
-    def _tx(self) -> Iterator[_Tx]:
-        """One write transaction; its change records are appended at its end, and the listeners told
-        once it has committed."""
+    def _tx(self, ops: Sequence[_Prepared] = ()) -> Iterator[_Tx]:
+        """One write transaction, holding the tables and items of ``ops``; its change records are
+        appended at its end, and the listeners told once it has committed."""
         with self.store.write() as conn:
             tx = _Tx(conn)
+            if ops:
+                self._hold(tx, sorted({table.name for table, _, _ in ops}), sorted({key for _, _, key in ops}))
             yield tx
-            changes.append(self.store, conn, tx.changes)
             arns = list(dict.fromkeys(change.arn for change in tx.changes))
-            for arn in arns:
-                self.store.notify(conn, f"stream {arn}")
+            if arns:
+                changes.append(self.store, conn, tx.changes)
+                for arn in arns:
+                    self.store.notify(conn, f"stream {arn}")
         for arn in arns:
             for listener in self._listeners:
                 listener(arn)
@@ -297,16 +304,6 @@ class TableService:
         tx.held.update(items)
         for name in names:
             tx.tables[name] = self._definition(tx.conn, name)
-
-    @contextmanager
-    def _writing(self, ops: Iterable[tuple[TableDef, WriteOp]]) -> Iterator[_Tx]:
-        """A transaction holding the tables and items of ``ops`` (prepared against the definitions given)."""
-        ops = list(ops)
-        names = sorted({table.name for table, _ in ops})
-        keys = sorted({(table.name, *key_bytes(table, op.key)) for table, op in ops})
-        with self._tx() as tx:
-            self._hold(tx, names, keys)
-            yield tx
 
     @contextmanager
     def _changing(self, name: str) -> Iterator[tuple[_Tx, TableDef]]:
@@ -446,37 +443,35 @@ class TableService:
         found = {(str(name), bytes(pk), bytes(sk)): text for name, pk, sk, text in rows}
         return [dict(json.loads(found[key])) if key in found else None for key in keys]
 
-    def write(self, op: WriteOp) -> WriteResult:
+    def _prepared(self, op: WriteOp) -> _Prepared:
+        """``op`` checked against its table's (cached) definition, with the address of its item."""
         table = self.table(op.table)
         self.prepare(table, op)
-        with self._writing([(table, op)]) as tx:
-            return self._apply(tx, table, op)
+        return table, op, (table.name, *key_bytes(table, op.key))
+
+    def write(self, op: WriteOp) -> WriteResult:
+        prepared = self._prepared(op)
+        with self._tx([prepared]) as tx:
+            return self._apply(tx, *prepared)
 
     def write_many(self, ops: list[WriteOp]) -> None:
         """BatchWriteItem's puts and deletes, in one transaction (none is ever left unprocessed)."""
-        tables = [self.table(op.table) for op in ops]
-        for table, op in zip(tables, ops, strict=True):
-            self.prepare(table, op)
-        with self._writing(zip(tables, ops, strict=True)) as tx:
-            for table, op in zip(tables, ops, strict=True):
-                self._apply(tx, table, op)
+        prepared = [self._prepared(op) for op in ops]
+        with self._tx(prepared) as tx:
+            for each in prepared:
+                self._apply(tx, *each)
 
     def transact(self, ops: list[WriteOp]) -> None:
         """TransactWriteItems: every op or none; TransactionCanceledException with a reason per op."""
-        tables = [self.table(op.table) for op in ops]
-        targets = set()
-        for table, op in zip(tables, ops, strict=True):
-            self.prepare(table, op)
-            target = (table.name, *key_bytes(table, op.key))
-            if target in targets:
-                raise Validation("Transaction request cannot include multiple operations on one item")
-            targets.add(target)
-        with self._writing(zip(tables, ops, strict=True)) as tx:
+        prepared = [self._prepared(op) for op in ops]
+        if len({key for _, _, key in prepared}) < len(prepared):
+            raise Validation("Transaction request cannot include multiple operations on one item")
+        with self._tx(prepared) as tx:
             reasons: list[dict[str, Any]] = []
             failed = False
-            for table, op in zip(tables, ops, strict=True):
+            for each in prepared:
                 try:
-                    self._apply(tx, table, op)
+                    self._apply(tx, *each)
                     reasons.append({"Code": "None"})
                 except ConditionalCheckFailed as exc:
                     failed = True
@@ -499,17 +494,19 @@ class TableService:
         else:
             schema.check_key(table, op.key)
 
-    def _apply(self, tx: _Tx, table: TableDef, op: WriteOp) -> WriteResult:
+    def _apply(self, tx: _Tx, table: TableDef, op: WriteOp, key: ItemKey) -> WriteResult:
         # The definition as of this transaction: indexes or TTL may have changed since the caller looked.
         current = tx.tables.get(table.name)
         if current is None:
             raise TableNotFound(NOT_FOUND)
-        table = current
-        self.prepare(table, op)
-        pk, sk = key_bytes(table, op.key)
+        if current is not table:  # (decoded once per stored definition: the same object when unchanged)
+            table = current
+            self.prepare(table, op)
+            key = (table.name, *key_bytes(table, op.key))
+            if key not in tx.held:  # the table was made anew, with other keys, since
+                self._hold(tx, (), [key])
+        _, pk, sk = key
         conn = tx.conn
-        if (table.name, pk, sk) not in tx.held:  # the table was made anew, with other keys, since
-            self._hold(tx, (), [(table.name, pk, sk)])
         old = self._load(conn, table, pk, sk)
         if op.condition is not None and not matches(op.condition, old or {}):
             raise ConditionalCheckFailed(old if op.return_on_failure == "ALL_OLD" else None)
