@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from squall.services.tables import reads
 from squall.services.tables.errors import ConditionalCheckFailed, TableNotFound
 from squall.services.tables.expressions import Placeholders, parse_condition, parse_update
-from squall.services.tables.reads import ReadSpec
+from squall.services.tables.reads import RangeCondition, ReadSpec
 from squall.services.tables.service import TableService, WriteOp
 from tests.unit.table_stores import TableServices
 
@@ -118,3 +120,32 @@ def test_pages_read_in_chunks_walk_every_item_once(
         ReadSpec(table="things", index="by-kind", hash_value={"S": "red"}, forward=forward, start_key=red.last_key)
     )
     assert rest.items == whole["index query"][4:] and rest.last_key is None
+
+
+def test_sort_key_conditions_on_bytes(table_services: TableServices) -> None:
+    service = table_services.open()
+    service.create_table(
+        {
+            "TableName": "ranged",
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            "AttributeDefinitions": [
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "B"},
+            ],
+            "BillingMode": "PAY_PER_REQUEST",
+        }
+    )
+    keys = [b"a", b"a\xff", b"a\xff\x00", b"a\xff\xff", b"b", b"\xff", b"\xff\xff\x01"]
+    for key in keys:
+        item = {"pk": {"S": "p"}, "sk": {"B": base64.b64encode(key).decode()}}
+        service.write(WriteOp(table="ranged", kind="put", item=item))
+
+    def found(op: str, *values: bytes) -> list[bytes]:
+        condition = RangeCondition(op, [{"B": base64.b64encode(v).decode()} for v in values])
+        spec = ReadSpec(table="ranged", hash_value={"S": "p"}, range_condition=condition)
+        return [base64.b64decode(i["sk"]["B"]) for i in service.read(spec).items]
+
+    assert found("begins_with", b"a\xff") == [b"a\xff", b"a\xff\x00", b"a\xff\xff"]
+    assert found("begins_with", b"\xff") == [b"\xff", b"\xff\xff\x01"]  # no byte string follows the prefix
+    assert found("BETWEEN", b"a\xff", b"b") == [b"a\xff", b"a\xff\x00", b"a\xff\xff", b"b"]
+    assert found(">", b"b") == [b"\xff", b"\xff\xff\x01"]
