@@ -40,20 +40,27 @@ def sqlite_store() -> Iterator[Callable[[], Path | StreamStore]]:
 
 
 @contextlib.contextmanager
-def postgres_store() -> Iterator[Callable[[], Path | StreamStore]]:
+def scratch_schema() -> Iterator[tuple[str, str]]:
+    """``SQUALL_TEST_POSTGRES_DSN`` (the local server by default) and a fresh schema name, dropped afterwards."""
     import os
 
     import psycopg
 
-    from squall.services.streams.postgres import PostgresStreamStore
-
     dsn = os.environ.get("SQUALL_TEST_POSTGRES_DSN", DEFAULT_DSN)
     schema = f"bench_{uuid.uuid4().hex[:12]}"
     try:
-        yield lambda: PostgresStreamStore(dsn, schema)
+        yield dsn, schema
     finally:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+@contextlib.contextmanager
+def postgres_store() -> Iterator[Callable[[], Path | StreamStore]]:
+    from squall.services.streams.postgres import PostgresStreamStore
+
+    with scratch_schema() as (dsn, schema):
+        yield lambda: PostgresStreamStore(dsn, schema)
 
 
 def put_bodies(producer: int, batches: int) -> list[bytes]:

@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import statistics
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from benchmarks.stream_backends import scratch_schema
 from squall.services.tables.service import TableService, WriteOp
 
 try:
@@ -33,7 +32,6 @@ except ImportError:  # a tree from before reads.py, for a side-by-side run
 
 ITEMS_PER_PARTITION = 20
 THREADS = 4
-DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def table(name: str, streamed: bool) -> dict[str, Any]:
@@ -59,17 +57,10 @@ def sqlite_store() -> Iterator[Callable[[], Any]]:
 
 @contextlib.contextmanager
 def postgres_store() -> Iterator[Callable[[], Any]]:
-    import psycopg
-
     from squall.services.tables.postgres import PostgresTableStore
 
-    dsn = os.environ.get("SQUALL_TEST_POSTGRES_DSN", DEFAULT_DSN)
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    try:
+    with scratch_schema() as (dsn, schema):
         yield lambda: PostgresTableStore(dsn, schema)
-    finally:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 def item(i: int, partitions: int) -> dict[str, Any]:
