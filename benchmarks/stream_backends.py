@@ -40,18 +40,26 @@ def sqlite_store() -> Iterator[Callable[[], Path | StreamStore]]:
 
 
 @contextlib.contextmanager
-def postgres_store() -> Iterator[Callable[[], Path | StreamStore]]:
+def scratch_schema() -> Iterator[tuple[str, str]]:
+    """``SQUALL_TEST_POSTGRES_DSN`` (the local server by default) and a fresh schema name, dropped afterwards."""
     import os
 
-    from squall.services.streams.postgres import PostgresStreamStore
     from squall.stores.postgres import drop_deployment
 
     dsn = os.environ.get("SQUALL_TEST_POSTGRES_DSN", DEFAULT_DSN)
     schema = f"bench_{uuid.uuid4().hex[:12]}"
     try:
-        yield lambda: PostgresStreamStore(dsn, schema)
+        yield dsn, schema
     finally:
         drop_deployment(dsn, schema)
+
+
+@contextlib.contextmanager
+def postgres_store() -> Iterator[Callable[[], Path | StreamStore]]:
+    from squall.services.streams.postgres import PostgresStreamStore
+
+    with scratch_schema() as (dsn, schema):
+        yield lambda: PostgresStreamStore(dsn, schema)
 
 
 def put_bodies(producer: int, batches: int) -> list[bytes]:

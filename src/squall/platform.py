@@ -54,6 +54,7 @@ from squall.services.queues.store import QueueStore
 from squall.services.streams.service import StreamService
 from squall.services.streams.store import StreamStore
 from squall.services.tables.service import TableService
+from squall.services.tables.store import TableStore
 from squall.services.tables.streams import TableStreams
 from squall.services.topics.deliverer import Deliverer
 from squall.services.topics.service import TopicService
@@ -154,7 +155,7 @@ class Platform:
         executor = _executor(settings, code, data, api_env)
         platform = cls(settings, store, code, executor, keyring)
         platform.streams = StreamService(stream_store(settings, data), settings.account_id, settings.region)
-        platform.tables = TableService(data / "tables.db", settings.account_id, settings.region)
+        platform.tables = TableService(table_store(settings, data), settings.account_id, settings.region)
         platform.queues = QueueService(queue_store(settings, data), settings.account_id, settings.region)
         platform.buckets = bucket_service(settings, data)
         platform.object_notifications = ObjectNotifications(platform.buckets, platform)
@@ -684,6 +685,16 @@ def bucket_service(settings: Settings, data: Path) -> BucketService:
         database = postgres_bucket_database(_postgres_dsn(settings), f"{settings.postgres_schema}_buckets")
         return BucketService(database, ChunkBodies(database), settings.region)
     return BucketService(data / "buckets.db", data / "objects", settings.region)
+
+
+def table_store(settings: Settings, data: Path) -> Path | TableStore:
+    """Tables (DynamoDB API) and their change streams: a file (embedded) or the cluster's PostgreSQL
+    (ray), in the schema ``<schema>_tables``, so that every server serves every table."""
+    if settings.tier == "ray":
+        from squall.services.tables.postgres import PostgresTableStore
+
+        return PostgresTableStore(_postgres_dsn(settings), f"{settings.postgres_schema}_tables")
+    return data / "tables.db"
 
 
 def mapping_database(settings: Settings, data: Path) -> Path | SqlDatabase:

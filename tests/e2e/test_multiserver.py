@@ -588,3 +588,91 @@ def test_a_topic_made_through_one_server_is_confirmed_published_and_delivered_th
     finally:
         receiver.close()
         b.delete_topic(TopicArn=arn)
+
+
+COPIER = """
+import os
+
+import boto3
+
+
+def handler(event, context):
+    ddb = boto3.client("dynamodb", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1")
+    for record in event["Records"]:
+        body = record["dynamodb"]
+        ddb.put_item(TableName="multi-seen", Item={"pk": body["Keys"]["pk"], "seq": {"S": body["SequenceNumber"]}})
+"""
+
+
+@pytest.mark.slow
+def test_tables_and_their_streams_are_shared_by_the_servers(servers: list[SquallServer]) -> None:
+    a, b = (server.client("dynamodb") for server in servers)
+    a.create_table(
+        TableName="multi-items",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "kind", "AttributeType": "S"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by-kind",
+                "KeySchema": [{"AttributeName": "kind", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    )
+    b.create_table(
+        TableName="multi-seen",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    assert {"multi-items", "multi-seen"} <= set(a.list_tables()["TableNames"])
+
+    # ADD from both servers at once loses no increment; of two conditional puts, one wins.
+    counter = {"TableName": "multi-items", "Key": {"pk": {"S": "counter"}}}
+    add = {"UpdateExpression": "ADD n :one", "ExpressionAttributeValues": {":one": {"N": "1"}}}
+
+    def bump(client: Any) -> None:
+        for _ in range(20):
+            client.update_item(**counter, **add)
+
+    bumpers = [threading.Thread(target=bump, args=(client,)) for client in (a, b) * 2]
+    for thread in bumpers:
+        thread.start()
+    for thread in bumpers:
+        thread.join(60)
+    assert b.get_item(**counter, ConsistentRead=True)["Item"]["n"] == {"N": "80"}
+    once = {"TableName": "multi-items", "Item": {"pk": {"S": "once"}, "kind": {"S": "k"}}}
+    a.put_item(**once, ConditionExpression="attribute_not_exists(pk)")
+    with pytest.raises(b.exceptions.ConditionalCheckFailedException):
+        b.put_item(**once, ConditionExpression="attribute_not_exists(pk)")
+    by_kind = b.query(
+        TableName="multi-items",
+        IndexName="by-kind",
+        KeyConditionExpression="kind = :k",
+        ExpressionAttributeValues={":k": {"S": "k"}},
+    )
+    assert [item["pk"]["S"] for item in by_kind["Items"]] == ["once"]
+
+    # The stream: an iterator from A is good on B; a mapping made through B copies writes through both.
+    stream_arn = b.describe_table(TableName="multi-items")["Table"]["LatestStreamArn"]
+    streams_a, streams_b = (server.client("dynamodbstreams") for server in servers)
+    shard = streams_a.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams_a.get_shard_iterator(StreamArn=stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    assert len(streams_b.get_records(ShardIterator=iterator["ShardIterator"])["Records"]) == 81
+    lam = servers[1].client("lambda")
+    create(lam, "multi-copier", COPIER, Timeout=30)
+    lam.create_event_source_mapping(
+        EventSourceArn=stream_arn, FunctionName="multi-copier", StartingPosition="TRIM_HORIZON", BatchSize=100
+    )
+    for i in range(10):
+        (a, b)[i % 2].put_item(TableName="multi-items", Item={"pk": {"S": f"item-{i}"}})
+    expected = {"counter", "once"} | {f"item-{i}" for i in range(10)}
+    wait_for(
+        lambda: {item["pk"]["S"] for item in a.scan(TableName="multi-seen")["Items"]} == expected,
+        "the function to copy every item written through either server",
+    )

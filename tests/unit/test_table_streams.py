@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from squall.services.tables.errors import (
 from squall.services.tables.expressions import Placeholders, parse_condition
 from squall.services.tables.service import TableService, WriteOp
 from squall.services.tables.streams import TableStreams
+from tests.unit.table_stores import TableServices
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "events"
 ARN = "arn:aws:dynamodb:us-east-1:000000000000:table/things/stream/2026-01-01T00:00:00.000"
@@ -41,11 +41,8 @@ def create(view: str | None = "NEW_AND_OLD_IMAGES", name: str = "things") -> dic
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[TableService]:
-    # A long expiry interval: the tests call expire() and trim() themselves.
-    tables = TableService(tmp_path / "tables.db", "000000000000", "us-east-1", expiry_interval=3600)
-    yield tables
-    tables.close()
+def service(table_services: TableServices) -> TableService:
+    return table_services.open()
 
 
 def shape(value: object) -> object:
@@ -244,7 +241,8 @@ def test_iterators_are_signed_and_expire(service: TableService) -> None:
     shard = streams.shards(arn)[0].shard_id
     token = streams.get_shard_iterator({"StreamArn": arn, "ShardId": shard, "ShardIteratorType": "LATEST"})
     with pytest.raises(Validation):
-        TableStreams(service).get_records({"ShardIterator": token["ShardIterator"]})  # another key
+        other_key = TableStreams(service, iterator_key=b"another")
+        other_key.get_records({"ShardIterator": token["ShardIterator"]})
     streams.get_records({"ShardIterator": token["ShardIterator"]})
     now[0] += 16 * 60
     with pytest.raises(ExpiredIterator):

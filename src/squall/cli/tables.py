@@ -12,23 +12,30 @@ from squall.config import Settings
 
 
 def table_report(data_dir: Path) -> dict[str, Any]:
-    """Every table (items, bytes, stream) and every stream's mappings with how far behind each is."""
-    from squall.platform import mapping_database
+    """Every table (items, bytes, stream) and every stream's mappings with how far behind each is.
+
+    The embedded tier's stores are files in ``data_dir``; the scale-out tier's (``SQUALL_TIER=ray``)
+    are the deployment's PostgreSQL, as the servers use them.
+    """
+    from squall.platform import mapping_database, table_store
     from squall.services.tables.service import TableService
     from squall.services.tables.streams import TableStreams
     from squall.sources.mappings import MappingStore
 
-    tables_path, mappings_path = data_dir / "tables.db", data_dir / "mappings.db"
-    if not tables_path.exists():
+    settings = Settings.load(data_dir=data_dir)
+    embedded = settings.tier != "ray"
+    if embedded and not (data_dir / "tables.db").exists():
         raise click.ClickException(
             f"No tables in {data_dir}: start `squall server` and create one, or pass --data-dir."
         )
-    settings = Settings.load(data_dir=data_dir)
-    shared = settings.tier == "ray"  # tables stay in the data dir; mappings are the deployment's
     # The expiry sweep never runs here: this process only reads.
-    service = TableService(tables_path, settings.account_id, settings.region, expiry_interval=3600)
+    service = TableService(table_store(settings, data_dir), settings.account_id, settings.region, expiry_interval=3600)
     streams = TableStreams(service)
-    mappings = MappingStore(mapping_database(settings, data_dir)) if shared or mappings_path.exists() else None
+    mappings = (
+        MappingStore(mapping_database(settings, data_dir))
+        if not embedded or (data_dir / "mappings.db").exists()
+        else None
+    )
     try:
         all_mappings = mappings.all() if mappings is not None else []
         report = []

@@ -71,6 +71,11 @@ class SqlDatabase(ABC):
     def read(self) -> contextlib.AbstractContextManager[Connection]:
         """Reads that never wait for a write in progress and see only committed rows."""
 
+    def query(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
+        """The rows of one read statement (a read of its own: one statement sees one snapshot)."""
+        with self.read() as conn:
+            return list(conn.execute(sql, parameters).fetchall())
+
     @abstractmethod
     def notify(self, conn: Connection, message: str) -> None:
         """Inside a write transaction: tell the other servers of this store ``message`` once it commits."""
@@ -84,6 +89,15 @@ class SqlDatabase(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+
+def shared_secret(db: SqlDatabase, table: str, name: str) -> bytes:
+    """A random secret made once per store and kept in ``table`` (``name``, ``value``), so that every
+    server using the store signs with the same one."""
+    with db.write() as conn:
+        conn.execute(f"INSERT INTO {table} VALUES (?, ?) ON CONFLICT (name) DO NOTHING", (name, os.urandom(32)))
+        (value,) = conn.execute(f"SELECT value FROM {table} WHERE name = ?", (name,)).fetchone()
+    return bytes(value)
 
 
 class SqliteDatabase(SqlDatabase):
@@ -115,6 +129,14 @@ class SqliteDatabase(SqlDatabase):
                     yield self._reader
                 finally:
                     self._reader.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(f"{self.what} failure: {exc}") from exc
+
+    def query(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
+        # Without BEGIN and COMMIT: a statement outside a transaction is one of its own.
+        with self._reader_lock:
+            try:
+                return self._reader.execute(sql, parameters).fetchall()
             except sqlite3.Error as exc:
                 raise StoreUnavailable(f"{self.what} failure: {exc}") from exc
 

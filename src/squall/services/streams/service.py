@@ -15,7 +15,6 @@ import hashlib
 import hmac
 import itertools
 import json
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -29,7 +28,7 @@ from squall.errors import StoreUnavailable
 from squall.services.streams import shards
 from squall.services.streams.errors import ExpiredIterator, InvalidArgument, StreamInUse, StreamNotFound
 from squall.services.streams.store import RecordRow, SqliteStreamStore, StreamStore
-from squall.stores.sql import RESYNC, Connection
+from squall.stores.sql import RESYNC, Connection, shared_secret
 
 ITERATOR_TTL_MS = 300_000
 DEFAULT_RETENTION_HOURS = 24
@@ -105,19 +104,10 @@ class StreamService:
         self._waiting_lock = threading.Lock()
         self._listeners: list[Callable[[str], None]] = []
         try:
-            self._iterator_key = iterator_key or self._shared_secret("iterator")
+            self._iterator_key = iterator_key or shared_secret(self.store, "stream_secrets", "iterator")
         except BaseException:
             self.store.close()
             raise
-
-    def _shared_secret(self, name: str) -> bytes:
-        """A random secret made once per store and shared by every server using it."""
-        with self.store.write() as conn:
-            conn.execute(
-                "INSERT INTO stream_secrets VALUES (?, ?) ON CONFLICT (name) DO NOTHING", (name, os.urandom(32))
-            )
-            (value,) = conn.execute("SELECT value FROM stream_secrets WHERE name = ?", (name,)).fetchone()
-        return bytes(value)
 
     def add_listener(self, listener: Callable[[str], None]) -> None:
         """Call ``listener(stream name)`` after every committed put: this service's own (from the

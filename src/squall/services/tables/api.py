@@ -16,8 +16,9 @@ from squall.services.tables import requests
 from squall.services.tables.errors import DYNAMODB_NAMESPACE, DynamoError, UnknownDynamoOperation, Validation
 from squall.services.tables.evaluator import project, updated_paths
 from squall.services.tables.expressions import Path, parse_condition
+from squall.services.tables.reads import ReadSpec
 from squall.services.tables.schema import check_table_name, raise_violations
-from squall.services.tables.service import ReadSpec, TableService, WriteOp
+from squall.services.tables.service import TableService, WriteOp
 from squall.services.tables.streams import TableStreams
 from squall.services.tables.types import Item
 

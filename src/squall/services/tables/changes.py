@@ -1,9 +1,11 @@
 """Table change streams: the records a write emits, and the log that keeps them (in the table store).
 
-A change record is written by the same SQLite transaction as the item it describes, so a crash can
-neither lose one nor invent one. Records are numbered by one AUTOINCREMENT counter for the whole
-store (never reused, even after trimming); a stream's sequence numbers are that counter spelled as
-a decimal string of fixed width, so they increase as strings and as numbers. Each stream has one
+A change record is written by the same transaction as the item it describes, so a crash can
+neither lose one nor invent one. Records are numbered by one counter for the whole store (never
+reused, even after trimming: SQLite's AUTOINCREMENT, PostgreSQL's BIGSERIAL); a stream's sequence
+numbers are that counter spelled as a decimal string of fixed width, so they increase as strings and
+as numbers. Writers lock a stream's row before appending to it (``append``), so a stream's records
+commit in the order of their numbers and a reader never finds one committed behind its position. Each stream has one
 shard, open while the stream is enabled and closed when it is disabled or its table deleted.
 Records and disabled streams are trimmed after 24 hours.
 """
@@ -12,13 +14,13 @@ from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 import uuid
 from typing import Any
 
 import msgspec
 
 from squall.services.tables.types import Item, item_size
+from squall.stores.sql import Connection, SqlDatabase
 
 #: Sequence numbers are ``SEQUENCE_BASE + counter``: 21 digits, the shortest botocore's model allows.
 SEQUENCE_BASE = 10**20
@@ -26,18 +28,6 @@ RETENTION_S = 24 * 3600
 EVENT_VERSION = "1.1"
 VIEW_TYPES = ("KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES")
 SERVICE_PRINCIPAL = "dynamodb.amazonaws.com"
-
-SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS table_streams (
-        arn TEXT PRIMARY KEY, tbl TEXT NOT NULL, label TEXT NOT NULL, view TEXT NOT NULL,
-        key_schema TEXT NOT NULL, shard_id TEXT NOT NULL, start_seq INTEGER NOT NULL, end_seq INTEGER,
-        trimmed_seq INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL, disabled REAL)""",
-    """CREATE TABLE IF NOT EXISTS change_records (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT, arn TEXT NOT NULL, created REAL NOT NULL,
-        keys TEXT NOT NULL, record TEXT NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS change_records_stream ON change_records (arn, seq)",
-    "CREATE INDEX IF NOT EXISTS change_records_age ON change_records (created)",
-]
 
 
 class TableStream(msgspec.Struct, frozen=True):
@@ -169,21 +159,33 @@ def _stream(row: tuple[Any, ...]) -> TableStream:
     )
 
 
-def last_counter(conn: sqlite3.Connection) -> int:
-    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'change_records'").fetchone()
-    return int(row[0]) if row is not None else 0
+def last_of(conn: Connection, stream: TableStream) -> int:
+    """The last counter of ``stream`` so far: a LATEST reader starts after it. Committed in the order
+    of their numbers, a stream's records cannot appear below it later."""
+    if stream.end_seq is not None:
+        return stream.end_seq
+    (last,) = conn.execute("SELECT MAX(seq) FROM change_records WHERE arn = ?", (stream.arn,)).fetchone()
+    return max(int(last or 0), stream.trimmed_seq, stream.start_seq - 1)
 
 
 def open_stream(
-    conn: sqlite3.Connection, arn: str, table: str, label: str, view: str, key_schema: list[dict[str, str]], now: float
+    conn: Connection,
+    arn: str,
+    table: str,
+    label: str,
+    view: str,
+    key_schema: list[dict[str, str]],
+    now: float,
+    first: int,
 ) -> None:
+    """A new stream whose records will be numbered ``first`` or later."""
     conn.execute(
         f"INSERT INTO table_streams ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, 0, ?, NULL)",
-        (arn, table, label, view, json.dumps(key_schema), new_shard_id(now), last_counter(conn) + 1, now),
+        (arn, table, label, view, json.dumps(key_schema), new_shard_id(now), first, now),
     )
 
 
-def close_streams(conn: sqlite3.Connection, table: str, now: float) -> None:
+def close_streams(conn: Connection, table: str, now: float) -> None:
     """Disable the open stream of ``table`` (if any): its shard ends at its last record."""
     for (arn,) in conn.execute("SELECT arn FROM table_streams WHERE tbl = ? AND disabled IS NULL", (table,)).fetchall():
         (last,) = conn.execute("SELECT MAX(seq) FROM change_records WHERE arn = ?", (arn,)).fetchone()
@@ -193,29 +195,48 @@ def close_streams(conn: sqlite3.Connection, table: str, now: float) -> None:
         )
 
 
-def append(conn: sqlite3.Connection, arn: str, created: float, keys: Item, record: dict[str, Any]) -> None:
-    conn.execute(
+class Change(msgspec.Struct, frozen=True):
+    """A change record waiting for its transaction's end to be appended: stream, time, keys, record."""
+
+    arn: str
+    created: float
+    keys: Item
+    record: dict[str, Any]
+
+
+def append(db: SqlDatabase, conn: Connection, pending: list[Change]) -> None:
+    """Append ``pending`` (in order), numbered as they go in. Each stream's row is locked first, in ARN
+    order: a stream's appends take their numbers one transaction at a time, until it commits."""
+    if not pending:
+        return
+    if db.for_update:  # (a database that writes one transaction at a time has no row locks to take)
+        for arn in sorted({change.arn for change in pending}):
+            conn.execute("SELECT arn FROM table_streams WHERE arn = ?" + db.for_update, (arn,))
+    conn.executemany(
         "INSERT INTO change_records (arn, created, keys, record) VALUES (?, ?, ?, ?)",
-        (arn, created, json.dumps(keys, sort_keys=True), json.dumps(record, separators=(",", ":"))),
+        [
+            (c.arn, c.created, json.dumps(c.keys, sort_keys=True), json.dumps(c.record, separators=(",", ":")))
+            for c in pending
+        ],
     )
 
 
-def trim(conn: sqlite3.Connection, now: float) -> int:
+def trim(conn: Connection, now: float) -> int:
     """Drop records older than the retention period, and streams disabled longer than it; returns records dropped."""
     horizon = now - RETENTION_S
     rows = conn.execute(
-        "SELECT arn, MAX(seq) FROM change_records WHERE created < ? GROUP BY arn", (horizon,)
+        "SELECT arn, MAX(seq) FROM change_records WHERE created < ? GROUP BY arn ORDER BY arn", (horizon,)
     ).fetchall()
-    for arn, last in rows:
-        conn.execute("UPDATE table_streams SET trimmed_seq = MAX(trimmed_seq, ?) WHERE arn = ?", (last, arn))
+    for arn, last in rows:  # in ARN order, as writers lock them
+        conn.execute("UPDATE table_streams SET trimmed_seq = ? WHERE arn = ? AND trimmed_seq < ?", (last, arn, last))
     dropped = conn.execute("DELETE FROM change_records WHERE created < ?", (horizon,)).rowcount
-    for (arn,) in conn.execute("SELECT arn FROM table_streams WHERE disabled < ?", (horizon,)).fetchall():
+    for (arn,) in conn.execute("SELECT arn FROM table_streams WHERE disabled < ? ORDER BY arn", (horizon,)).fetchall():
         conn.execute("DELETE FROM change_records WHERE arn = ?", (arn,))
         conn.execute("DELETE FROM table_streams WHERE arn = ?", (arn,))
     return int(dropped)
 
 
-def streams(conn: sqlite3.Connection, table: str | None = None) -> list[TableStream]:
+def streams(conn: Connection, table: str | None = None) -> list[TableStream]:
     """Every stream (of ``table``), oldest first."""
     if table is None:
         rows = conn.execute(f"SELECT {_COLUMNS} FROM table_streams ORDER BY created, arn").fetchall()
@@ -226,12 +247,12 @@ def streams(conn: sqlite3.Connection, table: str | None = None) -> list[TableStr
     return [_stream(r) for r in rows]
 
 
-def stream(conn: sqlite3.Connection, arn: str) -> TableStream | None:
+def stream(conn: Connection, arn: str) -> TableStream | None:
     row = conn.execute(f"SELECT {_COLUMNS} FROM table_streams WHERE arn = ?", (arn,)).fetchone()
     return None if row is None else _stream(row)
 
 
-def read(conn: sqlite3.Connection, arn: str, from_counter: int, limit: int) -> list[ChangeRow]:
+def read(conn: Connection, arn: str, from_counter: int, limit: int) -> list[ChangeRow]:
     rows = conn.execute(
         "SELECT seq, created, keys, record FROM change_records WHERE arn = ? AND seq >= ? ORDER BY seq LIMIT ?",
         (arn, from_counter, limit),

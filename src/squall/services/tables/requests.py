@@ -24,8 +24,9 @@ from squall.services.tables.expressions import (
     parse_projection,
     parse_update,
 )
+from squall.services.tables.reads import RangeCondition
 from squall.services.tables.schema import KeyAttr, TableDef, raise_violations
-from squall.services.tables.service import RangeCondition, WriteOp
+from squall.services.tables.service import WriteOp
 from squall.services.tables.types import Item, Value, type_of, validate_value
 
 EXPRESSION_PARAMS = (

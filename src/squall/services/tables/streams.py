@@ -2,6 +2,8 @@
 
 Shard iterators are signed tokens naming a stream, its shard and a position (a change counter); they
 expire after 15 minutes, as on AWS. A position at or before the stream's trim point cannot be read.
+The signing key is kept in the table store, so an iterator one server hands out is good on every
+server sharing the store.
 """
 
 from __future__ import annotations
@@ -10,8 +12,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
-import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +23,7 @@ from squall.services.tables.changes import TableStream
 from squall.services.tables.errors import ExpiredIterator, TableNotFound, TrimmedDataAccess, Validation
 from squall.services.tables.schema import raise_violations
 from squall.services.tables.service import TableService
+from squall.stores.sql import Connection
 
 ITERATOR_TTL_S = 15 * 60
 MAX_RECORDS = 1000
@@ -38,7 +39,7 @@ class TableStreams:
     ) -> None:
         self.service = service
         self.region = service.region
-        self._key = iterator_key or os.urandom(32)
+        self._key = iterator_key or service.secret("stream-iterator")
         self._clock = clock
 
     # --- lookups ------------------------------------------------------------------------------------------
@@ -60,11 +61,9 @@ class TableStreams:
         ]
 
     def latest(self, arn: str) -> int:
-        """The last change counter used so far: a LATEST reader starts after it."""
+        """The stream's last change counter so far: a LATEST reader starts after it."""
         stream = self.stream(arn)
-        if stream.end_seq is not None:
-            return stream.end_seq
-        return self.service.inspect(changes.last_counter)
+        return self.service.inspect(lambda conn: changes.last_of(conn, stream))
 
     def rows(self, arn: str, position: int, limit: int) -> list[changes.ChangeRow]:
         return self.service.inspect(lambda conn: changes.read(conn, arn, position, limit))
@@ -85,7 +84,7 @@ class TableStreams:
     def backlog(self, arn: str, position: int) -> int:
         """How many of the stream's records are kept at or after ``position``."""
 
-        def count(conn: sqlite3.Connection) -> int:
+        def count(conn: Connection) -> int:
             row = conn.execute("SELECT COUNT(*) FROM change_records WHERE arn = ? AND seq >= ?", (arn, position))
             return int(row.fetchone()[0])
 
