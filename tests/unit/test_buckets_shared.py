@@ -5,6 +5,8 @@ moves between them, each notification is delivered by one of them, and both serv
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import os
 import subprocess
 import sys
@@ -20,6 +22,7 @@ from squall.services.buckets.errors import NoSuchBucket, NoSuchKey, Precondition
 from squall.services.buckets.files import BodyStore
 from squall.services.buckets.notifications import NotificationConfig, to_json
 from squall.services.buckets.service import MIN_PART_SIZE, BucketService, StoredObject
+from tests.threads import run_together
 from tests.unit.bucket_stores import PREAMBLE, BucketServices
 
 WANTED = NotificationConfig("queue", "c", "arn:aws:sqs:us-east-1:0:q", ("s3:ObjectCreated:*",))
@@ -78,29 +81,20 @@ def condition(**headers: str) -> Callable[[StoredObject | None], None] | None:
 def race(services: list[BucketService], writers_each: int, attempt: Callable[[BucketService, int], None]) -> list[int]:
     """Run ``attempt`` from ``writers_each`` threads per service at once; the writers that succeeded."""
     won: list[int] = []
-    failures: list[BaseException] = []
-    start = threading.Barrier(writers_each * len(services))
 
     def writer(service: BucketService, n: int) -> None:
-        start.wait()
-        try:
+        with contextlib.suppress(PreconditionFailed):
             attempt(service, n)
             won.append(n)
-        except PreconditionFailed:
-            pass
-        except BaseException as exc:
-            failures.append(exc)
 
-    threads = [
-        threading.Thread(target=writer, args=(service, i * writers_each + j))
-        for i, service in enumerate(services)
-        for j in range(writers_each)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert failures == []
+    run_together(
+        [
+            functools.partial(writer, service, i * writers_each + j)
+            for i, service in enumerate(services)
+            for j in range(writers_each)
+        ],
+        timeout_s=60,
+    )
     return won
 
 

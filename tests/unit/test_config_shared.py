@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,6 +37,7 @@ from squall.stores.sql import SqlDatabase
 from tests.contract.postgres import dsn as postgres_dsn
 from tests.contract.postgres import scratch_schema
 from tests.contract.test_metadata_store import unavailable
+from tests.threads import run_together
 from tests.unit.test_schedule_firing import FUNCTION, SteppedClock, at
 
 ACCOUNT, REGION = "000000000000", "us-east-1"
@@ -98,23 +98,6 @@ def servers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Servers]
             opened.close_all()
 
 
-def _in_threads(*work: Callable[[], None]) -> None:
-    errors: list[BaseException] = []
-
-    def run(job: Callable[[], None]) -> None:
-        try:
-            job()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(job,)) for job in work]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors, errors
-
-
 def test_layer_versions_published_through_both_servers_are_numbered_once(servers: Servers) -> None:
     a, b = servers.open(LayerStore, "layers.db"), servers.open(LayerStore, "layers.db")
     numbers: list[int] = []
@@ -122,7 +105,7 @@ def test_layer_versions_published_through_both_servers_are_numbered_once(servers
     def publish(store: LayerStore) -> Callable[[], None]:
         return lambda: numbers.extend(store.publish(LayerVersion(name="lib", version=0)).version for _ in range(15))
 
-    _in_threads(publish(a), publish(b))
+    run_together([publish(a), publish(b)])
     assert sorted(numbers) == list(range(1, 31))
     assert [v.version for v in b.versions("lib")] == list(range(30, 0, -1))
     a.delete("lib", 30)
@@ -140,7 +123,7 @@ def test_permissions_added_through_both_servers_at_once_are_all_kept(servers: Se
 
         return work
 
-    _in_threads(add(a, "a"), add(b, "b"))
+    run_together([add(a, "a"), add(b, "b")])
     statements, revision = b.store.get("f", "") or ([], "")
     assert sorted(s["Sid"] for s in statements) == sorted([f"a{i}" for i in range(10)] + [f"b{i}" for i in range(10)])
     with pytest.raises(ResourceConflict):
@@ -270,7 +253,7 @@ def test_claims_racing_from_two_servers_claim_a_tick_once(servers: Servers) -> N
     queued: list[int] = []
     for minute in range(1, 4):
         tick = now + minute * 60 + 1
-        _in_threads(*(lambda f=f, t=tick: queued.append(f.claim_due(t)) for f in firings))
+        run_together([lambda f=f, t=tick: queued.append(f.claim_due(t)) for f in firings])
     assert sum(queued) == 60
     assert len(dbs[1].read("SELECT seq FROM outbox")) == 60
 

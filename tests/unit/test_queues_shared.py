@@ -22,6 +22,7 @@ from squall.services.queues.errors import InvalidParameterValue
 from squall.services.queues.models import Outgoing, Received
 from squall.services.queues.service import QueueService
 from tests.contract.postgres import dsn as postgres_dsn
+from tests.threads import run_together
 from tests.unit.queue_stores import ACCOUNT, QueueServices
 
 THREADS_PER_SERVER = 3
@@ -29,26 +30,6 @@ THREADS_PER_SERVER = 3
 
 def message(body: str, group: str | None = None, dedup: str | None = None) -> Outgoing:
     return Outgoing(body=body, attributes={}, system_attributes={}, delay=0, group_id=group, dedup_id=dedup)
-
-
-def run_threads(targets: list[Callable[[], None]]) -> None:
-    """Run ``targets`` at once and re-raise the first failure of any."""
-    errors: list[BaseException] = []
-
-    def guarded(target: Callable[[], None]) -> None:
-        try:
-            target()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=guarded, args=(t,)) for t in targets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-        assert not thread.is_alive()
-    if errors:
-        raise errors[0]
 
 
 def test_a_message_received_through_one_server_is_hidden_from_the_other_until_its_timeout(
@@ -83,7 +64,7 @@ def test_receivers_on_both_servers_never_get_one_message_twice_and_delete_throug
 
         return loop
 
-    run_threads([drain(s, got[n]) for n, s in (("a", a), ("b", b)) for _ in range(THREADS_PER_SERVER)])
+    run_together([drain(s, got[n]) for n, s in (("a", a), ("b", b)) for _ in range(THREADS_PER_SERVER)])
     bodies = [m.body for m in got["a"] + got["b"]]
     assert sorted(bodies, key=int) == [str(i) for i in range(600)]  # each once, none lost
     if queue_services.backend == "postgres":
@@ -157,7 +138,7 @@ def test_fifo_groups_stay_in_order_and_locked_while_in_flight_across_servers(que
 
         return loop
 
-    run_threads([consume(s) for s in (a, b) for _ in range(THREADS_PER_SERVER)])
+    run_together([consume(s) for s in (a, b) for _ in range(THREADS_PER_SERVER)])
     expected = {f"g{g}": list(range(per_group)) for g in range(groups)}
     expected["g0"] = list(range(1, per_group))  # g0-0 was deleted above; the probe's came back (visibility 0)
     assert dict(order) == expected  # every message once, in order per group
@@ -181,7 +162,7 @@ def test_deduplication_ids_hold_across_servers(queue_services: QueueServices) ->
 
         return each_round
 
-    run_threads([send(s) for s in (a, b) for _ in range(senders // 2)])
+    run_together([send(s) for s in (a, b) for _ in range(senders // 2)])
     assert all(len(ids) == 1 for ids in sent.values())  # every sender was told the one message's id
     assert b.counts("f.fifo").visible == rounds
 

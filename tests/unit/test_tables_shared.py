@@ -5,6 +5,7 @@ stream's records get unique, increasing numbers with a reader never skipping one
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from squall.services.tables.expressions import Placeholders, parse_condition, pa
 from squall.services.tables.reads import ReadSpec
 from squall.services.tables.service import TableService, WriteOp
 from squall.services.tables.streams import TableStreams
+from tests.threads import run_together
 from tests.unit.table_stores import TableServices
 
 THREADS_PER_SERVER = 3
@@ -38,27 +40,13 @@ def both(table_services: TableServices) -> tuple[TableService, TableService]:
 
 def run_threads(work: Callable[[TableService, int], None], servers: tuple[TableService, TableService]) -> None:
     """``work(server, thread number)`` on THREADS_PER_SERVER threads per server at once; re-raises a failure."""
-    errors: list[BaseException] = []
-    start = threading.Barrier(2 * THREADS_PER_SERVER)
-
-    def run(server: TableService, n: int) -> None:
-        try:
-            start.wait()
-            work(server, n)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [
-        threading.Thread(target=run, args=(server, i * THREADS_PER_SERVER + n))
-        for i, server in enumerate(servers)
-        for n in range(THREADS_PER_SERVER)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-        assert not thread.is_alive()
-    assert errors == []
+    run_together(
+        [
+            functools.partial(work, server, i * THREADS_PER_SERVER + n)
+            for i, server in enumerate(servers)
+            for n in range(THREADS_PER_SERVER)
+        ]
+    )
 
 
 def condition(text: str, values: dict[str, Any] | None = None) -> Any:
