@@ -11,6 +11,7 @@ share with) a server places every config.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from squall.sources.owner import new_owner, owner_alive
@@ -18,6 +19,8 @@ from squall.stores.base import LeaseStore
 
 LEASE_PREFIX = "provisioned/"
 LEASE_TTL_S = 15.0
+#: Held leases are renewed this many times within their time to live (not on every reconcile).
+RENEWALS_PER_TTL = 3
 
 Key = tuple[str, str]
 
@@ -35,6 +38,7 @@ class ProvisionedPlacement:
         self.ttl_s = ttl_s
         self.owner = new_owner()
         self.held: set[str] = set()
+        self._renewed = 0.0
 
     def claim(self, keys: Iterable[Key]) -> set[Key]:
         """The configs among ``keys`` this server places now: renew what it holds, take what is free,
@@ -42,8 +46,13 @@ class ProvisionedPlacement:
         wanted = {lease_name(key): key for key in keys}
         if self.leases is None:
             return set(wanted.values())
-        # The owner id is the process's: other parts of this server hold leases under it too.
-        self.held = self.leases.extend(self.owner, self.ttl_s) & self.held
+        if not wanted and not self.held:
+            return set()  # no config anywhere: nothing to write to the lease store
+        now = time.monotonic()
+        if self.held and now - self._renewed >= self.ttl_s / RENEWALS_PER_TTL:
+            # The owner id is the process's: other parts of this server hold leases under it too.
+            self.held = self.leases.extend(self.owner, self.ttl_s) & self.held
+            self._renewed = now
         for gone in self.held - wanted.keys():
             self.leases.release(self.owner, gone)
         self.held &= wanted.keys()
@@ -55,6 +64,7 @@ class ProvisionedPlacement:
         for name in wanted.keys() - holders.keys() - self.held:
             if self.leases.acquire(self.owner, name, self.ttl_s):
                 self.held.add(name)
+                self._renewed = min(self._renewed, now) if self._renewed else now
         return {wanted[name] for name in self.held}
 
     def places(self, key: Key) -> bool:

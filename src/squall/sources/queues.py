@@ -260,6 +260,9 @@ class QueueMappings:
         self.owner = owner or new_owner()
         self.lease_ttl_s = lease_ttl_s
         self._pollers: dict[str, tuple[QueuePoller, asyncio.Task[None]]] = {}
+        #: Whether another server holds a mapping this one would deliver (then its heartbeat also frees
+        #: the leases of holders dead on this host).
+        self._held_elsewhere = False
         self._signals: dict[str, asyncio.Event] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -311,9 +314,15 @@ class QueueMappings:
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(self.lease_ttl_s / LEASE_RENEWALS)
+            if not self._pollers and not self._held_elsewhere:
+                continue  # nothing to renew and nobody's leases to free: no write to the lease store
             try:
-                held = await asyncio.to_thread(self.leases.extend, self.owner, self.lease_ttl_s)
-                await asyncio.to_thread(self.leases.reap_abandoned, owner_alive)
+                held: set[str] = set()
+                if self._pollers:
+                    held = await asyncio.to_thread(self.leases.extend, self.owner, self.lease_ttl_s)
+                if self._held_elsewhere:
+                    # A holder dead on this host frees its mappings now, not when its leases expire.
+                    await asyncio.to_thread(self.leases.reap_abandoned, owner_alive)
             except Exception:
                 log.exception("queue mappings: could not renew leases")
                 continue
@@ -338,8 +347,10 @@ class QueueMappings:
             self.forget(uuid)  # crashed: started again below
         waiting = [m for m in mappings if m.enabled and m.uuid not in self._pollers]
         if not waiting:
+            self._held_elsewhere = False
             return
         held = await asyncio.to_thread(self.leases.holders)
+        self._held_elsewhere = any(held.get(lease_name(m.uuid), self.owner) != self.owner for m in waiting)
         for mapping in waiting:
             if held.get(lease_name(mapping.uuid), self.owner) == self.owner:  # not another server's
                 await self._start(mapping)
