@@ -7,14 +7,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import os
 import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from squall.cli.main import main
 from squall.gateway.websites import WebsiteServer
 from squall.services.buckets import website
 from squall.services.buckets.api import Request, _put_conditions
@@ -22,6 +26,9 @@ from squall.services.buckets.errors import NoSuchBucket, NoSuchKey, Precondition
 from squall.services.buckets.files import BodyStore
 from squall.services.buckets.notifications import NotificationConfig, to_json
 from squall.services.buckets.service import MIN_PART_SIZE, BucketService, StoredObject
+from tests.contract.postgres import dsn as postgres_dsn
+from tests.contract.postgres import scratch_schema
+from tests.contract.test_metadata_store import unavailable
 from tests.threads import run_together
 from tests.unit.bucket_stores import PREAMBLE, BucketServices
 
@@ -242,3 +249,24 @@ _WEBSITE = (
     b'<WebsiteConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
     b"<IndexDocument><Suffix>index.html</Suffix></IndexDocument></WebsiteConfiguration>"
 )
+
+
+def test_squall_buckets_reads_the_deployments_postgresql(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from squall.services.buckets.postgres import ChunkBodies, postgres_bucket_database
+
+    with scratch_schema(unavailable) as schema:
+        database = postgres_bucket_database(postgres_dsn(), f"{schema}_buckets")
+        server = BucketService(database, ChunkBodies(database), "us-east-1")
+        try:
+            server.create_bucket("shared")
+            server.put_object("shared", "k", b"12345", {}, {})
+        finally:
+            server.close()
+            database.close()
+        monkeypatch.setenv("SQUALL_TIER", "ray")
+        monkeypatch.setenv("SQUALL_POSTGRES_DSN", postgres_dsn())
+        monkeypatch.setenv("SQUALL_POSTGRES_SCHEMA", schema)
+        result = CliRunner().invoke(main, ["buckets", "--json", "--data-dir", str(tmp_path / "empty")])
+    assert result.exit_code == 0, result.output
+    [listed] = json.loads(result.output)
+    assert (listed["name"], listed["objects"], listed["bytes"]) == ("shared", 1, 5)
