@@ -322,3 +322,33 @@ def test_server_help_names_the_ray_options(tmp_path: Path) -> None:
     options = ("--tier [embedded|ray]", "--ray-address", "--postgres-dsn", "--postgres-schema", "--advertise-url")
     for option in (*options, "--executor", "--store"):
         assert option in text
+
+
+def test_provisioned_environments_lost_with_their_agent_are_placed_again(lam: Any) -> None:
+    create(lam, "ray-provisioned")
+    version = lam.publish_version(FunctionName="ray-provisioned")["Version"]
+    lam.put_provisioned_concurrency_config(
+        FunctionName="ray-provisioned", Qualifier=version, ProvisionedConcurrentExecutions=1
+    )
+
+    def ready() -> bool:
+        config = lam.get_provisioned_concurrency_config(FunctionName="ray-provisioned", Qualifier=version)
+        return bool(config["Status"] == "READY" and config["AvailableProvisionedConcurrentExecutions"] == 1)
+
+    wait(ready, 60, "the provisioned environment to be READY")
+    [victim] = agents()
+    kill(victim)
+    # The replacement agent (next reconcile) gets the environment again from the provisioned reconcile.
+    wait(lambda: agents() not in ([victim], []) and ready(), 60, "READY again on the replacement agent")
+    payload, log = invoke(lam, f"ray-provisioned:{version}", {"n": 1})
+    assert payload == {"echo": {"n": 1}}
+    assert "Init Duration" not in log  # a pre-initialised environment, not a cold start
+    lam.delete_provisioned_concurrency_config(FunctionName="ray-provisioned", Qualifier=version)
+
+
+def wait(condition: Any, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.2)
