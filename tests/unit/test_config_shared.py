@@ -191,6 +191,15 @@ def test_function_url_and_route_mirrors_follow_the_other_server(servers: Servers
     print(f"\nmirror caught up (ms): url {created * 1e3:.1f}, deletion {deleted * 1e3:.1f}, route {routed * 1e3:.1f}")
 
 
+def test_two_servers_creating_one_functions_url_at_once_create_one(servers: Servers) -> None:
+    urls = [servers.open(FunctionUrlStore, "function_urls.db") for _ in range(2)]
+    created: list[bool] = []
+    run_together(
+        [lambda store=store, n=n: created.append(store.create(_url(str(n) * 32))) for n, store in enumerate(urls)]
+    )
+    assert sorted(created) == [False, True]  # the API answers the loser ResourceConflictException
+
+
 def test_two_schedulers_on_one_store_fire_each_tick_once(servers: Servers) -> None:
     """Two servers, each with a scheduler, on one schedule store and one lease store: one lease for the
     deployment, one invocation per tick however the lease moves."""

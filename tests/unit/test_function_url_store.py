@@ -89,3 +89,19 @@ def test_website_documents_round_trip_and_are_checked(tmp_path: Path) -> None:
     store.put("blog", config)
     store.close()
     assert WebsiteStore(tmp_path / "websites.db").get("blog") == config
+
+
+def test_a_second_config_for_one_function_and_qualifier_is_not_created(tmp_path: Path) -> None:
+    # Two servers on one store, the second's mirror read before the first created its config (no
+    # notification between them on SQLite): the store itself refuses the second.
+    first, second = FunctionUrlStore(tmp_path / "urls.db"), FunctionUrlStore(tmp_path / "urls.db")
+    try:
+        assert first.create(a_url("a" * 32))
+        assert not second.create(a_url("b" * 32))
+        assert second.by_id("b" * 32) is None
+        assert second.create(a_url("c" * 32, qualifier="live"))
+        second.reload()
+        assert [u.url_id for u in second.of_function("f")] == ["a" * 32, "c" * 32]
+    finally:
+        first.close()
+        second.close()

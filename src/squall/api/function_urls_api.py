@@ -118,12 +118,13 @@ class FunctionUrlsApi:
         self._validate(data, creating=True)
         name, qualifier = await self._target(request)
         arn = str(self.platform.function_arn(name, qualifier))
+        # AWS's wording, two spaces included (seen in terraform-provider-aws reports).
+        exists = ResourceConflict(
+            f"Failed to create function url config for [functionArn = {arn}]. "
+            "Error message:  FunctionUrlConfig exists for this Lambda function"
+        )
         if self.store.get(name, qualifier) is not None:
-            # AWS's wording, two spaces included (seen in terraform-provider-aws reports).
-            raise ResourceConflict(
-                f"Failed to create function url config for [functionArn = {arn}]. "
-                "Error message:  FunctionUrlConfig exists for this Lambda function"
-            )
+            raise exists
         now = _now()
         url = FunctionUrl(
             url_id=url_id(),
@@ -136,7 +137,8 @@ class FunctionUrlsApi:
             modified=now,
             cors=data.get("Cors"),
         )
-        await asyncio.to_thread(self.store.put, url)
+        if not await asyncio.to_thread(self.store.create, url):
+            raise exists  # another server created one since this one's mirror was read
         return self._json(self.render(url, modified=False), 201)
 
     async def get(self, request: Request) -> Response:

@@ -81,16 +81,29 @@ class FunctionUrlStore(SqlBacked):
 
     def put(self, url: FunctionUrl) -> None:
         """Create or replace one config."""
+        self._write(
+            url,
+            " ON CONFLICT (url_id) DO UPDATE SET function = excluded.function,"
+            " qualifier = excluded.qualifier, body = excluded.body",
+        )
+
+    def create(self, url: FunctionUrl) -> bool:
+        """Add a new config; False (nothing written) if its function and qualifier already have one,
+        which another server may have created since this one's mirror was read."""
+        return self._write(url, " ON CONFLICT DO NOTHING")
+
+    def _write(self, url: FunctionUrl, on_conflict: str) -> bool:
         with self._lock:
             with self.db.write() as conn:
-                conn.execute(
-                    "INSERT INTO function_urls (url_id, function, qualifier, body) VALUES (?, ?, ?, ?)"
-                    " ON CONFLICT (url_id) DO UPDATE SET function = excluded.function,"
-                    " qualifier = excluded.qualifier, body = excluded.body",
+                cursor = conn.execute(
+                    "INSERT INTO function_urls (url_id, function, qualifier, body) VALUES (?, ?, ?, ?)" + on_conflict,
                     (url.url_id, url.function, url.qualifier or "", json.dumps(asdict(url))),
                 )
+                if cursor.rowcount != 1:
+                    return False
                 self.db.notify(conn, TOPIC)
             self._by_id = {**self._by_id, url.url_id: url}
+            return True
 
     def delete(self, url_id: str) -> None:
         with self._lock:
