@@ -305,12 +305,18 @@ def handler(event, context):
 
 
 def agent_statuses(cluster_name: str) -> dict[str, Any]:
+    """The live agents' statuses. An agent whose node was removed stays listed until Ray marks the node
+    dead (it misses heartbeats first): it is left out (dead or not answering), as one gone by the lookup is."""
     import ray
+    from ray.exceptions import GetTimeoutError, RayActorError
 
-    return {
-        name: ray.get(ray.get_actor(name, namespace="squall").status.remote(), timeout=30)
-        for name in agents(cluster_name)
-    }
+    statuses = {}
+    for name in agents(cluster_name):
+        try:
+            statuses[name] = ray.get(ray.get_actor(name, namespace="squall").status.remote(), timeout=30)
+        except (ValueError, RayActorError, GetTimeoutError):
+            continue
+    return statuses
 
 
 def wait_usage(schema: str, name: str, count: int) -> list[Any]:
