@@ -24,9 +24,9 @@ from collections.abc import Iterable
 from typing import BinaryIO
 
 from squall.errors import StoreUnavailable
-from squall.services.buckets.store import POSTGRES_TYPES, schema
+from squall.services.buckets.store import schema
 from squall.stores.postgres import QmarkConnection
-from squall.stores.sql import Connection, PostgresSqlDatabase, SqlDatabase
+from squall.stores.sql import POSTGRES_TYPES, Connection, PostgresSqlDatabase, SqlDatabase
 
 #: Bytes per chunk row written.
 CHUNK = 1024 * 1024

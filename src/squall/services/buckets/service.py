@@ -47,9 +47,9 @@ from squall.services.buckets.errors import (
     NoSuchUpload,
 )
 from squall.services.buckets.files import BodyStore
-from squall.services.buckets.store import SQLITE_TYPES, Bodies, schema
+from squall.services.buckets.store import Bodies, schema
 from squall.sources.owner import new_owner, owner_alive
-from squall.stores.sql import Connection, SqlDatabase, SqliteDatabase
+from squall.stores.sql import SQLITE_TYPES, Connection, SqlDatabase, SqliteDatabase
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_NUMBER = 10_000

@@ -9,23 +9,9 @@ by several servers, is in ``postgres.py``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-from squall.stores.sql import SqlDatabase, SqliteDatabase
-
-
-@dataclass(frozen=True)
-class ColumnTypes:
-    """A dialect's names for the column types the queue tables use."""
-
-    serial: str  # a row id the database numbers, increasing, never reused
-    name: str  # queue names: compared and sorted byte by byte
-    int64: str
-    real: str
-
-
-SQLITE_TYPES = ColumnTypes(serial="INTEGER PRIMARY KEY AUTOINCREMENT", name="TEXT", int64="INTEGER", real="REAL")
+from squall.stores.sql import SQLITE_TYPES, ColumnTypes, SqlDatabase, SqliteDatabase
 
 
 def schema(types: ColumnTypes) -> list[str]:

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from squall.services.streams.store import RECORD_COLUMNS, ColumnTypes, RecordRow, StreamStore, schema
+from squall.services.streams.store import RECORD_COLUMNS, RecordRow, StreamStore, schema
 from squall.stores.postgres import QmarkConnection
-from squall.stores.sql import Connection, PostgresSqlDatabase
+from squall.stores.sql import POSTGRES_TYPES, Connection, PostgresSqlDatabase
 
-POSTGRES_TYPES = ColumnTypes(name='TEXT COLLATE "C"', int64="BIGINT", real="DOUBLE PRECISION", blob="BYTEA")
 #: The schema, one entry per version: never edit a released entry, append one.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (tuple(schema(POSTGRES_TYPES)),)
 #: One channel per database; a payload names the schema, the putting server and the stream.

@@ -9,27 +9,13 @@ dialect's column types (:func:`schema`) and a bulk path for records. SQLite is t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from squall.stores.sql import Connection, SqlDatabase, SqliteDatabase
-
-
-@dataclass(frozen=True)
-class ColumnTypes:
-    """A dialect's names for the column types the stream tables use."""
-
-    name: str  # stream names and shard ids: compared and sorted byte by byte
-    int64: str
-    real: str
-    blob: str
-
+from squall.stores.sql import SQLITE_TYPES, ColumnTypes, Connection, SqlDatabase, SqliteDatabase
 
 #: A row of ``records``: stream, shard id, sequence counter, partition key, data, arrival time.
 RecordRow = tuple[str, str, int, str, bytes, float]
 RECORD_COLUMNS = ("stream", "shard_id", "seq", "partition_key", "data", "arrival")
-
-SQLITE_TYPES = ColumnTypes(name="TEXT", int64="INTEGER", real="REAL", blob="BLOB")
 
 
 def schema(types: ColumnTypes) -> list[str]:

@@ -16,19 +16,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from squall.services.tables.store import Dialect, ItemKey, TableStore, schema
-from squall.stores.sql import Connection, PostgresSqlDatabase
+from squall.services.tables.store import ItemKey, TableStore, schema
+from squall.stores.sql import POSTGRES_TYPES, Connection, PostgresSqlDatabase
 
-POSTGRES = Dialect(
-    name='TEXT COLLATE "C"',
-    blob="BYTEA",
-    int64="BIGINT",
-    real="DOUBLE PRECISION",
-    clustered="",
-    counter="BIGSERIAL PRIMARY KEY",
-)
 #: The schema, one entry per version: never edit a released entry, append one.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (tuple(schema(POSTGRES)),)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (tuple(schema(POSTGRES_TYPES)),)
 #: One channel per database; a payload names the schema, the writing server and what changed.
 CHANNEL = "squall_tables"
 

@@ -14,40 +14,15 @@ byte (SQLite BLOB, PostgreSQL BYTEA); names that are listed in order sort byte b
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from squall.stores.sql import Connection, SqlDatabase, SqliteDatabase
+from squall.stores.sql import SQLITE_TYPES, ColumnTypes, Connection, SqlDatabase, SqliteDatabase
 
 #: An item's address: its table, partition key bytes and sort key bytes.
 ItemKey = tuple[str, bytes, bytes]
 
 
-@dataclass(frozen=True)
-class Dialect:
-    """A dialect's names for what the table tables use."""
-
-    name: str  # table names, stream ARNs: compared and sorted byte by byte
-    blob: str
-    int64: str
-    real: str
-    #: Appended to tables keyed by their primary key alone.
-    clustered: str
-    #: The change-record counter column: never reused, increasing.
-    counter: str
-
-
-SQLITE = Dialect(
-    name="TEXT",
-    blob="BLOB",
-    int64="INTEGER",
-    real="REAL",
-    clustered=" WITHOUT ROWID",
-    counter="INTEGER PRIMARY KEY AUTOINCREMENT",
-)
-
-
-def schema(d: Dialect) -> list[str]:
+def schema(d: ColumnTypes) -> list[str]:
     """The table tables in a dialect. Never change a statement a release has shipped: SQLite files and
     PostgreSQL schemas in the field were made with them (append a statement, or a PostgreSQL migration)."""
     return [
@@ -68,7 +43,7 @@ def schema(d: Dialect) -> list[str]:
         key_schema TEXT NOT NULL, shard_id TEXT NOT NULL, start_seq {d.int64} NOT NULL, end_seq {d.int64},
         trimmed_seq {d.int64} NOT NULL DEFAULT 0, created {d.real} NOT NULL, disabled {d.real})""",
         f"""CREATE TABLE IF NOT EXISTS change_records (
-        seq {d.counter}, arn {d.name} NOT NULL, created {d.real} NOT NULL,
+        seq {d.serial}, arn {d.name} NOT NULL, created {d.real} NOT NULL,
         keys TEXT NOT NULL, record TEXT NOT NULL)""",
         "CREATE INDEX IF NOT EXISTS change_records_stream ON change_records (arn, seq)",
         "CREATE INDEX IF NOT EXISTS change_records_age ON change_records (created)",
@@ -97,7 +72,7 @@ class SqliteTableStore(SqliteDatabase, TableStore):
     """The embedded tier's store: one SQLite file (see ``SqliteDatabase``)."""
 
     def __init__(self, path: Path) -> None:
-        super().__init__(path, schema(SQLITE), "Table store")
+        super().__init__(path, schema(SQLITE_TYPES), "Table store")
 
     def last_change(self, conn: Connection) -> int:
         row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'change_records'").fetchone()

@@ -13,23 +13,9 @@ another take the delivery over.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-from squall.stores.sql import SqlDatabase, SqliteDatabase
-
-
-@dataclass(frozen=True)
-class ColumnTypes:
-    """A dialect's names for the column types the topic tables use."""
-
-    key: str  # ARNs: compared and sorted byte by byte (pages of ListTopics run in ARN order)
-    real: str  # times in seconds: 64-bit floats
-    blob: str
-    serial: str  # an integer key given by the database, increasing
-
-
-SQLITE_TYPES = ColumnTypes(key="TEXT", real="REAL", blob="BLOB", serial="INTEGER PRIMARY KEY AUTOINCREMENT")
+from squall.stores.sql import SQLITE_TYPES, ColumnTypes, SqlDatabase, SqliteDatabase
 
 
 def schema(types: ColumnTypes) -> list[str]:
@@ -39,16 +25,16 @@ def schema(types: ColumnTypes) -> list[str]:
     t = types
     return [
         f"""CREATE TABLE IF NOT EXISTS topics (
-        arn {t.key} PRIMARY KEY, name TEXT NOT NULL UNIQUE, fifo INTEGER NOT NULL, attributes TEXT NOT NULL,
+        arn {t.name} PRIMARY KEY, name TEXT NOT NULL UNIQUE, fifo INTEGER NOT NULL, attributes TEXT NOT NULL,
         tags TEXT NOT NULL, created {t.real} NOT NULL, counter INTEGER NOT NULL DEFAULT 0,
         deleted_subscriptions INTEGER NOT NULL DEFAULT 0)""",
         f"""CREATE TABLE IF NOT EXISTS subscriptions (
-        arn {t.key} PRIMARY KEY, topic_arn {t.key} NOT NULL, protocol TEXT NOT NULL, endpoint TEXT NOT NULL,
+        arn {t.name} PRIMARY KEY, topic_arn {t.name} NOT NULL, protocol TEXT NOT NULL, endpoint TEXT NOT NULL,
         attributes TEXT NOT NULL, confirmed INTEGER NOT NULL, token TEXT, created {t.real} NOT NULL)""",
         "CREATE INDEX IF NOT EXISTS subscriptions_topic ON subscriptions (topic_arn)",
         f"""CREATE TABLE IF NOT EXISTS messages (message_id TEXT PRIMARY KEY, body {t.blob} NOT NULL)""",
         f"""CREATE TABLE IF NOT EXISTS deliveries (
-        id {t.serial}, subscription_arn {t.key} NOT NULL, message_id TEXT,
+        id {t.serial}, subscription_arn {t.name} NOT NULL, message_id TEXT,
         document TEXT, attempts INTEGER NOT NULL DEFAULT 0, due {t.real} NOT NULL)""",
         "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (due)",
         "CREATE INDEX IF NOT EXISTS deliveries_subscription ON deliveries (subscription_arn, id)",
@@ -57,7 +43,7 @@ def schema(types: ColumnTypes) -> list[str]:
         id {t.serial}, subscription_arn TEXT NOT NULL, protocol TEXT NOT NULL,
         endpoint TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT, body TEXT NOT NULL, created {t.real} NOT NULL)""",
         f"""CREATE TABLE IF NOT EXISTS dedup (
-        topic_arn {t.key} NOT NULL, key TEXT NOT NULL, message_id TEXT NOT NULL, sequence_number TEXT,
+        topic_arn {t.name} NOT NULL, key TEXT NOT NULL, message_id TEXT NOT NULL, sequence_number TEXT,
         expires {t.real} NOT NULL, PRIMARY KEY (topic_arn, key))""",
     ]
 
