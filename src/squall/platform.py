@@ -659,30 +659,30 @@ def lease_store(settings: Settings, data: Path) -> LeaseStore:
 
 def stream_store(settings: Settings, data: Path) -> Path | StreamStore:
     """Streams: a file (embedded) or the cluster's PostgreSQL (ray), in the schema ``<schema>_streams``."""
-    if settings.tier == "ray":
+    if (shared := shared_schema(settings, "streams")) is not None:
         from squall.services.streams.postgres import PostgresStreamStore
 
-        return PostgresStreamStore(_postgres_dsn(settings), f"{settings.postgres_schema}_streams")
+        return PostgresStreamStore(*shared)
     return data / "streams.db"
 
 
 def queue_store(settings: Settings, data: Path) -> Path | QueueStore:
     """Queues: a file (embedded) or the cluster's PostgreSQL (ray), in the schema ``<schema>_queues``,
     so that every server sends to, receives from and delivers every queue."""
-    if settings.tier == "ray":
+    if (shared := shared_schema(settings, "queues")) is not None:
         from squall.services.queues.postgres import PostgresQueueStore
 
-        return PostgresQueueStore(_postgres_dsn(settings), f"{settings.postgres_schema}_queues")
+        return PostgresQueueStore(*shared)
     return data / "queues.db"
 
 
 def bucket_service(settings: Settings, data: Path) -> BucketService:
     """Buckets (S3 API): a SQLite file and body files (embedded) or the cluster's PostgreSQL (ray), in
     the schema ``<schema>_buckets``, bodies included, so that every server serves every object."""
-    if settings.tier == "ray":
+    if (shared := shared_schema(settings, "buckets")) is not None:
         from squall.services.buckets.postgres import ChunkBodies, postgres_bucket_database
 
-        database = postgres_bucket_database(_postgres_dsn(settings), f"{settings.postgres_schema}_buckets")
+        database = postgres_bucket_database(*shared)
         return BucketService(database, ChunkBodies(database), settings.region)
     return BucketService(data / "buckets.db", data / "objects", settings.region)
 
@@ -690,20 +690,20 @@ def bucket_service(settings: Settings, data: Path) -> BucketService:
 def table_store(settings: Settings, data: Path) -> Path | TableStore:
     """Tables (DynamoDB API) and their change streams: a file (embedded) or the cluster's PostgreSQL
     (ray), in the schema ``<schema>_tables``, so that every server serves every table."""
-    if settings.tier == "ray":
+    if (shared := shared_schema(settings, "tables")) is not None:
         from squall.services.tables.postgres import PostgresTableStore
 
-        return PostgresTableStore(_postgres_dsn(settings), f"{settings.postgres_schema}_tables")
+        return PostgresTableStore(*shared)
     return data / "tables.db"
 
 
 def mapping_database(settings: Settings, data: Path) -> Path | SqlDatabase:
     """Event source mappings and checkpoints: a file (embedded) or the cluster's PostgreSQL (ray), in
     the schema ``<schema>_mappings``, so that every server runs every mapping."""
-    if settings.tier == "ray":
+    if (shared := shared_schema(settings, "mappings")) is not None:
         from squall.sources.mappings_postgres import postgres_mapping_database
 
-        return postgres_mapping_database(_postgres_dsn(settings), f"{settings.postgres_schema}_mappings")
+        return postgres_mapping_database(*shared)
     return data / "mappings.db"
 
 
@@ -711,21 +711,29 @@ def config_database(settings: Settings) -> SqlDatabase | None:
     """The configuration stores' database: None in the embedded tier (each keeps a file in the data
     dir), the cluster's PostgreSQL in the ray tier, in the schema ``<schema>_config``, so that every
     server sees the layers, policies, URLs, HTTP APIs, roles, rules and schedules any of them wrote."""
-    if settings.tier == "ray":
+    if (shared := shared_schema(settings, "config")) is not None:
         from squall.stores.config_postgres import postgres_config_database
 
-        return postgres_config_database(_postgres_dsn(settings), f"{settings.postgres_schema}_config")
+        return postgres_config_database(*shared)
     return None
 
 
 def topic_store(settings: Settings, data: Path) -> Path | TopicStore:
     """Topics, subscriptions and pending deliveries: a file (embedded) or the cluster's PostgreSQL
     (ray), in the schema ``<schema>_topics``, so that every server serves and delivers every topic."""
-    if settings.tier == "ray":
+    if (shared := shared_schema(settings, "topics")) is not None:
         from squall.services.topics.postgres import PostgresTopicStore
 
-        return PostgresTopicStore(_postgres_dsn(settings), f"{settings.postgres_schema}_topics")
+        return PostgresTopicStore(*shared)
     return data / "topics.db"
+
+
+def shared_schema(settings: Settings, service: str) -> tuple[str, str] | None:
+    """Where a data service keeps its state in the ray tier: the deployment's PostgreSQL and the schema
+    ``<schema>_<service>``; None in the embedded tier (files in the data dir)."""
+    if settings.tier != "ray":
+        return None
+    return _postgres_dsn(settings), f"{settings.postgres_schema}_{service}"
 
 
 def _cluster_concurrency(store: MetadataStore, limiter: ConcurrencyLimiter) -> ClusterConcurrency | None:

@@ -19,12 +19,16 @@ def bucket_report(settings: Settings) -> list[dict[str, Any]]:
 
     ``buckets.db`` is opened read-only: ``BucketService`` would sweep bodies a running server has
     written but not yet committed. The PostgreSQL schema is only read too."""
-    if settings.tier == "ray":
+    from squall.platform import shared_schema
+
+    try:
+        shared = shared_schema(settings, "buckets")
+    except ValueError as exc:  # the ray tier without a database
+        raise click.ClickException(f"SQUALL_TIER=ray: {exc}") from None
+    if shared is not None:
         from squall.services.buckets.postgres import postgres_bucket_database
 
-        if not settings.postgres_dsn:
-            raise click.ClickException("SQUALL_TIER=ray: set SQUALL_POSTGRES_DSN to the deployment's PostgreSQL.")
-        database = postgres_bucket_database(settings.postgres_dsn, f"{settings.postgres_schema}_buckets", max_size=1)
+        database = postgres_bucket_database(*shared, max_size=1)
         try:
             with database.read() as conn:
                 return _report(conn)
