@@ -322,9 +322,6 @@ class RayExecutor(Executor):
     def warm(self) -> int:
         return sum(slot.warm for slot in self.placement.agents.values())
 
-    def agent_names(self) -> list[str]:
-        return list(self._actors)
-
     def slot(self, name: str) -> AgentSlot | None:
         return self.placement.agents.get(name)
 
