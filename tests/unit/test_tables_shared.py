@@ -173,6 +173,25 @@ def test_a_definition_changed_elsewhere_leaves_the_cache(table_services: TableSe
         b.get_item("things", {"pk": {"S": "x"}})
 
 
+def test_definitions_are_read_again_after_notifications_were_lost(table_services: TableServices) -> None:
+    if table_services.backend != "postgres":
+        pytest.skip("an embedded store has one server: nobody else changes its tables")
+    import psycopg
+
+    from tests.contract.postgres import dsn as postgres_dsn
+
+    a, b = both(table_services)
+    assert b.table("things").ttl_attribute is None  # cached by b
+    time.sleep(0.5)  # both listening
+    with psycopg.connect(postgres_dsn(), autocommit=True) as admin:  # only this test's listeners
+        ended = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = %s", ("LISTEN squall_tables",)
+        ).fetchall()
+        a.update_ttl("things", True, "ttl")  # notified while b's listener is down: lost
+    assert ended
+    wait_for(lambda: b.table("things").ttl_attribute == "ttl")  # b read its definitions again on reconnecting
+
+
 def test_ttl_expiry_on_two_servers_deletes_each_item_once(table_services: TableServices) -> None:
     servers = both(table_services)
     a, b = servers

@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
-from squall.stores.sql import RESYNC, Connection, SqlDatabase, SqliteDatabase
+from squall.stores.sql import Connection, SqlDatabase, SqliteDatabase
 
 T = TypeVar("T", bound=msgspec.Struct)
 Statements = list[dict[str, Any]]
@@ -36,7 +36,7 @@ class SqlBacked:
     def on_change(self, topic: str, callback: Callable[[], None]) -> None:
         """Call ``callback()`` when another server changed ``topic`` (what this store notifies with
         ``self.db.notify``), or may have while notifications were lost."""
-        self.db.watch(lambda message: callback() if message in (topic, RESYNC) else None)
+        self.db.watch(lambda message: callback() if message == topic else None, resync=callback)
 
     def close(self) -> None:
         if self._owns:

@@ -27,8 +27,6 @@ from squall.stores.sqlite_file import open_durable, write_transaction
 log = logging.getLogger(__name__)
 
 _LISTEN_TIMEOUT_S = 0.5
-#: What a watcher hears when notifications may have been missed (no store notifies an empty message).
-RESYNC = ""
 
 
 @dataclass(frozen=True)
@@ -112,11 +110,12 @@ class SqlDatabase(ABC):
         """Inside a write transaction: tell the other servers of this store ``message`` once it commits."""
 
     @abstractmethod
-    def watch(self, callback: Callable[[str], None]) -> None:
+    def watch(self, callback: Callable[[str], None], resync: Callable[[], None] | None = None) -> None:
         """Call ``callback(message)`` for every message another server of this store notifies (every
         watcher hears every message: stores sharing one database tell theirs apart by its text), and
-        ``callback(RESYNC)`` whenever messages may have been missed (the listening connection was
-        (re)opened): whatever the watcher keeps of the store is then to be read again."""
+        ``resync()`` whenever messages may have been missed (the listening connection was (re)opened):
+        a watcher that keeps a copy of the store reads it again then; one with a backstop of its own
+        (an idle poller's timeout) passes none."""
 
     @abstractmethod
     def close(self) -> None: ...
@@ -175,7 +174,7 @@ class SqliteDatabase(SqlDatabase):
     def notify(self, conn: Connection, message: str) -> None:
         return None
 
-    def watch(self, callback: Callable[[str], None]) -> None:
+    def watch(self, callback: Callable[[str], None], resync: Callable[[], None] | None = None) -> None:
         return None
 
     def close(self) -> None:
@@ -214,6 +213,7 @@ class PostgresSqlDatabase(SqlDatabase):
         self._closed = threading.Event()
         self._listener: threading.Thread | None = None
         self._callbacks: list[Callable[[str], None]] = []
+        self._resyncs: list[Callable[[], None]] = []
 
     @property
     def schema(self) -> str:
@@ -238,8 +238,10 @@ class PostgresSqlDatabase(SqlDatabase):
         # Delivered when (and only if) the transaction commits.
         conn.execute("SELECT pg_notify(?, ?)", (self._channel, f"{self.db.schema}\n{self._instance}\n{message}"))
 
-    def watch(self, callback: Callable[[str], None]) -> None:
+    def watch(self, callback: Callable[[str], None], resync: Callable[[], None] | None = None) -> None:
         self._callbacks.append(callback)
+        if resync is not None:
+            self._resyncs.append(resync)
         if self._listener is None:
             self._listener = threading.Thread(target=self._listen, name=f"notify-{self.db.schema}", daemon=True)
             self._listener.start()
@@ -253,22 +255,23 @@ class PostgresSqlDatabase(SqlDatabase):
             try:
                 with psycopg.connect(self.db.dsn, autocommit=True, connect_timeout=5) as conn:
                     conn.execute(f"LISTEN {self._channel}")
-                    self._deliver(RESYNC)
+                    for resync in list(self._resyncs):
+                        self._safely(resync)
                     while not self._closed.is_set():
                         for note in conn.notifies(timeout=_LISTEN_TIMEOUT_S):
                             schema, instance, message = note.payload.split("\n", 2)
                             if schema == self.db.schema and instance != self._instance:
-                                self._deliver(message)
+                                for callback in list(self._callbacks):
+                                    self._safely(callback, message)
             except psycopg.Error as exc:
                 log.warning("%s notifications from PostgreSQL lost (%s); reconnecting", self.what, exc)
                 self._closed.wait(1.0)
 
-    def _deliver(self, message: str) -> None:
-        for callback in list(self._callbacks):
-            try:
-                callback(message)
-            except Exception:
-                log.exception("a %s listener failed", self.what.lower())
+    def _safely(self, callback: Callable[..., None], *args: str) -> None:
+        try:
+            callback(*args)
+        except Exception:
+            log.exception("a %s listener failed", self.what.lower())
 
     def close(self) -> None:
         self._closed.set()

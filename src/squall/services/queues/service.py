@@ -32,7 +32,7 @@ from squall.services.queues.errors import (
 )
 from squall.services.queues.models import Counts, Outgoing, Queue, Received, Sent
 from squall.services.queues.store import QueueStore, SqliteQueueStore
-from squall.stores.sql import RESYNC, Connection
+from squall.stores.sql import Connection
 
 DEDUP_WINDOW_S = 300.0
 PURGE_INTERVAL_S = 60.0
@@ -72,8 +72,7 @@ class QueueService:
         self._listeners.append(listener)
 
     def _heard(self, name: str) -> None:
-        if name == RESYNC:
-            return  # sends missed while not listening: long polls end and idle pollers look again anyway
+        # No resync: sends missed while not listening wait only until long polls end and idle pollers look.
         for listener in self._listeners:
             listener(name)
 

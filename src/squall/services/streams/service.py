@@ -28,7 +28,7 @@ from squall.errors import StoreUnavailable
 from squall.services.streams import shards
 from squall.services.streams.errors import ExpiredIterator, InvalidArgument, StreamInUse, StreamNotFound
 from squall.services.streams.store import RecordRow, SqliteStreamStore, StreamStore
-from squall.stores.sql import RESYNC, Connection, shared_secret
+from squall.stores.sql import Connection, shared_secret
 
 ITERATOR_TTL_MS = 300_000
 DEFAULT_RETENTION_HOURS = 24
@@ -117,8 +117,7 @@ class StreamService:
         self._listeners.append(listener)
 
     def _on_remote_put(self, name: str) -> None:
-        if name == RESYNC:
-            return  # puts missed while not listening: the pollers' idle backstop finds them
+        # No resync: puts missed while not listening are found by the pollers' idle backstop.
         for listener in self._listeners:
             listener(name)
 

@@ -120,7 +120,7 @@ class TableService:
         self._generation = 0  # counts drops, so that a read overtaken by one is not cached
         self._listeners: list[Callable[[str], None]] = []
         try:
-            self.store.watch(self._heard)
+            self.store.watch(self._heard, resync=self._forget_all)
             with self.store.read() as conn:
                 for name, definition in conn.execute("SELECT name, definition FROM tables").fetchall():
                     self._tables[name] = _decode(bytes(definition))
@@ -156,6 +156,13 @@ class TableService:
         with self._cache_lock:
             self._generation += 1
             self._tables.pop(name, None)
+
+    def _forget_all(self) -> None:
+        """Changes may have been missed (another server's notifications were lost): read every
+        definition again."""
+        with self._cache_lock:
+            self._generation += 1
+            self._tables.clear()
 
     def _fetch(self, name: str) -> TableDef | None:
         """The stored definition, cached unless a change was heard of while it was read."""

@@ -68,7 +68,7 @@ class TopicService:
         """Call ``listener()`` after a commit that added deliveries: this service's own (from the
         committing thread) and, on a shared store, other servers' (from a thread of the store's)."""
         if not self._listeners:
-            self.store.watch(lambda _message: self._notify())
+            self.store.watch(lambda _message: self._notify(), resync=self._notify)
         self._listeners.append(listener)
 
     def _notify(self) -> None:
