@@ -10,12 +10,12 @@ import contextlib
 import json
 import logging
 import os
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from squall import config as limits
+from squall import ids
 from squall.aliases import AliasRegistry, is_alias
 from squall.api.keyring import KeyRing
 from squall.config import Settings
@@ -498,10 +498,12 @@ class Platform:
         client_context: str | None = None,
         trigger: str = "api",
         stream: ResponseStream | None = None,
+        request_id: str | None = None,
     ) -> InvokeOutcome:
         """Lambda's Invoke: RequestResponse (200), Event (202) or DryRun (204). With ``stream``
         (InvokeWithResponseStream, streaming function URLs), a streamed response goes there chunk
-        by chunk, and the outcome's payload is empty unless the function answered whole."""
+        by chunk, and the outcome's payload is empty unless the function answered whole.
+        ``request_id`` is the API request's own id, which Lambda gives the invocation too."""
         limit = limits.ASYNC_PAYLOAD_LIMIT if invocation_type == "Event" else limits.SYNC_PAYLOAD_LIMIT
         if len(payload) > limit:
             if invocation_type == "Event":
@@ -513,7 +515,7 @@ class Platform:
         _check_json(payload)
         context_json = _decode_client_context(client_context) if invocation_type == "RequestResponse" else None
         config = await self.invoker.resolve(name, qualifier)
-        request_id = str(uuid.uuid4())
+        request_id = request_id or ids.request_id()
         if invocation_type == "DryRun":
             return InvokeOutcome(status_code=204, payload=b"", request_id=request_id)
         if invocation_type == "Event":

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from squall import ids
 from squall.api.errors import REQUEST_ID_HEADER, Protocol, send_error
 from squall.api.sigv4 import SigV4Verifier, parse_credential_scope
 from squall.errors import (
@@ -156,7 +156,7 @@ class ApiApp:
             # No service speaks WebSocket on this port: refuse the handshake.
             await send({"type": "websocket.close", "code": 1008})
             return
-        request_id = str(uuid.uuid4())
+        request_id = ids.request_id()
         send = _with_request_id(send, request_id)
         path: str = scope["path"]
         if path == HEALTH_PATH:

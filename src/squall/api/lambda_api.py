@@ -358,6 +358,7 @@ class LambdaApi:
                 params.invocation_type,
                 params.log_type,
                 headers.get("x-amz-client-context"),
+                request_id=request_id or None,
             )
         except SquallError as exc:
             status, error_headers, error_body = render_error(exc, request_id)

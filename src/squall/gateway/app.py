@@ -21,11 +21,11 @@ import asyncio
 import json
 import logging
 import re
-import uuid
 from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
+from squall import ids
 from squall.errors import RequestTooLarge, TooManyRequests
 from squall.gateway import cors, function_urls, websites
 from squall.gateway.authorizers import Denied, Invoke, JwksCache, LambdaAuthorizers, authorize_jwt
@@ -70,7 +70,7 @@ class GatewayApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        request_id = str(uuid.uuid4())
+        request_id = ids.request_id()
         try:
             response = await self._handle(scope, receive, request_id)
         except Exception:

@@ -6,10 +6,10 @@ Cross-cutting work (metering, log capture, later metrics and destinations) hangs
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from collections.abc import Callable
 
+from squall import ids
 from squall.aliases import AliasRegistry, is_alias
 from squall.errors import ResourceConflict, TooManyRequests
 from squall.executors.base import Executor
@@ -97,11 +97,11 @@ class Invoker:
                 raise TooManyRequests(self.limiter.throttle_reason(config.name))
             slot = taken
         request = InvokeRequest(
-            request_id=request_id or str(uuid.uuid4()),
+            request_id=request_id or ids.request_id(),
             payload=payload,
             invoked_arn=self.registry.arn(config.name, qualifier),
             client_context=client_context,
-            trace_id=_trace_id(),
+            trace_id=ids.trace_id(),
             trigger=trigger,
         )
         self.running[config.name] += 1
@@ -113,10 +113,3 @@ class Invoker:
         for hook in self.hooks:
             hook(config, request, result)
         return request, result
-
-
-def _trace_id() -> str:
-    import os
-    import time
-
-    return f"Root=1-{int(time.time()):08x}-{os.urandom(12).hex()};Parent={os.urandom(8).hex()};Sampled=0"
