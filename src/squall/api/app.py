@@ -157,7 +157,7 @@ class ApiApp:
             await send({"type": "websocket.close", "code": 1008})
             return
         request_id = ids.request_id()
-        send = _with_request_id(send, request_id)
+        send = _Responder(send, request_id)
         path: str = scope["path"]
         if path == HEALTH_PATH:
             await self._health(send)
@@ -165,11 +165,12 @@ class ApiApp:
 
         headers: Sequence[tuple[bytes, bytes]] = scope["headers"]
         query_string: bytes = scope.get("query_string", b"")
-        unsigned_service = _unsigned_service(path, headers, b"")
         try:
             body = await _read_body(headers, receive, self._max_body_bytes)
         except RequestTooLarge as exc:
-            await send_error(send, exc, request_id, _protocol_for(headers, query_string, unsigned_service))
+            claimed = parse_credential_scope(headers, query_string)
+            service = claimed.service if claimed else _unsigned_service(path, headers, b"")
+            await send_error(send, exc, request_id, _protocol_for(headers, service))
             return
         if body is None:  # the client went away
             return
@@ -215,28 +216,28 @@ class ApiApp:
         """Where a request goes and who sent it, or ``None`` after answering it with an
         authentication error."""
         claimed = parse_credential_scope(headers, query_string)
-        unsigned_service = None if claimed else _unsigned_service(scope["path"], headers, body)
-        if (
-            unsigned_service is None
-            and claimed is None
-            and "s3" in self._services
-            and _header(headers, b"x-amz-target") is None
-        ):
-            # S3 owns the rest of the path space (bucket names), as on a real S3 endpoint.
-            unsigned_service = "s3"
-        protocol = _protocol_for(headers, query_string, unsigned_service)
+
+        def unsigned_service() -> str | None:
+            service = _unsigned_service(scope["path"], headers, body)
+            if service is None and "s3" in self._services and _header(headers, b"x-amz-target") is None:
+                return "s3"  # S3 owns the rest of the path space (bucket names), as on a real S3 endpoint
+            return service
+
         if self._verifier is None:
             if claimed is not None:
-                return _Route(claimed.service, claimed.access_key_id, protocol)
-            return _Route(unsigned_service, None, protocol)
+                return _Route(claimed.service, claimed.access_key_id, _protocol_for(headers, claimed.service))
+            service = unsigned_service()
+            return _Route(service, None, _protocol_for(headers, service))
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         try:
             signed = self._verifier.verify(scope["method"], raw_path, query_string, headers, body)
         except SquallError as exc:
             logger.debug("request %s refused: %s %s", request_id, exc.code, exc.message)
+            protocol = _protocol_for(headers, claimed.service if claimed else unsigned_service())
             await send_error(send, s3_auth_error(exc) if protocol == "rest-xml" else exc, request_id, protocol)
             return None
-        return _Route(signed.service, signed.access_key_id, SERVICE_PROTOCOLS.get(signed.service, protocol))
+        # What the signature names decides, as the claim did before it was checked.
+        return _Route(signed.service, signed.access_key_id, _protocol_for(headers, signed.service))
 
     async def _health(self, send: Send) -> None:
         ok = self._ready()
@@ -260,29 +261,21 @@ async def _call(
     scope: Scope,
     body: bytes,
     receive: Receive,
-    send: Send,
+    send: _Responder,
     request_id: str,
     protocol: Protocol,
 ) -> None:
     """Run a service app; errors that escape it become AWS-shaped responses when still possible."""
-    started = False
-
-    async def tracking_send(message: Message) -> None:
-        nonlocal started
-        if message["type"] == "http.response.start":
-            started = True
-        await send(message)
-
     try:
-        await app(scope, _replay(body, receive), tracking_send)
+        await app(scope, _replay(body, receive), send)
     except SquallError as exc:
-        if started:
+        if send.started:
             logger.warning("request %s: %s after the response started", request_id, exc.code)
             return
         await send_error(send, exc, request_id, protocol)
     except Exception:
         logger.exception("request %s: unhandled error in the %s service", request_id, scope["squall.service"])
-        if not started:
+        if not send.started:
             await send_error(send, ServiceError("An internal error occurred."), request_id, protocol)
 
 
@@ -300,18 +293,25 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-def _with_request_id(send: Send, request_id: str) -> Send:
-    """Adds ``x-amzn-RequestId`` to a response that does not carry one yet."""
+class _Responder:
+    """The ASGI ``send`` of one request: adds ``x-amzn-RequestId`` to a response that does not
+    carry one yet, and remembers whether the response has started."""
 
-    async def wrapped(message: Message) -> None:
+    __slots__ = ("_request_id", "_send", "started")
+
+    def __init__(self, send: Send, request_id: str) -> None:
+        self._send = send
+        self._request_id = request_id
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
+            self.started = True
             headers = list(message.get("headers", ()))
             if not any(name.lower() == REQUEST_ID_HEADER for name, _ in headers):
-                headers.append((REQUEST_ID_HEADER, request_id.encode()))
+                headers.append((REQUEST_ID_HEADER, self._request_id.encode()))
                 message = {**message, "headers": headers}
-        await send(message)
-
-    return wrapped
+        await self._send(message)
 
 
 async def _read_body(headers: Sequence[tuple[bytes, bytes]], receive: Receive, limit: int) -> bytes | None:
@@ -349,12 +349,9 @@ def _unsigned_service(path: str, headers: Sequence[tuple[bytes, bytes]], body: b
     return None
 
 
-def _protocol_for(
-    headers: Sequence[tuple[bytes, bytes]], query_string: bytes, unsigned_service: str | None
-) -> Protocol:
-    """The error shape a client expects before we know for sure which service it called."""
-    scope = parse_credential_scope(headers, query_string)
-    service = scope.service if scope else unsigned_service
+def _protocol_for(headers: Sequence[tuple[bytes, bytes]], service: str | None) -> Protocol:
+    """The wire protocol of ``service``: the one its credential scope names, else the one its
+    unsigned request looks like (the error shape a client expects before we know for sure)."""
     if service in SERVICE_PROTOCOLS:
         return SERVICE_PROTOCOLS[service]
     if _header(headers, b"x-amz-target"):

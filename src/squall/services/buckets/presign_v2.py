@@ -67,8 +67,10 @@ SIGNATURE_MISMATCH = (
 
 
 def is_presigned_v2(query: Sequence[tuple[str, str]], headers: Mapping[str, Sequence[str]]) -> bool:
+    if "authorization" in headers or not query:
+        return False
     names = {name for name, _ in query}
-    return "authorization" not in headers and all(p in names for p in PARAMS) and "X-Amz-Signature" not in names
+    return all(p in names for p in PARAMS) and "X-Amz-Signature" not in names
 
 
 def verify(
