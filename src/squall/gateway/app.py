@@ -152,7 +152,7 @@ class GatewayApp:
         else:
             api_id, _, tail = path.lstrip("/").partition("/")
             rest = "/" + tail
-        api = self._store.get("api", "", api_id)
+        api = self._store.view("api", "").get(api_id)
         if api is None:
             return None
         stages = self._store.view("stage", api_id)
@@ -170,7 +170,7 @@ class GatewayApp:
             return json_response(404, "Not Found")
         route = routes.get(match.route_id)
         target = str((route or {}).get("target", ""))
-        integration = self._store.get("integration", api_id, target.partition("/")[2]) if target else None
+        integration = self._store.view("integration", api_id).get(target.partition("/")[2]) if target else None
         if route is None or integration is None:
             return json_response(404, "Not Found")  # unverified: a route without an integration
         stage_variables = dict(stage.get("stageVariables") or {})
@@ -204,7 +204,7 @@ class GatewayApp:
         kind = route.get("authorizationType", "NONE")
         if kind == "NONE":
             return None
-        authorizer = self._store.get("authorizer", api_id, str(route.get("authorizerId")))
+        authorizer = self._store.view("authorizer", api_id).get(str(route.get("authorizerId")))
         if authorizer is None:
             raise Denied(500, "Internal Server Error")
         if kind == "JWT":
