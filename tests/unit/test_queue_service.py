@@ -134,6 +134,45 @@ def test_messages_older_than_the_retention_period_are_dropped(
     assert service.counts("q").visible == 0
 
 
+def test_counting_drops_messages_past_the_retention_period_by_itself(
+    service: QueueService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service.create_queue("q", False, {"MessageRetentionPeriod": "60"}, {})
+    service.send("q", [message("old")], ACCOUNT)
+    later = time.time() + 61
+    monkeypatch.setattr("squall.services.queues.service.time.time", lambda: later)
+    assert service.counts("q").visible == 0
+    monkeypatch.undo()
+    assert service.counts("q").visible == 0  # gone for good, not only hidden at that moment
+
+
+def test_counting_does_not_wait_for_a_writer(queue_services: QueueServices, service: QueueService) -> None:
+    """GetQueueAttributes is polled while consumers receive and delete: it must not queue up
+    behind their write transactions (nor hold them up)."""
+    if queue_services.backend != "sqlite":
+        pytest.skip("PostgreSQL writers never block a count")
+    service.create_queue("q", False, {}, {})
+    service.send("q", [message("a"), message("b")], ACCOUNT)
+    holding, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with service.db.write():
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert holding.wait(10)
+    try:
+        counts = service.counts("q")
+        still_held = not release.is_set() and thread.is_alive()
+    finally:
+        release.set()
+        thread.join()
+    assert still_held
+    assert counts.visible == 2
+
+
 def test_concurrent_receivers_never_share_a_message(service: QueueService) -> None:
     service.create_queue("q", False, {}, {})
     for start in range(0, 200, 10):

@@ -195,18 +195,36 @@ class QueueService:
             conn.execute("UPDATE queues SET purged = ? WHERE id = ?", (now, queue.id))
 
     def counts(self, name: str) -> Counts:
+        """The queue's messages by state. Counted in a read transaction, which does not hold up the
+        queue's consumers, unless messages past the retention period have to be dropped first."""
         now = time.time()
+        with self.db.read() as conn:
+            queue = self._queue(conn, name)
+            if not self._has_expired(conn, queue, now):
+                return self._count(conn, queue, now)
         with self._tx(durable=False) as conn:
             queue = self._queue(conn, name)
             self._expire(conn, queue, now)
-            row = conn.execute(
-                "SELECT COALESCE(SUM(CASE WHEN visible_at <= ? THEN 1 ELSE 0 END), 0),"
-                " COALESCE(SUM(CASE WHEN visible_at > ? AND receive_count > 0 THEN 1 ELSE 0 END), 0),"
-                " COALESCE(SUM(CASE WHEN visible_at > ? AND receive_count = 0 THEN 1 ELSE 0 END), 0)"
-                " FROM messages WHERE queue_id = ?",
-                (now, now, now, queue.id),
-            ).fetchone()
-        return Counts(visible=row[0], in_flight=row[1], delayed=row[2])
+            return self._count(conn, queue, now)
+
+    @staticmethod
+    def _count(conn: Connection, queue: Queue, now: float) -> Counts:
+        row = conn.execute(
+            "SELECT COALESCE(SUM(CASE WHEN visible_at <= ? THEN 1 ELSE 0 END), 0),"
+            " COALESCE(SUM(CASE WHEN visible_at > ? AND receive_count > 0 THEN 1 ELSE 0 END), 0),"
+            " COALESCE(SUM(CASE WHEN visible_at > ? AND receive_count = 0 THEN 1 ELSE 0 END), 0)"
+            " FROM messages WHERE queue_id = ?",
+            (now, now, now, queue.id),
+        ).fetchone()
+        return Counts(visible=int(row[0]), in_flight=int(row[1]), delayed=int(row[2]))
+
+    @staticmethod
+    def _has_expired(conn: Connection, queue: Queue, now: float) -> bool:
+        row = conn.execute(
+            "SELECT 1 FROM messages WHERE queue_id = ? AND sent < ? LIMIT 1",
+            (queue.id, now - queue.number("MessageRetentionPeriod")),
+        ).fetchone()
+        return row is not None
 
     def next_visible(self, name: str) -> float | None:
         """When the earliest hidden message of the queue becomes visible (epoch seconds), if any."""
