@@ -14,7 +14,7 @@ from squall.executors.local import LocalExecutor
 from squall.models import InvokeRequest, InvokeResult, SandboxSpec
 from squall.runtime.sandbox import Sandbox
 from squall.stores.code import CodeStore
-from tests.conftest import function_zip
+from tests.conftest import function_zip, make_zip
 from tests.unit.test_local_executor import spec_for
 
 
@@ -74,6 +74,47 @@ def test_a_learned_prewarm_unloads_after_the_invocation_and_warms_before_the_nex
         assert not second.usage.cold
         assert stream_of(second) != stream_of(first)
         assert b"probe module loaded" in second.log  # its init output, with its first invocation
+    finally:
+        loop.run_until_complete(executor.shutdown(1.0))
+
+
+SLOW_INIT = "import time\n\ntime.sleep(1.5)\n\n\ndef handler(event, context):\n    return {}\n"
+
+
+def test_a_prewarm_waits_for_the_cold_starts_invocations_wait_for(
+    tmp_path: Path, loop: asyncio.AbstractEventLoop
+) -> None:
+    """Cold starts queue at the runtime's zygote: a speculative pre-warm due during a burst waits
+    until the burst's own cold starts are done, then still warms within its window."""
+    code = CodeStore(tmp_path / "code")
+    warmed = spec_for(code.put(function_zip("probe", "app")).hex)
+    slow = spec_for(code.put(make_zip({"app.py": SLOW_INIT})).hex, name="slow")
+    policy = KeepAlivePolicy(600.0, config=HistogramConfig(bin_s=1.0))
+    executor = LocalExecutor(code, tmp_path / "sandboxes", "us-east-1", lambda name: {}, keep_alive=policy)
+    loop.run_until_complete(executor.start())
+    try:
+        # Idle times of 6.5 s: pre-warm 5.4 s after an invocation ends, keep until 7.7 s.
+        teach(policy, warmed.pool_key, 6.5, 20)
+        invoke(loop, executor, warmed)
+        ended = time.monotonic()
+        loop.run_until_complete(executor.reap_idle(600.0))
+        assert executor.idle_by_key() == {}
+        loop.run_until_complete(asyncio.sleep(max(0.0, ended + 4.9 - time.monotonic())))
+        # An invocation's cold start (1.5 s of init) spans the moment the pre-warm falls due.
+        request = InvokeRequest(request_id="slow", payload=b"{}", invoked_arn="arn:slow")
+        demand = loop.create_task(executor.invoke(slow, request))
+        while not demand.done():
+            loop.run_until_complete(executor.reap_idle(600.0))
+            loop.run_until_complete(asyncio.sleep(0.05))
+            if not demand.done():
+                assert warmed.pool_key not in executor.idle_by_key()
+        assert demand.result().usage.cold
+        assert time.monotonic() > ended + 5.4  # the pre-warm fell due while it waited
+        deadline = ended + 7.7
+        while warmed.pool_key not in executor.idle_by_key() and time.monotonic() < deadline:
+            loop.run_until_complete(executor.reap_idle(600.0))
+            loop.run_until_complete(asyncio.sleep(0.05))
+        assert executor.idle_by_key().get(warmed.pool_key) == 1
     finally:
         loop.run_until_complete(executor.shutdown(1.0))
 

@@ -115,6 +115,10 @@ class LocalExecutor(Executor):
         self._specs: dict[str, SandboxSpec] = {}
         self._prewarm_until: dict[Sandbox, float] = {}
         self._prewarms: set[asyncio.Task[None]] = set()
+        #: Cold starts an invocation waits for, and whether there are none: pre-warms wait for them.
+        self._demand_starts = 0
+        self._no_demand_starts = asyncio.Event()
+        self._no_demand_starts.set()
         self._closing = False
         #: Below this much available memory (MB), idle sandboxes are evicted; 0 turns it off.
         self.memory_floor_mb = memory_floor_mb
@@ -252,6 +256,8 @@ class LocalExecutor(Executor):
         while not self._closing and len(self._idle.get(key, ())) < count and time.monotonic() < until:
             if self._memory_shortfall() > 0:
                 return  # it would be the first evicted
+            if not await self._after_demand_starts(until):
+                return
             try:
                 sandbox, failure = await self._cold_start(spec, ON_DEMAND_INIT)
             except Exception as exc:
@@ -265,6 +271,18 @@ class LocalExecutor(Executor):
             self._init_logs[sandbox] = init_log
             self._prewarm_until[sandbox] = until
             self._idle[key].append(sandbox)
+
+    async def _after_demand_starts(self, until: float) -> bool:
+        """Wait until no invocation waits for a cold start; False if ``until`` (monotonic) comes
+        first. Cold starts queue at the runtime's zygote, so a speculative one started during a
+        burst would delay the burst's own, which invocations are waiting for."""
+        if self._no_demand_starts.is_set():
+            return True
+        try:
+            await asyncio.wait_for(self._no_demand_starts.wait(), max(0.0, until - time.monotonic()))
+        except TimeoutError:
+            return False
+        return not self._closing
 
     def relieve_memory(self, now: float) -> int:
         """While available memory is under the floor, stop idle on-demand sandboxes, the ones whose
@@ -339,7 +357,14 @@ class LocalExecutor(Executor):
         cold = sandbox is None
         if sandbox is None:
             self.relieve_memory(time.monotonic())  # room for this one before it has to start
-            sandbox, failure = await self._cold_start(spec, request.initialization_type, request.request_id)
+            self._demand_starts += 1
+            self._no_demand_starts.clear()
+            try:
+                sandbox, failure = await self._cold_start(spec, request.initialization_type, request.request_id)
+            finally:
+                self._demand_starts -= 1
+                if not self._demand_starts:
+                    self._no_demand_starts.set()
             init_log = sandbox.read_log()
             if failure is not None:
                 return self._finish(sandbox, spec, request, failure, init_log, b"", 0.0, start_wall, cold)
