@@ -113,8 +113,9 @@ def test_a_table_streams_shard_is_delivered_by_one_server_and_taken_over_when_it
     other = "two" if holder == "one" else "one"
 
     def delivered() -> list[tuple[str, str, int]]:
+        """What both delivered, the first holder's first: the order the shard went through them."""
         with servers["one"].lock, servers["two"].lock:
-            return servers["one"].seen + servers["two"].seen
+            return servers[holder].seen + servers[other].seen
 
     written: list[str] = []
 
