@@ -14,9 +14,10 @@ Per batch size, on one 4-shard stream:
    batch (the pollers of a new mapping start up to a reconcile period after CreateEventSourceMapping;
    that start-up time is reported on its own).
 3. **ceiling**: this process reads the same records (with the primer) from the stream's SQLite file, batch by batch and
-   shard by shard, builds each batch's Kinesis event with Squall's own event code and invokes a no-op
-   function once per batch in one warm sandbox of an in-process Platform (the call the delivery
-   engine makes): SQLite read + event build + one sandbox round trip, nothing else.
+   shard by shard, encodes each batch as the delivery engine does (rows the sandbox turns into the
+   Kinesis event) and invokes a no-op function once per batch in one warm sandbox of an in-process
+   Platform (the call the delivery engine makes): SQLite read + batch encoding + one sandbox round
+   trip, nothing else.
 """
 
 from __future__ import annotations
@@ -354,7 +355,7 @@ async def _ceiling(db_path: Path, stream: str, stream_arn: str, batch_size: int)
     from squall.config import Settings
     from squall.models import FunctionConfig
     from squall.platform import Platform
-    from squall.services.streams.events import kinesis_event
+    from squall.services.streams.events import kinesis_batch, shape
     from squall.services.streams.service import StoredRecord
 
     name = "bench-ceiling"
@@ -388,9 +389,12 @@ async def _ceiling(db_path: Path, stream: str, stream_arn: str, batch_size: int)
                         if not rows:
                             break
                         batch = [StoredRecord(r[0], r[1], bytes(r[2]), r[3]) for r in rows]
-                        event = kinesis_event(batch, shard_id, stream_arn, REGION, ROLE)
                         _, result = await platform.invoker.invoke(
-                            function, json.dumps(event).encode(), trigger="kinesis", wait=True
+                            function,
+                            kinesis_batch(batch),
+                            trigger="kinesis",
+                            wait=True,
+                            shape=shape(shard_id, stream_arn, REGION, ROLE),
                         )
                         if result.function_error:
                             raise BenchError(f"ceiling invoke failed: {result.payload[:300]!r}")

@@ -6,6 +6,8 @@ process boundary (a sandbox pipe, a Ray task) unchanged.
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 LATEST = "$LATEST"
@@ -114,6 +116,9 @@ class InvokeRequest(msgspec.Struct, kw_only=True):
     trace_id: str = ""
     trigger: str = "api"
     initialization_type: str = "on-demand"
+    #: How the sandbox builds the event from ``payload`` (``squall.runtime.bootstrap.batch_events``);
+    #: None when the payload is the event itself.
+    shape: dict[str, Any] | None = None
 
 
 class Usage(msgspec.Struct, kw_only=True):

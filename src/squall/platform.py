@@ -345,12 +345,17 @@ class Platform:
         """An async invoke on Squall's own behalf (a destination function)."""
         await self.invoke(name, qualifier, payload, "Event", trigger="destination")
 
-    async def invoke_for_mapping(self, mapping: EventSourceMapping, payload: bytes) -> tuple[str | None, bytes, str]:
-        """Invoke a mapping's function synchronously with one batch, waiting for a concurrency slot."""
+    async def invoke_for_mapping(
+        self, mapping: EventSourceMapping, payload: bytes, shape: dict[str, Any] | None
+    ) -> tuple[str | None, bytes, str]:
+        """Invoke a mapping's function synchronously with one batch, waiting for a concurrency slot
+        (``shape``: how the sandbox builds the event from ``payload``; None when it is the event)."""
         name, _, qualifier = mapping.function_arn.split(":function:", 1)[1].partition(":")
         config = await self.invoker.resolve(name, qualifier or None)
         trigger = mapping.event_source_arn.split(":", 3)[2]  # kinesis, sqs or dynamodb
-        _, result = await self.invoker.invoke(config, payload, qualifier=qualifier or None, trigger=trigger, wait=True)
+        _, result = await self.invoker.invoke(
+            config, payload, qualifier=qualifier or None, trigger=trigger, wait=True, shape=shape
+        )
         return result.function_error, result.payload, config.version
 
     async def function_timeout(self, function_arn: str) -> int:

@@ -7,12 +7,14 @@ runs the shim as a ``provided.al2023`` function's ``bootstrap``."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import os
 import re
 import shutil
 import subprocess
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -266,3 +268,36 @@ def test_runtime_names_map_to_the_installed_node(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("SQUALL_NODE", "/nonexistent/node")
     with pytest.raises(InvalidParameterValue, match=r"needs Node.js 18 or newer \(no working node found\)"):
         node.find_node("nodejs18.x")
+
+
+def test_a_kinesis_batch_reaches_a_node_handler_as_lambda_s_event(lam: Any, squall: Any, make_function: Any) -> None:
+    """Squall sends a stream batch to the sandbox as rows; over the Runtime API a Node handler
+    still gets Lambda's whole Kinesis event."""
+    code = "exports.handler = async (event) => { console.log('EVENT ' + JSON.stringify(event)); };"
+    deploy(make_function, "node-kinesis", {"index.js": code}, "index.handler")
+    kinesis, logs = squall.client("kinesis"), squall.client("logs")
+    kinesis.create_stream(StreamName="node-src", ShardCount=1)
+    arn = kinesis.describe_stream_summary(StreamName="node-src")["StreamDescriptionSummary"]["StreamARN"]
+    mapping = lam.create_event_source_mapping(
+        EventSourceArn=arn, FunctionName="node-kinesis", StartingPosition="TRIM_HORIZON", BatchSize=10
+    )
+    put = [kinesis.put_record(StreamName="node-src", Data=data, PartitionKey="pk") for data in (b"\x00one", b"two")]
+    deadline = time.monotonic() + 30
+    events: list[dict[str, Any]] = []
+    while sum(len(e["Records"]) for e in events) < 2 and time.monotonic() < deadline:
+        with contextlib.suppress(logs.exceptions.ResourceNotFoundException):
+            found = logs.filter_log_events(logGroupName="/aws/lambda/node-kinesis", filterPattern="EVENT")["events"]
+            events = [json.loads(e["message"].split("EVENT ", 1)[1]) for e in found]
+        time.sleep(0.1)
+    lam.delete_event_source_mapping(UUID=mapping["UUID"])
+    records = [record for event in events for record in event["Records"]]
+    assert [base64.b64decode(r["kinesis"]["data"]) for r in records] == [b"\x00one", b"two"]
+    assert [r["kinesis"]["sequenceNumber"] for r in records] == [p["SequenceNumber"] for p in put]
+    first = records[0]
+    assert first["eventID"] == f"{put[0]['ShardId']}:{put[0]['SequenceNumber']}"
+    assert first["eventSourceARN"] == arn and first["eventSource"] == "aws:kinesis"
+    assert first["kinesis"]["partitionKey"] == "pk" and first["kinesis"]["kinesisSchemaVersion"] == "1.0"
+    assert set(first) == {
+        "kinesis", "eventSource", "eventVersion", "eventID", "eventName", "invokeIdentityArn", "awsRegion",
+        "eventSourceARN",
+    }  # fmt: skip

@@ -6,13 +6,14 @@ received and never deleted (after its visibility timeout)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
+from squall.runtime.bootstrap import batch_events
 from squall.services.queues.models import Counts
 from squall.sources.mappings import EventSourceMapping
 from squall.sources.queues import QueueMappings, lease_name
@@ -63,8 +64,8 @@ class Server:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.frozen = False
 
-    async def invoke(self, mapping: EventSourceMapping, payload: bytes) -> tuple[str | None, bytes, str]:
-        records = json.loads(payload)["Records"]
+    async def invoke(self, mapping: EventSourceMapping, payload: bytes, shape: Any) -> tuple[str | None, bytes, str]:
+        records = batch_events.event_of(shape, payload)["Records"]
         d = self.deliveries
         with d.lock:
             d.running[self.name] += 1

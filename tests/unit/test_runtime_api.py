@@ -23,6 +23,8 @@ import pytest
 from squall.config import RESPONSE_PAYLOAD_LIMIT
 from squall.runtime.bootstrap import frames
 from squall.runtime.bootstrap.runtime_api import RuntimeApi
+from squall.services.streams.events import kinesis_batch, kinesis_event, shape
+from squall.services.streams.service import StoredRecord
 
 BASE = "/2018-06-01/runtime"
 
@@ -114,6 +116,15 @@ def test_next_blocks_until_an_event_and_sends_every_header(rapi: Harness) -> Non
     assert response.getheader("Content-Type") == "application/json"
     ready, _ = rapi.frame()  # the first next ends init
     assert ready["t"] == "ready" and ready["error_type"] is None and ready["init_ms"] >= 0
+
+
+def test_a_batch_sent_as_rows_is_served_as_its_whole_event(rapi: Harness) -> None:
+    records = [StoredRecord(seq=7, partition_key="k", data=b"\x00hi", arrival=1700000000.1234)]
+    arn = "arn:aws:kinesis:us-east-1:000000000000:stream/s"
+    rapi.event("id-1", kinesis_batch(records), shape=shape("shardId-000000000000", arn, "us-east-1", "arn:r"))
+    status, body, _ = rapi.request("GET", "/invocation/next")
+    assert status == 200
+    assert json.loads(body) == kinesis_event(records, "shardId-000000000000", arn, "us-east-1", "arn:r")
 
 
 def test_response_is_accepted_and_forwarded(rapi: Harness) -> None:

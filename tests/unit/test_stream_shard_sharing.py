@@ -6,15 +6,16 @@ over once its leases expire, from the checkpoints, without losing a record or br
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from squall.runtime.bootstrap import batch_events
 from squall.services.streams.service import StreamService, sequence
 from squall.sources import streams as supervisor_module
 from squall.sources.mappings import EventSourceMapping, MappingStore
@@ -38,8 +39,8 @@ class Server:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 
-    async def invoke(self, _: EventSourceMapping, payload: bytes) -> tuple[str | None, bytes, str]:
-        records = json.loads(payload)["Records"]
+    async def invoke(self, _: EventSourceMapping, payload: bytes, shape: Any) -> tuple[str | None, bytes, str]:
+        records = batch_events.event_of(shape, payload)["Records"]
         with self.lock:
             self.seen += [(self.name, r["eventID"].split(":")[0], int(r["kinesis"]["sequenceNumber"])) for r in records]
         await asyncio.sleep(0.01)

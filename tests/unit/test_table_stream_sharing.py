@@ -6,14 +6,15 @@ backstop); and when the holder dies, the other takes the shard over from the sha
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from squall.runtime.bootstrap import batch_events
 from squall.services.tables import changes
 from squall.services.tables.service import TableService, WriteOp
 from squall.services.tables.streams import TableStreams
@@ -36,8 +37,8 @@ ACCOUNT, REGION = "000000000000", "us-east-1"
 class TableServer(Server):
     """A server whose function records (server, item key, sequence number) of each table stream record."""
 
-    async def invoke(self, _: EventSourceMapping, payload: bytes) -> tuple[str | None, bytes, str]:
-        records = json.loads(payload)["Records"]
+    async def invoke(self, _: EventSourceMapping, payload: bytes, shape: Any) -> tuple[str | None, bytes, str]:
+        records = batch_events.event_of(shape, payload)["Records"]
         with self.lock:
             self.seen += [
                 (self.name, r["dynamodb"]["Keys"]["pk"]["S"], int(r["dynamodb"]["SequenceNumber"])) for r in records

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from squall.runtime.bootstrap import batch_events
 from squall.services.streams.events import kinesis_event
 from squall.services.streams.service import StreamService, sequence
 from squall.services.tables import changes
@@ -71,9 +72,9 @@ def test_kinesis_source_is_the_engine_as_it_was(kinesis: StreamService) -> None:
     records = source.read(arn, shard.shard_id, shard.start_seq, 10)
     assert [r.data for r in records] == [b'{"a": 1}', b"raw"]
     assert source.latest(arn) == records[-1].seq
-    assert source.event(records, shard.shard_id, arn, ROLE) == kinesis_event(
-        records, shard.shard_id, arn, "us-east-1", ROLE
-    )
+    body, shape = source.payload(records, shard.shard_id, arn, ROLE, None)
+    assert shape is not None  # the sandbox builds the event from rows
+    assert batch_events.event(shape, body) == kinesis_event(records, shard.shard_id, arn, "us-east-1", ROLE)
     assert source.view(records[0]) == kinesis_view("k", b'{"a": 1}')
     assert source.sequence(records[0].seq) == sequence(records[0].seq)
 
@@ -92,7 +93,10 @@ def test_table_source_reads_the_change_log(tables: TableService) -> None:
     # Lanes keep order per partition key: for a table, per item.
     assert records[0].partition_key == records[2].partition_key != records[1].partition_key
     assert source.read(arn, shard.shard_id, records[1].seq, 10) == records[1:]
-    event = source.event(records, shard.shard_id, arn, ROLE)
+    body, shape = source.payload(records, shard.shard_id, arn, ROLE, {"window": "w"})
+    assert shape is None  # a table stream's event travels whole
+    event = json.loads(body)
+    assert event.pop("window") == "w"
     assert [r["eventName"] for r in event["Records"]] == ["INSERT", "INSERT", "MODIFY"]
     assert [r["dynamodb"]["SequenceNumber"] for r in event["Records"]] == [source.sequence(r.seq) for r in records]
     assert all(r["eventSourceARN"] == arn for r in event["Records"])
@@ -125,7 +129,8 @@ def run_poller(
     failures: list[dict[str, Any]] = []
     done = asyncio.Event()
 
-    async def invoke(_: EventSourceMapping, payload: bytes) -> tuple[str | None, bytes, str]:
+    async def invoke(_: EventSourceMapping, payload: bytes, shape: Any) -> tuple[str | None, bytes, str]:
+        assert shape is None  # a table stream's event travels whole
         event = json.loads(payload)
         calls.append([r["dynamodb"]["SequenceNumber"] for r in event["Records"]])
         if len(calls) >= wanted:

@@ -377,6 +377,8 @@ class LocalExecutor(Executor):
             "cc": request.client_context,
             "ci": request.cognito_identity,
         }
+        if request.shape is not None:
+            header["shape"] = request.shape
         started = time.monotonic()
         try:
             outcome = await sandbox.invoke(header, request.payload, spec.timeout_s, stream)

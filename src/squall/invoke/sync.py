@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 from squall import ids
 from squall.aliases import AliasRegistry, is_alias
@@ -85,9 +86,11 @@ class Invoker:
         wait: bool = False,
         request_id: str | None = None,
         stream: ResponseStream | None = None,
+        shape: dict[str, Any] | None = None,
     ) -> tuple[InvokeRequest, InvokeResult]:
         """Run one invocation. Over the concurrency limit: throttle, or wait when ``wait``. A
-        response the function streams goes to ``stream`` as it comes, when given."""
+        response the function streams goes to ``stream`` as it comes, when given. ``shape``: how the
+        sandbox builds the event from ``payload`` (a stream batch's rows), None when it is the event."""
         if wait:
             slot = await self.limiter.take(config.name, config.version)
         else:
@@ -103,6 +106,7 @@ class Invoker:
             client_context=client_context,
             trace_id=ids.trace_id(),
             trigger=trigger,
+            shape=shape,
         )
         self.running[config.name] += 1
         try:

@@ -14,7 +14,9 @@ wrote it. The SQL is written once, with ``?`` placeholders, like the stream serv
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -56,6 +58,12 @@ class EventSourceMapping(msgspec.Struct, kw_only=True):
     filter_patterns: list[str] = msgspec.field(default_factory=list)
     last_modified: float = 0.0
     last_processing_result: str = "No records processed"
+
+
+#: Invokes a mapping's function with a batch: (mapping, body, ``shape``) -> (function error or None,
+#: response payload, executed version). ``shape`` says how the sandbox builds the event from the
+#: body (see ``squall.runtime.bootstrap.batch_events``); None when the body is the event itself.
+Invoke = Callable[[EventSourceMapping, bytes, dict[str, Any] | None], Awaitable[tuple[str | None, bytes, str]]]
 
 
 def schema(blob: str, int64: str) -> list[str]:

@@ -32,7 +32,7 @@ from squall.services.queues.events import sqs_event, sqs_record
 from squall.services.queues.models import Received
 from squall.services.queues.service import QueueService
 from squall.sources.filters import matches_any, parse_filters
-from squall.sources.mappings import EventSourceMapping, MappingStore
+from squall.sources.mappings import EventSourceMapping, Invoke, MappingStore
 from squall.sources.owner import new_owner, owner_alive
 from squall.stores.base import LeaseStore
 
@@ -56,8 +56,6 @@ RECEIVE_CHUNK = 1000
 LEASE_TTL_S = 30.0
 LEASE_RENEWALS = 6
 
-#: Invokes the mapping's function with an event: (function error or None, response payload, executed version).
-Invoke = Callable[[EventSourceMapping, bytes], Awaitable[tuple[str | None, bytes, str]]]
 #: The function's timeout in seconds, by function ARN.
 FunctionTimeout = Callable[[str], Awaitable[int]]
 
@@ -200,7 +198,9 @@ class QueuePoller:
             if not batch:
                 return
         try:
-            error, payload, _ = await self.invoke(self.mapping, msgspec.json.encode(sqs_event(batch, arn, region)))
+            error, payload, _ = await self.invoke(
+                self.mapping, msgspec.json.encode(sqs_event(batch, arn, region)), None
+            )
         except Exception:
             log.exception("mapping %s: could not invoke the function", self.mapping.uuid)
             return  # the messages become visible again when their visibility timeout ends

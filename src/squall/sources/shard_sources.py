@@ -2,7 +2,7 @@
 
 The supervisor and its pollers only see shards, integer positions and :class:`StoredRecord`s; a
 ``ShardSource`` says how to list a source's shards, read one from a position, spell a position as a
-sequence number, show a record to the filters, build the function's event, and name the failure
+sequence number, show a record to the filters, encode a batch for the function, and name the failure
 record's batch info. Records keep their order per ``partition_key`` across lanes: for a table stream
 that is the item's keys.
 """
@@ -13,7 +13,9 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from squall.services.streams.events import kinesis_event
+import msgspec
+
+from squall.services.streams.events import kinesis_batch, shape
 from squall.services.streams.service import Shard, StoredRecord, StreamService, sequence
 from squall.services.tables import changes
 from squall.services.tables.streams import TableStreams
@@ -53,7 +55,12 @@ class ShardSource(Protocol):
         """What the mapping's filters see of a record."""
         ...
 
-    def event(self, records: Sequence[StoredRecord], shard_id: str, arn: str, role_arn: str) -> dict[str, Any]: ...
+    def payload(
+        self, records: Sequence[StoredRecord], shard_id: str, arn: str, role_arn: str, extra: dict[str, Any] | None
+    ) -> tuple[bytes, dict[str, Any] | None]:
+        """A batch for the function, with ``extra`` top-level event fields (a window's): the body, and
+        the ``shape`` the sandbox builds the event from (None: the body is the event itself)."""
+        ...
 
 
 def stream_name(arn: str) -> str:
@@ -93,8 +100,10 @@ class KinesisSource:
     def view(self, record: StoredRecord) -> dict[str, Any]:
         return kinesis_view(record.partition_key, record.data)
 
-    def event(self, records: Sequence[StoredRecord], shard_id: str, arn: str, role_arn: str) -> dict[str, Any]:
-        return kinesis_event(records, shard_id, arn, self.region, role_arn)
+    def payload(
+        self, records: Sequence[StoredRecord], shard_id: str, arn: str, role_arn: str, extra: dict[str, Any] | None
+    ) -> tuple[bytes, dict[str, Any] | None]:
+        return kinesis_batch(records, extra), shape(shard_id, arn, self.region, role_arn)
 
 
 class TableStreamSource:
@@ -130,5 +139,8 @@ class TableStreamSource:
     def view(self, record: StoredRecord) -> dict[str, Any]:
         return dynamodb_view(changes.lambda_record(json.loads(record.data), ""))
 
-    def event(self, records: Sequence[StoredRecord], shard_id: str, arn: str, role_arn: str) -> dict[str, Any]:
-        return changes.dynamodb_event([json.loads(r.data) for r in records], arn)
+    def payload(
+        self, records: Sequence[StoredRecord], shard_id: str, arn: str, role_arn: str, extra: dict[str, Any] | None
+    ) -> tuple[bytes, dict[str, Any] | None]:
+        event = changes.dynamodb_event([json.loads(r.data) for r in records], arn)
+        return msgspec.json.encode(event | extra if extra else event), None

@@ -21,11 +21,9 @@ import zlib
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
-import msgspec
-
 from squall.services.streams.service import Shard, StoredRecord
 from squall.sources.filters import matches_any, parse_filters
-from squall.sources.mappings import EventSourceMapping, MappingStore
+from squall.sources.mappings import EventSourceMapping, Invoke, MappingStore
 from squall.sources.shard_sources import ShardSource
 from squall.sources.windows import Window, state_of
 
@@ -39,8 +37,6 @@ RETRY_BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0)
 #: Records per read query; bounds memory when records are large.
 READ_PAGE = 500
 
-#: Invokes the mapping's function with an event: (function error or None, response payload, executed version).
-Invoke = Callable[[EventSourceMapping, bytes], Awaitable[tuple[str | None, bytes, str]]]
 #: Sends a failure record to an OnFailure destination (by ARN).
 Deliver = Callable[[str, bytes], Awaitable[None]]
 
@@ -214,7 +210,7 @@ class ShardPoller:
         while True:
             attempts += 1
             try:
-                error, _, _ = await self.invoke(self.mapping, json.dumps(event).encode())
+                error, _, _ = await self.invoke(self.mapping, json.dumps(event).encode(), None)
             except Exception:
                 log.exception("mapping %s: could not invoke the function", self.mapping.uuid)
                 await asyncio.sleep(RETRY_BACKOFF_S[-1])
@@ -230,12 +226,14 @@ class ShardPoller:
         pending = [records]
         while pending:
             batch = pending.pop(0)
-            event = self.source.event(batch, self.shard.shard_id, self.mapping.event_source_arn, self.role_arn)
-            if self._window is not None:
-                event |= self._window.fields(self.shard.shard_id, self.mapping.event_source_arn)
+            window = self._window
+            extra = window.fields(self.shard.shard_id, self.mapping.event_source_arn) if window is not None else None
+            body, shape = self.source.payload(
+                batch, self.shard.shard_id, self.mapping.event_source_arn, self.role_arn, extra
+            )
             self.iterator_age_ms = int((time.time() - batch[-1].arrival) * 1000)
             try:
-                error, payload, version = await self.invoke(self.mapping, msgspec.json.encode(event))
+                error, payload, version = await self.invoke(self.mapping, body, shape)
             except Exception:
                 # The batch never reached the function: retried, without counting against the retries.
                 log.exception("mapping %s: could not invoke the function", self.mapping.uuid)

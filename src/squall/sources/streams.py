@@ -24,10 +24,10 @@ import logging
 import math
 from collections.abc import Sequence
 
-from squall.sources.mappings import EventSourceMapping, MappingStore
+from squall.sources.mappings import EventSourceMapping, Invoke, MappingStore
 from squall.sources.owner import new_owner, owner_alive
 from squall.sources.shard_sources import ShardSource, stream_name
-from squall.sources.stream_poller import POLL_INTERVAL_S, Deliver, Invoke, ShardPoller
+from squall.sources.stream_poller import POLL_INTERVAL_S, Deliver, ShardPoller
 from squall.stores.base import LeaseStore
 
 __all__ = ["StreamMappings", "stream_name"]

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, BinaryIO
 
-from squall.runtime.bootstrap import frames
+from squall.runtime.bootstrap import batch_events, frames
 
 PREFIX = "/2018-06-01/runtime/"
 _INVOCATION_RE = re.compile(r"/2018-06-01/runtime/invocation/([^/]+)/(response|error)")
@@ -118,7 +118,10 @@ class RuntimeApi:
         return int(server.server_address[1])
 
     def push(self, header: dict[str, Any], body: bytes) -> None:
-        """An invocation from Squall, for the next ``GET .../next``."""
+        """An invocation from Squall, for the next ``GET .../next`` (a batch sent as rows becomes its event here)."""
+        shape = header.get("shape")
+        if shape:
+            body = batch_events.event_json(shape, body)
         with self._cond:
             self._events.append((header, body))
             self._cond.notify()

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, BinaryIO, TextIO
 
-from squall.runtime.bootstrap import frames
+from squall.runtime.bootstrap import batch_events, frames
 
 Handler = Callable[[Any, Any], Any]
 
@@ -280,7 +280,7 @@ def _invoke(handler: Handler, header: dict[str, Any], body: bytes) -> tuple[byte
     else:
         os.environ.pop("_X_AMZN_TRACE_ID", None)
     try:
-        event = json.loads(body) if body else None
+        event = batch_events.event_of(header.get("shape"), body)
     except ValueError as exc:
         message = f"Unable to unmarshal input: {exc}"
         _log_error("Runtime.UnmarshalError", message, [], None)

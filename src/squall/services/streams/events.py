@@ -2,6 +2,8 @@
 
 Keys, nesting and value types follow the samples AWS's own libraries ship (``data`` base64,
 ``approximateArrivalTimestamp`` epoch seconds as a float, ``eventID`` = ``<shard>:<sequence>``).
+The delivery engine sends a batch as rows (:func:`kinesis_batch`) that the sandbox turns into this
+event (:mod:`squall.runtime.bootstrap.batch_events`); :func:`kinesis_event` builds it here.
 """
 
 from __future__ import annotations
@@ -10,32 +12,29 @@ import base64
 from collections.abc import Sequence
 from typing import Any
 
-from squall.services.streams.service import StoredRecord, sequence
+import msgspec
+
+from squall.runtime.bootstrap.batch_events import kinesis_records, kinesis_shape
+from squall.services.streams.service import StoredRecord
+from squall.services.streams.shards import SEQUENCE_BASE
+
+_ENCODER = msgspec.json.Encoder()
 
 
-def kinesis_record(record: StoredRecord, shard_id: str, stream_arn: str, region: str, role_arn: str) -> dict[str, Any]:
-    """One record of a Kinesis event."""
-    number = sequence(record.seq)
-    return {
-        "kinesis": {
-            "kinesisSchemaVersion": "1.0",
-            "partitionKey": record.partition_key,
-            "sequenceNumber": number,
-            "data": base64.b64encode(record.data).decode(),
-            "approximateArrivalTimestamp": round(record.arrival, 3),
-        },
-        "eventSource": "aws:kinesis",
-        "eventVersion": "1.0",
-        "eventID": f"{shard_id}:{number}",
-        "eventName": "aws:kinesis:record",
-        "invokeIdentityArn": role_arn,
-        "awsRegion": region,
-        "eventSourceARN": stream_arn,
-    }
+def shape(shard_id: str, stream_arn: str, region: str, role_arn: str) -> dict[str, Any]:
+    """What a batch's rows stand for: the frame header that has the sandbox build the event."""
+    return kinesis_shape(shard_id, stream_arn, region, role_arn, SEQUENCE_BASE)
+
+
+def kinesis_batch(records: Sequence[StoredRecord], extra: dict[str, Any] | None = None) -> bytes:
+    """One batch as rows (msgspec writes the data base64), with ``extra`` top-level event fields."""
+    rows = {"Records": [(r.seq, r.partition_key, r.data, r.arrival) for r in records]}
+    return _ENCODER.encode(rows | extra if extra else rows)
 
 
 def kinesis_event(
     records: Sequence[StoredRecord], shard_id: str, stream_arn: str, region: str, role_arn: str
 ) -> dict[str, Any]:
     """The ``{"Records": [...]}`` event of one batch from one shard."""
-    return {"Records": [kinesis_record(r, shard_id, stream_arn, region, role_arn) for r in records]}
+    rows = [(r.seq, r.partition_key, base64.b64encode(r.data).decode(), r.arrival) for r in records]
+    return {"Records": kinesis_records(rows, shape(shard_id, stream_arn, region, role_arn))}

@@ -33,7 +33,6 @@ from squall.stores.sql import Connection, shared_secret
 ITERATOR_TTL_MS = 300_000
 DEFAULT_RETENTION_HOURS = 24
 ON_DEMAND_SHARDS = 4
-_SEQUENCE_BASE = int(shards.sequence_number(0))
 
 
 @dataclass(eq=False)
@@ -82,12 +81,12 @@ def sequence(counter: int) -> str:
 
 def counter_of(sequence_number: str) -> int:
     """The counter behind a sequence number; InvalidArgument for anything that is not one."""
-    if not sequence_number.isdigit() or int(sequence_number) < _SEQUENCE_BASE:
+    if not sequence_number.isdigit() or int(sequence_number) < shards.SEQUENCE_BASE:
         raise InvalidArgument(
             f"StartingSequenceNumber {sequence_number} used in GetShardIterator on shard "
             "is not a valid sequence number."
         )
-    return int(sequence_number) - _SEQUENCE_BASE
+    return int(sequence_number) - shards.SEQUENCE_BASE
 
 
 class StreamService:

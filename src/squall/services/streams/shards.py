@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 
 HASH_KEY_SPACE = 2**128
+#: The sequence number of a stream's first record; the n-th record's is this plus n.
+SEQUENCE_BASE = 49_590_000_000_000_000_000_000_000_000_000_000_000_000_000_000_000_000_000
 
 
 def hash_key(partition_key: str, explicit_hash_key: str | None = None) -> int:
@@ -28,4 +30,4 @@ def shard_id(index: int) -> str:
 
 def sequence_number(counter: int) -> str:
     """A Kinesis-looking sequence number: increasing decimal strings, unique per stream."""
-    return str(49_590_000_000_000_000_000_000_000_000_000_000_000_000_000_000_000_000_000 + counter)
+    return str(SEQUENCE_BASE + counter)
