@@ -4,9 +4,12 @@ import json
 import os
 from pathlib import Path
 
+import msgspec
 import pytest
 
-from squall.services.streams.events import kinesis_event
+from squall.runtime.bootstrap import batch_events
+from squall.services.streams.events import kinesis_batch, kinesis_event, record_size
+from squall.services.streams.events import shape as batch_shape
 from squall.services.streams.service import StoredRecord
 from squall.sources.stream_poller import MAX_BATCH_BYTES, _batches, _lanes
 from squall.sources.windows import MAX_STATE_BYTES, Window, state_of
@@ -62,16 +65,41 @@ def test_lanes_keep_each_partition_key_in_order() -> None:
     assert _lanes(records, 1) == [records] and _lanes([], 4) == []
 
 
+ARN = "arn:aws:kinesis:us-east-1:123456789012:stream/lambda-stream"
+ROLE = "arn:aws:iam::123456789012:role/squall-event-source"
+SHARD = "shardId-000000000006"
+
+
 def test_batches_respect_count_and_six_megabytes() -> None:
+    size = record_size(SHARD, ARN, "us-east-1", ROLE)
+    room = MAX_BATCH_BYTES - 16
     small = [record(i) for i in range(25)]
-    assert [len(b) for b in _batches(small, 10)] == [10, 10, 5]
+    assert [len(b) for b in _batches(small, 10, size, room)] == [10, 10, 5]
     big = [record(i, size=1024 * 1024) for i in range(12)]
-    batches = _batches(big, 100)
+    batches = _batches(big, 100, size, room)
     assert sum(len(b) for b in batches) == 12 and len(batches) > 1
     for batch in batches:
         assert sum(len(r.data) * 4 // 3 for r in batch) <= MAX_BATCH_BYTES
     huge = [record(0, size=MAX_BATCH_BYTES)]
-    assert _batches(huge, 10) == [huge]  # one record alone always forms a batch
+    assert _batches(huge, 10, size, room) == [huge]  # one record alone always forms a batch
+
+
+def test_a_batch_of_small_records_is_split_by_its_whole_event_size() -> None:
+    """Each record's keys and ARNs count: 10,000 records of 100 bytes make a 6.9 MB event, so two
+    batches, each as close under 6 MB as the records allow."""
+    size = record_size(SHARD, ARN, "us-east-1", ROLE)
+    keys = ["k", 'quote"and\\slash', "ключ", "tab\there"]
+    records = [record(i, key=f"{keys[i % 4]}{i}", size=100, arrival=1700000000.1 + i / 7) for i in range(10_000)]
+    shape = batch_shape(SHARD, ARN, "us-east-1", ROLE)
+    for one in records[:8]:
+        encoded = len(msgspec.json.encode(batch_events.event(shape, kinesis_batch([one]))["Records"][0]))
+        assert 0 <= size(one) - (encoded + 1) <= 3  # exact but for the arrival's digits
+    batches = _batches(records, 10_000, size, MAX_BATCH_BYTES - 16)
+    assert [len(b) for b in batches] == [len(batches[0]), 10_000 - len(batches[0])] and len(batches[0]) < 10_000
+    for batch in batches:
+        event = msgspec.json.encode(batch_events.event(shape, kinesis_batch(batch)))
+        assert len(event) <= MAX_BATCH_BYTES
+    assert len(msgspec.json.encode(batch_events.event(shape, kinesis_batch(batches[0])))) > MAX_BATCH_BYTES - 4000
 
 
 def test_sample_path_exists_in_ci() -> None:

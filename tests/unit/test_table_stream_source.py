@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from squall.runtime.bootstrap import batch_events
@@ -97,6 +98,9 @@ def test_table_source_reads_the_change_log(tables: TableService) -> None:
     assert shape is None  # a table stream's event travels whole
     event = json.loads(body)
     assert event.pop("window") == "w"
+    size = source.sizer(shard.shard_id, arn, ROLE)
+    for stored, sent in zip(records, event["Records"], strict=True):
+        assert size(stored) >= len(msgspec.json.encode(sent)) + 1  # never under what it takes in the event
     assert [r["eventName"] for r in event["Records"]] == ["INSERT", "INSERT", "MODIFY"]
     assert [r["dynamodb"]["SequenceNumber"] for r in event["Records"]] == [source.sequence(r.seq) for r in records]
     assert all(r["eventSourceARN"] == arn for r in event["Records"])

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from squall.services.streams.events import kinesis_batch, shape
+from squall.services.streams.events import kinesis_batch, record_size, shape
 from squall.services.streams.service import Shard, StoredRecord, StreamService, sequence
 from squall.services.tables import changes
 from squall.services.tables.streams import TableStreams
@@ -53,6 +53,10 @@ class ShardSource(Protocol):
 
     def view(self, record: StoredRecord) -> dict[str, Any]:
         """What the mapping's filters see of a record."""
+        ...
+
+    def sizer(self, shard_id: str, arn: str, role_arn: str) -> Callable[[StoredRecord], int]:
+        """How many bytes a record of the shard takes in the function's event (batches stay under 6 MB)."""
         ...
 
     def payload(
@@ -100,6 +104,9 @@ class KinesisSource:
     def view(self, record: StoredRecord) -> dict[str, Any]:
         return kinesis_view(record.partition_key, record.data)
 
+    def sizer(self, shard_id: str, arn: str, role_arn: str) -> Callable[[StoredRecord], int]:
+        return record_size(shard_id, arn, self.region, role_arn)
+
     def payload(
         self, records: Sequence[StoredRecord], shard_id: str, arn: str, role_arn: str, extra: dict[str, Any] | None
     ) -> tuple[bytes, dict[str, Any] | None]:
@@ -138,6 +145,15 @@ class TableStreamSource:
 
     def view(self, record: StoredRecord) -> dict[str, Any]:
         return dynamodb_view(changes.lambda_record(json.loads(record.data), ""))
+
+    def sizer(self, shard_id: str, arn: str, role_arn: str) -> Callable[[StoredRecord], int]:
+        # The stored change record (JSON), plus the source ARN the event adds and a comma.
+        overhead = len(msgspec.json.encode({"eventSourceARN": arn})) + 1
+
+        def size(record: StoredRecord) -> int:
+            return len(record.data) + overhead
+
+        return size
 
     def payload(
         self, records: Sequence[StoredRecord], shard_id: str, arn: str, role_arn: str, extra: dict[str, Any] | None

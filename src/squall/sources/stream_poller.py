@@ -25,7 +25,7 @@ from squall.services.streams.service import Shard, StoredRecord
 from squall.sources.filters import matches_any, parse_filters
 from squall.sources.mappings import EventSourceMapping, Invoke, MappingStore
 from squall.sources.shard_sources import ShardSource
-from squall.sources.windows import Window, state_of
+from squall.sources.windows import MAX_STATE_BYTES, Window, state_of
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,10 @@ class ShardPoller:
         self._filters = parse_filters({"Filters": [{"Pattern": p} for p in mapping.filter_patterns]})
         self._recorded_result: str | None = None
         self._window: Window | None = None
+        self._size = source.sizer(shard.shard_id, mapping.event_source_arn, role_arn)
+        #: Bytes of records an event may hold: 6 MB less ``{"Records":[]}``, and a window's fields
+        #: with the largest state it may carry.
+        self._room = MAX_BATCH_BYTES - 16 - (MAX_STATE_BYTES + 1024 if self.windowed else 0)
 
     def hand_over(self, task: asyncio.Task[None]) -> None:
         """End this poller (running as ``task``) without repeating a batch: now when it is between
@@ -178,7 +182,7 @@ class ShardPoller:
         )
 
     async def _deliver_lane(self, records: list[StoredRecord]) -> None:
-        for batch in _batches(records, self.mapping.batch_size):
+        for batch in _batches(records, self.mapping.batch_size, self._size, self._room):
             await self._deliver(batch)
 
     async def _deliver_windowed(self, records: list[StoredRecord]) -> None:
@@ -192,7 +196,7 @@ class ShardPoller:
             end = start
             while end < len(records) and self._window.holds(records[end].arrival):
                 end += 1
-            for batch in _batches(records[start:end], self.mapping.batch_size):
+            for batch in _batches(records[start:end], self.mapping.batch_size, self._size, self._room):
                 await self._deliver(batch)
                 if self._window is not None and self._window.too_big():
                     await self._close_window(early=True)
@@ -358,14 +362,17 @@ def _lanes(records: list[StoredRecord], count: int) -> list[list[StoredRecord]]:
     return [lane for lane in lanes if lane]
 
 
-def _batches(records: list[StoredRecord], size: int) -> list[list[StoredRecord]]:
-    """Consecutive batches of at most ``size`` records and 6 MB of event (base64 makes data 4/3 larger)."""
+def _batches(
+    records: list[StoredRecord], count: int, size: Callable[[StoredRecord], int], room: int
+) -> list[list[StoredRecord]]:
+    """Consecutive batches of at most ``count`` records and ``room`` bytes of them in the event
+    (``size``: a record's bytes there); a record too big for any batch goes alone."""
     batches: list[list[StoredRecord]] = []
     current: list[StoredRecord] = []
     total = 0
     for record in records:
-        weight = len(record.data) * 4 // 3 + len(record.partition_key) + 300
-        if current and (len(current) >= size or total + weight > MAX_BATCH_BYTES):
+        weight = size(record)
+        if current and (len(current) >= count or total + weight > room):
             batches.append(current)
             current, total = [], 0
         current.append(record)

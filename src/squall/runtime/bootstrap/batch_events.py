@@ -77,4 +77,4 @@ def event_of(shape: dict[str, Any] | None, body: bytes) -> Any:
 
 def event_json(shape: dict[str, Any], body: bytes) -> bytes:
     """:func:`event` as JSON, for a runtime that reads its events over the Runtime API."""
-    return json.dumps(event(shape, body), separators=(",", ":")).encode()
+    return json.dumps(event(shape, body), separators=(",", ":"), ensure_ascii=False).encode()
