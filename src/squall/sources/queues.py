@@ -28,7 +28,7 @@ from typing import Any
 
 import msgspec
 
-from squall.services.queues.events import sqs_event, sqs_record
+from squall.services.queues.events import shape, sqs_batch, sqs_record
 from squall.services.queues.models import Received
 from squall.services.queues.service import QueueService
 from squall.sources.filters import matches_any, parse_filters
@@ -52,6 +52,7 @@ MESSAGE_BYTES_BUDGET = MAX_BATCH_BYTES * 5 // 6
 RECORD_OVERHEAD = 800
 #: Messages per receive from the queue service (its byte budget keeps a batch under 6 MB).
 RECEIVE_CHUNK = 1000
+_ENCODE = msgspec.json.Encoder().encode
 #: A mapping's lease lasts this long without a heartbeat; heartbeats come LEASE_RENEWALS times in it.
 LEASE_TTL_S = 30.0
 LEASE_RENEWALS = 6
@@ -172,7 +173,7 @@ class QueuePoller:
                 max(1, MESSAGE_BYTES_BUDGET - size),
             )
             batch += got
-            size += sum(len(m.body) + len(json.dumps(m.attributes)) + RECORD_OVERHEAD for m in got)
+            size += sum(len(m.body) + len(_ENCODE(m.attributes)) + RECORD_OVERHEAD for m in got)
             if got and size < MESSAGE_BYTES_BUDGET - RECORD_OVERHEAD:
                 continue
             window = self.mapping.maximum_batching_window_s
@@ -198,9 +199,7 @@ class QueuePoller:
             if not batch:
                 return
         try:
-            error, payload, _ = await self.invoke(
-                self.mapping, msgspec.json.encode(sqs_event(batch, arn, region)), None
-            )
+            error, payload, _ = await self.invoke(self.mapping, sqs_batch(batch), shape(arn, region))
         except Exception:
             log.exception("mapping %s: could not invoke the function", self.mapping.uuid)
             return  # the messages become visible again when their visibility timeout ends

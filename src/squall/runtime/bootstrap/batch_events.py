@@ -1,23 +1,29 @@
-"""Kinesis batch events, built inside the sandbox from the rows Squall sends.
+"""Batch events, built inside the sandbox from the rows Squall sends.
 
-Every record of a Kinesis event repeats the same keys, ARNs and region around its data: about 500
-bytes, five times the data of a 100-byte record. Building and encoding those dicts was most of the
-server's work per delivered record, on the one core that also takes every put. So Squall sends a
-batch as rows, ``{"Records": [[counter, partitionKey, base64 data, arrival], ...]}`` (plus a tumbling
-window's fields), with a frame header ``shape`` saying what they become; the sandbox's bootstrap
-builds Lambda's exact event from them here, in the sandbox's own process. The server builds whole
-events with the same function where it needs one.
+Every record of a Kinesis or SQS event repeats the same keys, ARNs and region around its data: for a
+100-byte record, several times the data. Building and encoding those dicts was most of the server's
+work per delivered record, on the one core that also takes every put and send. So Squall sends a
+batch as rows, ``{"Records": [[...], ...]}`` (plus a tumbling window's fields), with a frame header
+``shape`` saying what they become; the sandbox's bootstrap builds Lambda's exact event from them
+here, in the sandbox's own process. The server builds whole events with the same functions where it
+needs one.
+
+- Kinesis rows: ``[counter, partitionKey, base64 data, arrival]``.
+- SQS rows: ``[messageId, receiptHandle, body, receiveCount, sentMs, senderId, firstReceiveMs,
+  extra attributes or null, messageAttributes or null, md5OfMessageAttributes or null]``.
 
 Standard library only: this module runs inside the sandbox interpreter.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 KINESIS = "kinesis"
+SQS = "sqs"
 
 
 def kinesis_shape(shard_id: str, stream_arn: str, region: str, role_arn: str, sequence_base: int) -> dict[str, Any]:
@@ -54,16 +60,55 @@ def kinesis_records(rows: Iterable[Sequence[Any]], shape: dict[str, Any]) -> lis
     return records
 
 
+def sqs_shape(queue_arn: str, region: str) -> dict[str, Any]:
+    """The frame header's ``shape`` for a batch of one queue's messages."""
+    return {"kind": SQS, "arn": queue_arn, "region": region}
+
+
+def sqs_records(rows: Iterable[Sequence[Any]], shape: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``Records`` of an SQS event, from rows (see the module docstring)."""
+    arn, region = shape["arn"], shape["region"]
+    records = []
+    for message_id, handle, body, count, sent_ms, sender, first_ms, extra, attributes, attributes_md5 in rows:
+        system = {
+            "ApproximateReceiveCount": str(count),
+            "SentTimestamp": str(sent_ms),
+            "SenderId": sender,
+            "ApproximateFirstReceiveTimestamp": str(first_ms),
+        }
+        if extra:
+            system.update(extra)
+        record = {
+            "messageId": message_id,
+            "receiptHandle": handle,
+            "body": body,
+            "attributes": system,
+            "messageAttributes": attributes or {},
+            "md5OfBody": hashlib.md5(body.encode("utf-8")).hexdigest(),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": arn,
+            "awsRegion": region,
+        }
+        if attributes_md5 is not None:
+            record["md5OfMessageAttributes"] = attributes_md5
+        records.append(record)
+    return records
+
+
+_RECORDS = {KINESIS: kinesis_records, SQS: sqs_records}
+
+
 def event(shape: dict[str, Any], body: bytes) -> Any:
     """The event a frame's rows stand for, as the handler receives it; ValueError for a body that
     is not such rows."""
-    if shape.get("kind") != KINESIS:
+    build = _RECORDS.get(str(shape.get("kind")))
+    if build is None:
         raise ValueError(f"unknown event shape {shape.get('kind')!r}")
     whole = json.loads(body)
     try:
-        whole["Records"] = kinesis_records(whole["Records"], shape)
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"not a batch of {KINESIS} rows: {exc}") from exc
+        whole["Records"] = build(whole["Records"], shape)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"not a batch of {shape['kind']} rows: {exc}") from exc
     return whole
 
 

@@ -21,6 +21,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from squall.services.queues import attributes as qattrs
 from squall.services.queues import checksums, messages, receipts
 from squall.services.queues.errors import (
@@ -41,6 +43,9 @@ _SEQUENCE_BASE = 10**19
 _ROWS_PER_STATEMENT = 500
 #: Messages a receive reads at a time while it looks for ones it may hand out.
 _PAGE = 100
+#: A message's attributes to and from their stored JSON (msgspec: several times faster than ``json`` per message).
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
 
 _QUEUE_COLUMNS = "id, name, fifo, attributes, tags, created, modified, purged"
 _MESSAGE_COLUMNS = (
@@ -297,8 +302,8 @@ class QueueService:
                         queue.id,
                         message_id,
                         message.body,
-                        json.dumps(message.attributes),
-                        json.dumps(message.system_attributes),
+                        _encode(message.attributes).decode(),
+                        _encode(message.system_attributes).decode(),
                         now,
                         now + message.delay,
                         message.group_id,
@@ -411,8 +416,8 @@ class QueueService:
             message_id=str(row[1]),
             receipt_handle=receipts.encode(queue.id, row[0], nonce),
             body=str(row[2]),
-            attributes=json.loads(str(row[3])),
-            system_attributes=json.loads(str(row[4])),
+            attributes=_decode(row[3]),
+            system_attributes=_decode(row[4]),
             sent=row[5],
             receive_count=row[6] + 1,
             first_receive=first,
