@@ -132,8 +132,12 @@ class MappingStore:
     def save_checkpoint(
         self, uuid: str, shard_id: str, position: int, window: str | None = None, iterator_age_ms: int | None = None
     ) -> None:
-        """Move a shard's checkpoint, with its open window (JSON, or None) and last IteratorAge, atomically."""
-        with self.db.write() as conn:
+        """Move a shard's checkpoint, with its open window (JSON, or None) and last IteratorAge, atomically.
+
+        Committed without waiting for the disk (SQLite): a killed process loses none of it, and a power
+        cut can at worst bring back the last batches, which at-least-once delivery allows; this spares
+        every batch an fsync (about a fifth of a small batch's server time)."""
+        with self.db.write(durable=False) as conn:
             conn.execute(_SAVE_CHECKPOINT, (uuid, shard_id, position))
             conn.execute(_SAVE_PROGRESS, (uuid, shard_id, iterator_age_ms, window))
 

@@ -29,8 +29,14 @@ SQS = "sqs"
 def kinesis_shape(shard_id: str, stream_arn: str, region: str, role_arn: str, sequence_base: int) -> dict[str, Any]:
     """The frame header's ``shape`` for a batch of one shard's records (``sequence_base``: the
     stream's first sequence number, which each row's counter is added to)."""
-    return {"kind": KINESIS, "shard": shard_id, "arn": stream_arn, "region": region, "role": role_arn,
-            "base": sequence_base}  # fmt: skip
+    return {
+        "kind": KINESIS,
+        "shard": shard_id,
+        "arn": stream_arn,
+        "region": region,
+        "role": role_arn,
+        "base": sequence_base,
+    }
 
 
 def kinesis_records(rows: Iterable[Sequence[Any]], shape: dict[str, Any]) -> list[dict[str, Any]]:
