@@ -8,6 +8,7 @@ import pytest
 
 from squall.services.streams import service as streams
 from squall.services.streams import shards
+from squall.services.streams import store as stream_store
 from squall.services.streams.errors import ExpiredIterator, InvalidArgument, StreamInUse, StreamNotFound
 from tests.unit.stream_stores import StreamServices
 
@@ -114,3 +115,20 @@ def test_a_stream_is_created_once_and_deleted_with_its_records(stream_services: 
     one.create_stream("s", 1, "PROVISIONED", {})
     assert one.put("s", [("k", b"new", None)]) == [(shards.shard_id(0), 1)]
     assert [r.data for r in two.read("s", shards.shard_id(0), 0, 10)[0]] == [b"new"]
+
+
+@pytest.mark.parametrize("rows_per_insert", [500, 7])
+def test_a_put_of_many_records_is_written_whole_and_in_order(
+    stream_services: StreamServices, monkeypatch: pytest.MonkeyPatch, rows_per_insert: int
+) -> None:
+    """SQLite takes a put's records in multi-row INSERTs (as many rows as its parameter limit allows;
+    7 stands for an old SQLite's limit of 999 parameters, scaled down)."""
+    monkeypatch.setattr(stream_store, "_MAX_ROWS_PER_INSERT", rows_per_insert)
+    service = stream_services.open()
+    service.create_stream("s", 1, "PROVISIONED", {})
+    entries = [(f"key-{i}", bytes([i % 256]) * (i % 5), None) for i in range(500)]
+    placed = service.put("s", entries)
+    placed += service.put("s", entries[:1])
+    records, _ = service.read("s", shards.shard_id(0), placed[0][1], 1000)
+    assert [r.seq for r in records] == [counter for _, counter in placed]
+    assert [(r.partition_key, r.data) for r in records] == [(k, d) for k, d, _ in entries + entries[:1]]
