@@ -8,8 +8,8 @@ import pytest
 
 from squall.services.streams import service as streams
 from squall.services.streams import shards
-from squall.services.streams import store as stream_store
 from squall.services.streams.errors import ExpiredIterator, InvalidArgument, StreamInUse, StreamNotFound
+from squall.stores import sqlite_file
 from tests.unit.stream_stores import StreamServices
 
 
@@ -123,7 +123,7 @@ def test_a_put_of_many_records_is_written_whole_and_in_order(
 ) -> None:
     """SQLite takes a put's records in multi-row INSERTs (as many rows as its parameter limit allows;
     7 stands for an old SQLite's limit of 999 parameters, scaled down)."""
-    monkeypatch.setattr(stream_store, "_MAX_ROWS_PER_INSERT", rows_per_insert)
+    monkeypatch.setattr(sqlite_file, "MAX_ROWS_PER_INSERT", rows_per_insert)
     service = stream_services.open()
     service.create_stream("s", 1, "PROVISIONED", {})
     entries = [(f"key-{i}", bytes([i % 256]) * (i % 5), None) for i in range(500)]

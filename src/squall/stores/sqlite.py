@@ -20,6 +20,7 @@ from squall.errors import ResourceConflict, StoreUnavailable
 from squall.models import LATEST, Alias, AsyncEvent, FunctionConfig, LogEvent, UsageRecord
 from squall.stores import codec
 from squall.stores.base import LogBatch, LogGroupSummary, LogStreamSummary, MetadataStore
+from squall.stores.sqlite_file import insert_rows
 
 #: How long a statement waits for another process's write lock before giving up.
 BUSY_TIMEOUT_MS = 10_000
@@ -337,15 +338,8 @@ class SqliteMetadataStore(MetadataStore):
         if not rows and not lines:
             return
         with self._write() as conn:
-            if rows:
-                conn.executemany(
-                    f"INSERT INTO usage ({codec.USAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
-            if lines:
-                conn.executemany(
-                    "INSERT INTO log_events (log_group, stream, timestamp, message) VALUES (?, ?, ?, ?)", lines
-                )
+            insert_rows(conn, f"INSERT INTO usage ({codec.USAGE_COLUMNS}) VALUES", rows)
+            insert_rows(conn, "INSERT INTO log_events (log_group, stream, timestamp, message) VALUES", lines)
 
     def usage(
         self, since: float = 0.0, until: float | None = None, function_name: str | None = None

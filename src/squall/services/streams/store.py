@@ -8,12 +8,11 @@ dialect's column types (:func:`schema`) and a bulk path for records. SQLite is t
 
 from __future__ import annotations
 
-import functools
-import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
 from squall.stores.sql import SQLITE_TYPES, ColumnTypes, Connection, SqlDatabase, SqliteDatabase
+from squall.stores.sqlite_file import insert_rows
 
 #: A row of ``records``: stream, shard id, sequence counter, partition key, data, arrival time.
 RecordRow = tuple[str, str, int, str, bytes, float]
@@ -54,24 +53,6 @@ class SqliteStreamStore(SqliteDatabase, StreamStore):
 
     def __init__(self, path: Path) -> None:
         super().__init__(path, schema(SQLITE_TYPES), "Stream store")
-        # As many rows per INSERT as the library's parameter limit allows (32,766 since SQLite 3.32, 999 before).
-        variables = self._conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-        self._rows_per_insert = max(1, min(_MAX_ROWS_PER_INSERT, variables // len(RECORD_COLUMNS)))
 
     def insert_records(self, conn: Connection, rows: Sequence[RecordRow]) -> None:
-        # Multi-row INSERTs: Python's sqlite3 lets go of the GIL around every statement step, so
-        # ``executemany`` hands the GIL to the server's other threads once per record, and while
-        # records are also being delivered each hand-over is a thread switch.
-        step = self._rows_per_insert
-        for start in range(0, len(rows), step):
-            chunk = rows[start : start + step]
-            conn.execute(_insert_sql(len(chunk)), [value for row in chunk for value in row])
-
-
-#: Rows per INSERT statement at most (a PutRecords call's 500).
-_MAX_ROWS_PER_INSERT = 500
-
-
-@functools.lru_cache(maxsize=64)
-def _insert_sql(rows: int) -> str:
-    return "INSERT INTO records VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?)"] * rows)
+        insert_rows(conn, "INSERT INTO records VALUES", rows)
