@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from squall.runtime.bootstrap import batch_events
-from squall.services.queues.events import shape as queue_shape
+from squall.runtime.bootstrap.batch_events import sqs_shape
 from squall.services.queues.events import sqs_batch, sqs_event
 from squall.services.queues.models import Received
 from squall.sources.queues import sqs_view
@@ -100,7 +100,7 @@ messages = st.builds(
 def test_the_sandbox_builds_from_rows_the_event_the_server_would(batch: list[Received]) -> None:
     """What the queue poller sends (rows + shape) becomes, in the sandbox, the very event the
     server builds itself, digests included."""
-    body, rows_shape = sqs_batch(batch), queue_shape(ARN, "eu-west-1")
+    body, rows_shape = sqs_batch(batch), sqs_shape(ARN, "eu-west-1")
     event = batch_events.event(rows_shape, body)
     assert event == sqs_event(batch, ARN, "eu-west-1")
     assert json.loads(batch_events.event_json(rows_shape, body)) == event

@@ -28,7 +28,8 @@ from typing import Any
 
 import msgspec
 
-from squall.services.queues.events import shape, sqs_batch, sqs_record
+from squall.runtime.bootstrap.batch_events import sqs_shape
+from squall.services.queues.events import sqs_batch, sqs_record
 from squall.services.queues.models import Received
 from squall.services.queues.service import QueueService
 from squall.sources.filters import matches_any, parse_filters
@@ -199,7 +200,7 @@ class QueuePoller:
             if not batch:
                 return
         try:
-            error, payload, _ = await self.invoke(self.mapping, sqs_batch(batch), shape(arn, region))
+            error, payload, _ = await self.invoke(self.mapping, sqs_batch(batch), sqs_shape(arn, region))
         except Exception:
             log.exception("mapping %s: could not invoke the function", self.mapping.uuid)
             return  # the messages become visible again when their visibility timeout ends

@@ -3,8 +3,8 @@
 Keys and value types follow the samples AWS's own libraries ship: attribute values are strings
 (timestamps in epoch milliseconds), message attributes use lower-camel keys with empty list members,
 and ``md5OfMessageAttributes`` appears only when the message has attributes. The delivery engine
-sends a batch as rows (:func:`sqs_batch`) that the sandbox turns into this event
-(:mod:`squall.runtime.bootstrap.batch_events`); :func:`sqs_event` builds it here.
+sends a batch as rows (:func:`sqs_batch`, with ``batch_events.sqs_shape``) that the sandbox turns into
+this event (:mod:`squall.runtime.bootstrap.batch_events`); :func:`sqs_event` builds it here.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def sqs_row(message: Received) -> tuple[Any, ...]:
         extra["MessageDeduplicationId"] = message.dedup_id
     if message.dlq_source is not None:
         extra["DeadLetterQueueSourceArn"] = message.dlq_source
-    trace = message.system_attributes.get("AWSTraceHeader") if message.system_attributes else None
+    trace = message.system_attributes.get("AWSTraceHeader")
     if trace is not None:
         extra["AWSTraceHeader"] = trace.get("StringValue", "")
     attributes = message.attributes
@@ -50,11 +50,6 @@ def sqs_row(message: Received) -> tuple[Any, ...]:
     )
 
 
-def shape(queue_arn: str, region: str) -> dict[str, Any]:
-    """What a batch's rows stand for: the frame header that has the sandbox build the event."""
-    return sqs_shape(queue_arn, region)
-
-
 def sqs_batch(batch: Sequence[Received]) -> bytes:
     """One batch as rows, for the sandbox to build the event from."""
     return _ENCODER.encode({"Records": [sqs_row(m) for m in batch]})
@@ -62,7 +57,7 @@ def sqs_batch(batch: Sequence[Received]) -> bytes:
 
 def sqs_record(message: Received, queue_arn: str, region: str) -> dict[str, Any]:
     """One record of an SQS event."""
-    return sqs_records([sqs_row(message)], shape(queue_arn, region))[0]
+    return sqs_records([sqs_row(message)], sqs_shape(queue_arn, region))[0]
 
 
 def _attribute(value: dict[str, str]) -> dict[str, Any]:
@@ -76,4 +71,4 @@ def _attribute(value: dict[str, str]) -> dict[str, Any]:
 
 def sqs_event(batch: Sequence[Received], queue_arn: str, region: str) -> dict[str, Any]:
     """The ``{"Records": [...]}`` event of one batch from one queue."""
-    return {"Records": sqs_records([sqs_row(m) for m in batch], shape(queue_arn, region))}
+    return {"Records": sqs_records([sqs_row(m) for m in batch], sqs_shape(queue_arn, region))}
